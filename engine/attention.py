@@ -1,0 +1,308 @@
+"""Attention backends behind one contract.
+
+Every backend takes q, k, v as [T, heads, head_dim] over a packed batch and returns [T, heads, head_dim].
+A backend is chosen once per model at load time (`select_backend`), with a readable reason. Per-batch
+bookkeeping (grouping, padding indices) happens once per forward in `prepare`, not once per layer.
+
+CPU backends (measured on an AMX-BF16 EPYC, see docs/benchmarks.md):
+- `sdpa_grouped`: sequences of identical length are attended together as one [b, heads, L, D] SDPA
+  call, no padding and no mask. Batches are sorted by length, so runs of equal length are long.
+- `sdpa_bucketed`: consecutive sequences are padded into buckets with a bounded padding fraction and a
+  key mask (fewer, larger calls; a little compute on padding).
+CUDA backends:
+- `flash_varlen`: flash-attn's `flash_attn_varlen_func` (fp16/bf16).
+- `torch_varlen`: `torch.nn.attention.varlen.varlen_attn` (torch >= 2.10, fp16/bf16).
+- `sdpa_padded`: the always-available fallback: one padded batch with a key mask.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from engine.batch import PackedBatch
+from engine.errors import BackendUnavailable
+
+
+class AttentionBackendName(str, Enum):
+    """Names an operator can pass as `--attention-backend`."""
+
+    FLASH_VARLEN = "flash_varlen"
+    """flash-attn's variable-length kernel (CUDA, fp16/bf16)."""
+    TORCH_VARLEN = "torch_varlen"
+    """torch.nn.attention.varlen.varlen_attn (CUDA, fp16/bf16, torch >= 2.10)."""
+    SDPA_GROUPED = "sdpa_grouped"
+    """SDPA per run of equal-length sequences: exact, no padding (CPU default)."""
+    SDPA_BUCKETED = "sdpa_bucketed"
+    """SDPA on length buckets padded by at most a small fraction, with a key mask."""
+    SDPA_PADDED = "sdpa_padded"
+    """SDPA on one padded batch with a key mask: the fallback that always runs."""
+
+
+@dataclass(frozen=True)
+class AttentionSpec:
+    """What a model asks of attention. `window` is (left, right) tokens; None means full attention."""
+
+    causal: bool = False
+    window: tuple[int, int] | None = None
+    scale: float | None = None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Masks shared by the SDPA-based backends
+
+
+def _band_mask(length: int, spec: AttentionSpec, device: torch.device) -> torch.Tensor | None:
+    """[L, L] boolean mask (True = attend) for causal and/or sliding-window attention, or None."""
+    if not spec.causal and spec.window is None:
+        return None
+    pos = torch.arange(length, device=device)
+    rel = pos[None, :] - pos[:, None]  # key - query
+    keep = torch.ones(length, length, dtype=torch.bool, device=device)
+    if spec.causal:
+        keep &= rel <= 0
+    if spec.window is not None:
+        left, right = spec.window
+        if left >= 0:
+            keep &= rel >= -left
+        if right >= 0:
+            keep &= rel <= right
+    return keep
+
+
+def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
+          spec: AttentionSpec) -> torch.Tensor:
+    """q, k, v: [b, L, H, D] -> [b, L, H, D]."""
+    if k.shape[2] != q.shape[2]:  # GQA: repeat kv heads
+        rep = q.shape[2] // k.shape[2]
+        k = k.repeat_interleave(rep, dim=2)
+        v = v.repeat_interleave(rep, dim=2)
+    out = F.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask, scale=spec.scale
+    )  # [b, H, L, D]
+    return out.transpose(1, 2)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Backends
+
+
+class AttentionBackend:
+    """Interface: `prepare` once per batch, `attend` once per layer."""
+
+    name: AttentionBackendName
+
+    @classmethod
+    def unavailable_reason(cls, device: torch.device, dtype: torch.dtype) -> str | None:
+        """None when usable on this device/dtype, else a sentence saying why not."""
+        return None
+
+    def prepare(self, batch: PackedBatch) -> Any:
+        return batch
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, meta: Any,
+               spec: AttentionSpec) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class _Group:
+    start: int  # token offset of the first sequence
+    count: int  # number of sequences
+    length: int  # length of each (grouped) or padded length (bucketed)
+
+
+class SdpaGrouped(AttentionBackend):
+    """Runs of consecutive equal-length sequences as one SDPA call each: zero padding."""
+
+    name = AttentionBackendName.SDPA_GROUPED
+
+    def prepare(self, batch: PackedBatch) -> list[_Group]:
+        groups: list[_Group] = []
+        offset = 0
+        for n in batch.seqlens:
+            last = groups[-1] if groups else None
+            if last is not None and last.length == n:
+                groups[-1] = _Group(last.start, last.count + 1, n)
+            else:
+                groups.append(_Group(offset, 1, n))
+            offset += n
+        return groups
+
+    def attend(self, q, k, v, meta: list[_Group], spec: AttentionSpec) -> torch.Tensor:
+        if len(meta) == 1:
+            g = meta[0]
+            return self._one(q, k, v, g, spec).reshape(q.shape)
+        out = torch.empty_like(q)
+        for g in meta:
+            end = g.start + g.count * g.length
+            out[g.start:end] = self._one(q[g.start:end], k[g.start:end], v[g.start:end], g, spec).reshape(
+                end - g.start, *q.shape[1:])
+        return out
+
+    @staticmethod
+    def _one(q, k, v, g: _Group, spec: AttentionSpec) -> torch.Tensor:
+        shape = (g.count, g.length)
+        mask = _band_mask(g.length, spec, q.device)
+        return _sdpa(q.reshape(*shape, *q.shape[1:]), k.reshape(*shape, *k.shape[1:]),
+                     v.reshape(*shape, *v.shape[1:]), mask, spec)  # [b, L, H, D]
+
+
+@dataclass(frozen=True)
+class _Padded:
+    gather: torch.Tensor  # [b, L] token index into the packed axis (0 where padded)
+    valid: torch.Tensor  # [b, L] bool
+    mask: torch.Tensor  # [b, 1, 1, L] bool key mask
+    start: int
+    end: int
+
+
+class SdpaBucketed(AttentionBackend):
+    """Consecutive sequences padded into buckets whose padding stays under `max_padding`."""
+
+    name = AttentionBackendName.SDPA_BUCKETED
+
+    def __init__(self, max_padding: float = 0.15) -> None:
+        self.max_padding = max_padding
+
+    def prepare(self, batch: PackedBatch) -> list[_Padded]:
+        buckets: list[tuple[int, list[int]]] = []  # (token offset, lengths)
+        offset = 0
+        for n in batch.seqlens:
+            if buckets:
+                start, lens = buckets[-1]
+                width = max(max(lens), n)
+                real = sum(lens) + n
+                if width * (len(lens) + 1) <= (1 + self.max_padding) * real:
+                    lens.append(n)
+                    offset += n
+                    continue
+            buckets.append((offset, [n]))
+            offset += n
+        return [_make_padded(start, lens, batch.input_ids.device) for start, lens in buckets]
+
+    def attend(self, q, k, v, meta: list[_Padded], spec: AttentionSpec) -> torch.Tensor:
+        out = torch.empty_like(q)
+        for p in meta:
+            out[p.start:p.end] = _attend_padded(q, k, v, p, spec)
+        return out
+
+
+class SdpaPadded(SdpaBucketed):
+    """The whole batch as one padded SDPA call. Runs everywhere; wastes compute on padding."""
+
+    name = AttentionBackendName.SDPA_PADDED
+
+    def prepare(self, batch: PackedBatch) -> list[_Padded]:
+        return [_make_padded(0, list(batch.seqlens), batch.input_ids.device)]
+
+
+def _make_padded(start: int, lens: list[int], device: torch.device) -> _Padded:
+    width = max(lens)
+    lens_t = torch.tensor(lens, device=device)
+    ar = torch.arange(width, device=device)
+    valid = ar[None, :] < lens_t[:, None]  # [b, L]
+    starts = torch.cumsum(lens_t, 0) - lens_t + start
+    gather = torch.where(valid, starts[:, None] + ar[None, :], torch.zeros_like(ar)[None, :])
+    return _Padded(gather, valid, valid[:, None, None, :], start, start + sum(lens))
+
+
+def _attend_padded(q, k, v, p: _Padded, spec: AttentionSpec) -> torch.Tensor:
+    mask = p.mask
+    band = _band_mask(p.gather.shape[1], spec, q.device)
+    if band is not None:
+        mask = mask & band
+        # A padded query row may have every key masked; keep it finite (its output is discarded).
+        mask = mask | ~p.valid[:, None, :, None]
+    o = _sdpa(q[p.gather], k[p.gather], v[p.gather], mask, spec)  # [b, L, H, D]
+    return o[p.valid]  # [real tokens, H, D] in packed order
+
+
+class TorchVarlen(AttentionBackend):
+    name = AttentionBackendName.TORCH_VARLEN
+
+    @classmethod
+    def unavailable_reason(cls, device, dtype):
+        if device.type != "cuda":
+            return "torch varlen_attn runs on CUDA only"
+        if dtype not in (torch.float16, torch.bfloat16):
+            return f"torch varlen_attn needs fp16/bf16, the model runs in {dtype}"
+        if importlib.util.find_spec("torch.nn.attention.varlen") is None:
+            return "torch.nn.attention.varlen is missing (needs torch >= 2.10)"
+        return None
+
+    def attend(self, q, k, v, meta: PackedBatch, spec: AttentionSpec) -> torch.Tensor:
+        from torch.nn.attention.varlen import varlen_attn
+
+        left, right = spec.window if spec.window is not None else (-1, -1)
+        if spec.causal:
+            right = 0
+        return varlen_attn(q, k, v, meta.cu_seqlens, meta.cu_seqlens, meta.max_seqlen, meta.max_seqlen,
+                           scale=spec.scale, window_size=(left, right), enable_gqa=k.shape[1] != q.shape[1])
+
+
+class FlashVarlen(AttentionBackend):
+    name = AttentionBackendName.FLASH_VARLEN
+
+    @classmethod
+    def unavailable_reason(cls, device, dtype):
+        if device.type != "cuda":
+            return "flash-attn runs on CUDA only"
+        if dtype not in (torch.float16, torch.bfloat16):
+            return f"flash-attn needs fp16/bf16, the model runs in {dtype}"
+        if importlib.util.find_spec("flash_attn") is None:
+            return "flash-attn is not installed (pip install 'sie-mcp[gpu]')"
+        return None
+
+    def attend(self, q, k, v, meta: PackedBatch, spec: AttentionSpec) -> torch.Tensor:
+        from flash_attn import flash_attn_varlen_func
+
+        window = spec.window if spec.window is not None else (-1, -1)
+        return flash_attn_varlen_func(q, k, v, meta.cu_seqlens, meta.cu_seqlens, meta.max_seqlen,
+                                      meta.max_seqlen, softmax_scale=spec.scale, causal=spec.causal,
+                                      window_size=window)
+
+
+BACKENDS: dict[AttentionBackendName, type[AttentionBackend]] = {
+    AttentionBackendName.FLASH_VARLEN: FlashVarlen,
+    AttentionBackendName.TORCH_VARLEN: TorchVarlen,
+    AttentionBackendName.SDPA_GROUPED: SdpaGrouped,
+    AttentionBackendName.SDPA_BUCKETED: SdpaBucketed,
+    AttentionBackendName.SDPA_PADDED: SdpaPadded,
+}
+
+# Preference order per device type; the first available one wins.
+_PREFERENCE = {
+    "cuda": [AttentionBackendName.FLASH_VARLEN, AttentionBackendName.TORCH_VARLEN,
+             AttentionBackendName.SDPA_PADDED],
+    "cpu": [AttentionBackendName.SDPA_GROUPED],
+}
+
+
+def select_backend(device: torch.device, dtype: torch.dtype,
+                   requested: str | None = None) -> tuple[AttentionBackend, str]:
+    """Pick the attention backend for a model; returns it with a human-readable reason."""
+    if requested:
+        try:
+            name = AttentionBackendName(requested)
+        except ValueError:
+            valid = ", ".join(n.value for n in AttentionBackendName)
+            raise BackendUnavailable(f"unknown attention backend {requested!r}; valid: {valid}") from None
+        why_not = BACKENDS[name].unavailable_reason(device, dtype)
+        if why_not:
+            raise BackendUnavailable(f"attention backend {name.value} unavailable: {why_not}")
+        return BACKENDS[name](), f"{name.value} (requested)"
+    skipped = []
+    for name in _PREFERENCE.get(device.type, [AttentionBackendName.SDPA_PADDED]):
+        why_not = BACKENDS[name].unavailable_reason(device, dtype)
+        if why_not is None:
+            reason = f"{name.value} (best available on {device.type}"
+            reason += f"; skipped: {'; '.join(skipped)})" if skipped else ")"
+            return BACKENDS[name](), reason
+        skipped.append(f"{name.value}: {why_not}")
+    return SdpaPadded(), f"sdpa_padded (fallback; skipped: {'; '.join(skipped)})"

@@ -1,0 +1,190 @@
+"""Load an HF-format model directory into a LoadedModel.
+
+Steps: config.json -> registry entry -> family config; build modules on the meta device; read the
+checkpoint (safetensors mmap'd), rename, fuse QKV, cast; assign into the modules (no second copy);
+tokenizer.json with the model's real max length; sentence-transformers metadata for pooling.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine.attention import select_backend
+from engine.errors import InvalidInput, ModelLoadError
+from engine.heads.classification import SequenceClassificationHead, TokenClassificationHead
+from engine.heads.pooling import EmbeddingHead, PoolingMode
+from engine.model import LoadedModel, ModelInfo
+from engine.registry import ArchitectureEntry, Task, resolve
+from engine.st_metadata import SentenceTransformersSpec, read_sentence_transformers
+from engine.tokenization import TextTokenizer
+from engine.weights import read_state_dict, weight_files
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+          "float16": torch.float16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    device: str = "cpu"
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    attention_backend: str | None = None  # None: best available
+    max_length: int | None = None  # None: what the model's files say
+    pooling: PoolingMode | None = None  # override for models without sentence-transformers metadata
+    normalize: bool | None = None
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where oneDNN has native bf16 kernels (AVX512-BF16 / AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+    if name not in DTYPES:
+        raise InvalidInput(f"unknown dtype {name!r}; valid: auto, {', '.join(sorted(DTYPES))}")
+    dtype = DTYPES[name]
+    if dtype is torch.float16 and device.type == "cpu":
+        raise InvalidInput("dtype float16 is supported on CUDA only; use bfloat16 or float32 on CPU")
+    return dtype
+
+
+def read_config(model_dir: Path) -> dict[str, Any]:
+    path = model_dir / "config.json"
+    if not path.is_file():
+        raise ModelLoadError(f"{model_dir}: config.json is missing")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as e:
+        raise ModelLoadError(f"{path}: invalid JSON ({e})") from e
+
+
+def _labels(hf: dict[str, Any]) -> dict[int, str]:
+    id2label = hf.get("id2label") or {}
+    return {int(k): str(v) for k, v in id2label.items()}
+
+
+def _num_labels(hf: dict[str, Any]) -> int:
+    if hf.get("id2label"):
+        return len(hf["id2label"])
+    return int(hf.get("num_labels", 2))
+
+
+def _build_head(entry: ArchitectureEntry, backbone_cls: Any, cfg: Any, hf: dict[str, Any],
+                st: SentenceTransformersSpec | None, options: LoadOptions
+                ) -> tuple[nn.Module, tuple[PoolingMode, ...], bool, int]:
+    """(head, pooling modes, normalize, output dim). Built on the meta device, except ST Dense layers,
+    which `read_sentence_transformers` already loaded."""
+    if entry.task is Task.SEQUENCE_CLASSIFICATION:
+        pooler_cls = getattr(backbone_cls, "sequence_pooler", None)
+        pooler = pooler_cls(cfg.hidden_size) if pooler_cls is not None else None
+        n = _num_labels(hf)
+        return SequenceClassificationHead(cfg.hidden_size, n, pooler), (), False, n
+    if entry.task is Task.TOKEN_CLASSIFICATION:
+        n = _num_labels(hf)
+        return TokenClassificationHead(cfg.hidden_size, n), (), False, n
+    modes = [options.pooling] if options.pooling else (st.pooling if st and st.pooling else [PoolingMode.MEAN])
+    normalize = options.normalize if options.normalize is not None else bool(st and st.normalize)
+    dense = st.dense if st else []
+    out_dim = dense[-1].linear.out_features if dense else cfg.hidden_size * len(modes)
+    head = EmbeddingHead(modes, dense, normalize)
+    return head, tuple(modes), normalize, out_dim
+
+
+def _max_length(model_dir: Path, cfg: Any, st_max: int | None, override: int | None) -> int:
+    """The model's real max length: the override, else sentence-transformers' max_seq_length, else
+    tokenizer_config's model_max_length; never more than the position table holds."""
+    limit = cfg.max_length
+    if override is not None:
+        if override > limit:
+            raise InvalidInput(f"max_length {override} exceeds the model's position limit {limit}")
+        return override
+    candidates = [st_max]
+    tc = model_dir / "tokenizer_config.json"
+    if st_max is None and tc.is_file():
+        try:
+            candidates.append(json.loads(tc.read_text()).get("model_max_length"))
+        except ValueError:
+            pass
+    sane = [int(c) for c in candidates if isinstance(c, (int, float)) and 0 < c < 1_000_000]
+    return min([limit, *sane])
+
+
+def _assign_weights(module: nn.Module, state: dict[str, torch.Tensor], dtype: torch.dtype,
+                    where: Path) -> None:
+    """Assign checkpoint tensors into a meta-built module (cast to `dtype`), checking names and shapes.
+    Parameters that are already materialised (not on meta) are kept as they are."""
+    expected = {k: v for k, v in module.state_dict(keep_vars=True).items() if v.is_meta}
+    missing = [k for k in expected if k not in state]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+        raise ModelLoadError(f"{where}: checkpoint lacks {len(missing)} tensors the model needs: {shown}")
+    tensors = {}
+    for key, ref in expected.items():
+        t = state[key]
+        if tuple(t.shape) != tuple(ref.shape):
+            raise ModelLoadError(f"{where}: tensor {key} has shape {tuple(t.shape)}, config implies {tuple(ref.shape)}")
+        tensors[key] = t.to(dtype) if t.is_floating_point() else t
+    module.load_state_dict(tensors, strict=False, assign=True)
+
+
+def _split_state(state: dict[str, torch.Tensor], prefixes: tuple[str, ...], head_keys: set[str]
+                 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Strip the task model's backbone prefix; route head-owned keys (pooler., classifier.) to the head."""
+    backbone: dict[str, torch.Tensor] = {}
+    head: dict[str, torch.Tensor] = {}
+    prefix = next((p for p in prefixes if p and any(k.startswith(p) for k in state)), "")
+    for key, value in state.items():
+        name = key[len(prefix):] if prefix and key.startswith(prefix) else key
+        (head if name in head_keys else backbone)[name] = value
+    return backbone, head
+
+
+def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> LoadedModel:
+    model_dir = Path(path)
+    if not model_dir.is_dir():
+        raise ModelLoadError(f"{model_dir}: not a directory")
+    hf = read_config(model_dir)
+    arch, entry = resolve(hf)
+    backbone_cls = entry.backbone_class()
+    cfg = backbone_cls.config_class.from_hf_config(hf)
+    device = torch.device(options.device)
+    dtype = resolve_dtype(options.dtype, device)
+    attention, reason = select_backend(device, dtype, options.attention_backend)
+
+    st = read_sentence_transformers(model_dir) if entry.task is Task.EMBED else None
+    with torch.device("meta"):
+        backbone = backbone_cls(cfg)
+        head, modes, normalize, out_dim = _build_head(entry, backbone_cls, cfg, hf, st, options)
+    backbone_state, head_state = _split_state(read_state_dict(weight_files(model_dir)),
+                                              backbone_cls.backbone_prefixes, set(head.state_dict()))
+    backbone_state = backbone_cls.convert_state_dict(backbone_state, cfg)
+    _assign_weights(backbone, backbone_state, dtype, model_dir)
+    _assign_weights(head, head_state, dtype, model_dir)
+    backbone.to(device).eval()
+    head.to(device).eval()
+
+    max_length = _max_length(model_dir, cfg, st.max_seq_length if st else None, options.max_length)
+    tokenizer = TextTokenizer.from_dir(model_dir, max_length)
+    info = ModelInfo(
+        architecture=arch, family=entry.module, task=entry.task, hidden_size=cfg.hidden_size,
+        output_dim=out_dim, max_length=max_length, dtype=dtype, device=device,
+        attention_backend=attention.name.value, attention_reason=reason, pooling=modes, normalize=normalize,
+        labels=_labels(hf) if entry.task is not Task.EMBED else {}, prompts=st.prompts if st else {})
+    log.info("loaded %s (%s, %s, %s) attention=%s", model_dir, arch, dtype, device, reason)
+    return LoadedModel(info, backbone, head, tokenizer, attention, getattr(cfg, "position_offset", 0))
+

@@ -1,0 +1,162 @@
+"""A loaded model: tokenizer + backbone + head, run on packed batches.
+
+`LoadedModel.forward(batch)` is the one compute entry point (the scheduler calls it with batches it
+forms across requests). The text-level helpers (`embed`, `score_pairs`, …) tokenise, plan token-budget
+batches sorted by length, run them, and return results in input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from engine.attention import AttentionBackend
+from engine.batch import PackedBatch, pack
+from engine.errors import UnsupportedTask
+from engine.heads.pooling import PoolingMode, finish_embeddings
+from engine.models.layers import AttentionContext
+from engine.registry import Task
+from engine.tokenization import Encoded, TextTokenizer, validate_texts
+
+DEFAULT_MAX_BATCH_TOKENS = {"cpu": 4096, "cuda": 32768}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    architecture: str
+    family: str
+    task: Task
+    hidden_size: int
+    output_dim: int  # embedding size, or number of labels
+    max_length: int
+    dtype: torch.dtype
+    device: torch.device
+    attention_backend: str
+    attention_reason: str
+    pooling: tuple[PoolingMode, ...] = ()
+    normalize: bool = False
+    labels: dict[int, str] = field(default_factory=dict)
+    prompts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EmbeddingOutput:
+    vectors: torch.Tensor  # [N, D] float32, input order
+    token_counts: list[int]
+    truncated: list[bool]
+
+
+@dataclass(frozen=True)
+class TokenLogits:
+    logits: torch.Tensor  # [n_tokens, num_labels] float32
+    encoded: Encoded
+
+
+def plan_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int]]:
+    """Indices grouped into batches of at most `max_batch_tokens` real tokens, sorted by length.
+
+    Sorting matters: equal lengths end up adjacent, which the CPU attention groups on, and a batch's
+    longest sequence bounds its attention cost. A sequence longer than the budget gets a batch of its own.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    tokens = 0
+    for i in order:
+        if current and tokens + lengths[i] > max_batch_tokens:
+            batches.append(current)
+            current, tokens = [], 0
+        current.append(i)
+        tokens += lengths[i]
+    if current:
+        batches.append(current)
+    return batches
+
+
+class LoadedModel:
+    def __init__(self, info: ModelInfo, backbone: nn.Module, head: nn.Module, tokenizer: TextTokenizer,
+                 attention: AttentionBackend, position_offset: int = 0) -> None:
+        self.info = info
+        self.backbone = backbone
+        self.head = head
+        self.tokenizer = tokenizer
+        self.attention = attention
+        self.position_offset = position_offset
+        self.max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS.get(info.device.type, 8192)
+
+    # --- sizes -----------------------------------------------------------------------------------
+
+    def nbytes(self) -> int:
+        """Bytes held by parameters and buffers (what the pool budgets)."""
+        tensors = [*self.backbone.parameters(), *self.backbone.buffers(), *self.head.parameters(),
+                   *self.head.buffers()]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    # --- compute ---------------------------------------------------------------------------------
+
+    def make_batch(self, encoded: Sequence[Encoded]) -> PackedBatch:
+        return pack([e.ids for e in encoded], [e.type_ids for e in encoded], self.position_offset)
+
+    @torch.inference_mode()
+    def forward(self, batch: PackedBatch) -> torch.Tensor:
+        """Head output for a packed batch: [B, D] per sequence, or [T, L] per token."""
+        batch = batch.to(self.info.device)
+        attn = AttentionContext(self.attention, self.attention.prepare(batch))
+        hidden = self.backbone(batch, attn)  # [T, C]
+        return self.head(hidden, batch)
+
+    def split_output(self, out: torch.Tensor, batch: PackedBatch) -> list[torch.Tensor]:
+        """Per-input pieces of `forward`'s output (a row, or a [len, L] slice of tokens)."""
+        out = out.cpu()
+        if self.info.task is Task.TOKEN_CLASSIFICATION:
+            return list(out.split(list(batch.seqlens)))
+        return list(out.unbind(0))
+
+    def run(self, encoded: Sequence[Encoded], max_batch_tokens: int | None = None,
+            on_batch: Callable[[int, int], None] | None = None) -> list[torch.Tensor]:
+        """Forward every input in token-budget batches; per-input outputs in input order."""
+        budget = max_batch_tokens or self.max_batch_tokens
+        results: list[torch.Tensor | None] = [None] * len(encoded)
+        plan = plan_batches([len(e) for e in encoded], budget)
+        for n, idx in enumerate(plan):
+            batch = self.make_batch([encoded[i] for i in idx])
+            for i, piece in zip(idx, self.split_output(self.forward(batch), batch), strict=True):
+                results[i] = piece
+            if on_batch is not None:
+                on_batch(n + 1, len(plan))
+        return results  # type: ignore[return-value]
+
+    # --- task helpers over texts -----------------------------------------------------------------
+
+    def _require(self, task: Task) -> None:
+        if self.info.task is not task:
+            raise UnsupportedTask(f"this model computes {self.info.task.value}, not {task.value}")
+
+    def embed(self, texts: Sequence[str], normalize: bool | None = None, dimensions: int | None = None,
+              max_batch_tokens: int | None = None) -> EmbeddingOutput:
+        self._require(Task.EMBED)
+        encoded = self.tokenizer.encode(validate_texts(texts))
+        rows = self.run(encoded, max_batch_tokens)
+        vectors = finish_embeddings(torch.stack(rows), self.info.normalize if normalize is None else normalize,
+                                    dimensions)
+        return EmbeddingOutput(vectors, [len(e) for e in encoded], [e.truncated for e in encoded])
+
+    def classify(self, texts: Sequence[str], pairs: Sequence[str] | None = None,
+                 max_batch_tokens: int | None = None) -> tuple[torch.Tensor, list[bool]]:
+        """Logits [N, num_labels] for texts, or for (text, pair) pairs (cross-encoders)."""
+        self._require(Task.SEQUENCE_CLASSIFICATION)
+        texts = validate_texts(texts)
+        if pairs is not None:
+            pairs = validate_texts(pairs, "pairs")
+            encoded = self.tokenizer.encode_pairs(list(zip(texts, pairs, strict=True)))
+        else:
+            encoded = self.tokenizer.encode(texts)
+        return torch.stack(self.run(encoded, max_batch_tokens)), [e.truncated for e in encoded]
+
+    def token_logits(self, texts: Sequence[str], max_batch_tokens: int | None = None) -> list[TokenLogits]:
+        self._require(Task.TOKEN_CLASSIFICATION)
+        encoded = self.tokenizer.encode(validate_texts(texts))
+        return [TokenLogits(lg, e) for lg, e in zip(self.run(encoded, max_batch_tokens), encoded, strict=True)]

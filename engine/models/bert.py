@@ -1,0 +1,196 @@
+"""BERT family (BERT, MiniLM, BGE, E5, …): absolute positions, post-LN, GELU MLP.
+
+Module names mirror transformers' BertModel so checkpoints load with a short rename table; the only
+structural change is the fused QKV projection.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine.attention import AttentionSpec
+from engine.batch import PackedBatch
+from engine.errors import UnsupportedArchitecture
+from engine.models.layers import AttentionContext, FusedQKV, activation, fuse_qkv
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    vocab_size: int
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    hidden_act: str = "gelu"
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int = 0
+    # RoBERTa-style models number positions from pad_token_id + 1; BERT from 0.
+    position_offset: int = 0
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @property
+    def max_length(self) -> int:
+        """Longest sequence the position table can hold."""
+        return self.max_position_embeddings - self.position_offset
+
+    @classmethod
+    def from_hf_config(cls, hf: dict[str, Any]) -> BertConfig:
+        pos_type = hf.get("position_embedding_type", "absolute")
+        if pos_type != "absolute":
+            raise UnsupportedArchitecture(
+                f"config field position_embedding_type={pos_type!r} is not supported for "
+                f"{hf.get('model_type')}; supported: 'absolute'")
+        if hf.get("is_decoder") or hf.get("add_cross_attention"):
+            raise UnsupportedArchitecture("config field is_decoder/add_cross_attention: only encoders are supported")
+        activation(hf.get("hidden_act", "gelu"))  # validate early, with the field name
+        return cls(
+            vocab_size=hf["vocab_size"],
+            hidden_size=hf["hidden_size"],
+            num_hidden_layers=hf["num_hidden_layers"],
+            num_attention_heads=hf["num_attention_heads"],
+            intermediate_size=hf["intermediate_size"],
+            hidden_act=hf.get("hidden_act", "gelu"),
+            max_position_embeddings=hf.get("max_position_embeddings", 512),
+            type_vocab_size=hf.get("type_vocab_size", 2),
+            layer_norm_eps=hf.get("layer_norm_eps", 1e-12),
+            pad_token_id=hf.get("pad_token_id", 0) or 0,
+        )
+
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, cfg: BertConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.position_embeddings = nn.Embedding(cfg.max_position_embeddings, cfg.hidden_size)
+        self.token_type_embeddings = nn.Embedding(max(cfg.type_vocab_size, 1), cfg.hidden_size)
+        self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+
+    def forward(self, batch: PackedBatch) -> torch.Tensor:
+        x = self.word_embeddings(batch.input_ids) + self.position_embeddings(batch.position_ids)  # [T, C]
+        if batch.token_type_ids is not None:
+            x = x + self.token_type_embeddings(batch.token_type_ids)
+        else:
+            x = x + self.token_type_embeddings.weight[0]
+        return self.LayerNorm(x)
+
+
+class BertSelfAttention(FusedQKV):
+    pass
+
+
+class BertDenseLN(nn.Module):
+    """Projection + residual + LayerNorm (post-LN); HF calls it *Output."""
+
+    def __init__(self, d_in: int, d_out: int, eps: float) -> None:
+        super().__init__()
+        self.dense = nn.Linear(d_in, d_out)
+        self.LayerNorm = nn.LayerNorm(d_out, eps=eps)
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dense(x) + residual)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, cfg: BertConfig) -> None:
+        super().__init__()
+        self.self = BertSelfAttention(cfg.hidden_size, cfg.num_attention_heads, cfg.head_dim)
+        self.output = BertDenseLN(cfg.hidden_size, cfg.hidden_size, cfg.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor, attn: AttentionContext, spec: AttentionSpec) -> torch.Tensor:
+        q, k, v = self.self(x)  # [T, H, D] each
+        ctx = attn(q, k, v, spec).reshape(x.shape[0], -1)  # [T, C]
+        return self.output(ctx, x)
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, cfg: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
+        self.act = activation(cfg.hidden_act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.dense(x))  # [T, I]
+
+
+class BertLayer(nn.Module):
+    def __init__(self, cfg: BertConfig) -> None:
+        super().__init__()
+        self.attention = BertAttention(cfg)
+        self.intermediate = BertIntermediate(cfg)
+        self.output = BertDenseLN(cfg.intermediate_size, cfg.hidden_size, cfg.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor, attn: AttentionContext, spec: AttentionSpec) -> torch.Tensor:
+        x = self.attention(x, attn, spec)
+        return self.output(self.intermediate(x), x)
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, cfg: BertConfig) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(BertLayer(cfg) for _ in range(cfg.num_hidden_layers))
+
+
+class BertModel(nn.Module):
+    """Backbone: PackedBatch -> hidden states [T, C]. `pooler` is kept for classification heads."""
+
+    config_class = BertConfig
+
+    def __init__(self, cfg: BertConfig, embeddings: nn.Module | None = None) -> None:
+        super().__init__()
+        self.config = cfg
+        # Variants inject their own embedding module (e.g. RoBERTa's position offset).
+        self.embeddings = embeddings if embeddings is not None else BertEmbeddings(cfg)
+        self.encoder = BertEncoder(cfg)
+        self.spec = AttentionSpec()
+
+    def forward(self, batch: PackedBatch, attn: AttentionContext) -> torch.Tensor:
+        x = self.embeddings(batch)
+        for layer in self.encoder.layer:
+            x = layer(x, attn, self.spec)
+        return x  # [T, C]
+
+    # --- checkpoint loading -------------------------------------------------------------------
+
+    # Prefixes task models put in front of the backbone's names.
+    backbone_prefixes = ("bert.", "model.", "roberta.", "")
+
+    @classmethod
+    def convert_state_dict(cls, state: dict[str, torch.Tensor], cfg: BertConfig) -> dict[str, torch.Tensor]:
+        """HF BERT names -> ours: legacy gamma/beta, QKV fusion. Keys outside the backbone are kept."""
+        out = {}
+        for key, value in state.items():
+            key = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", key)
+            key = re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", key)
+            out[key] = value
+        pairs = []
+        for i in range(cfg.num_hidden_layers):
+            p = f"encoder.layer.{i}.attention.self"
+            pairs.append(([f"{p}.query", f"{p}.key", f"{p}.value"], f"{p}.qkv"))
+        fuse_qkv(out, pairs)
+        out.pop("embeddings.position_ids", None)
+        return out
+
+
+class BertPooler(nn.Module):
+    """dense + tanh over the first token; what BertForSequenceClassification classifies."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden, hidden)
+
+    def forward(self, first_tokens: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dense(first_tokens))
+
+
+
+BertModel.sequence_pooler = BertPooler  # BertForSequenceClassification classifies the pooled CLS state

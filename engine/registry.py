@@ -1,0 +1,67 @@
+"""Which HF architectures we implement: a table of strings, imported lazily.
+
+Every entry has a parity test against transformers (tests/test_parity_*.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from engine.errors import UnsupportedArchitecture
+
+
+class Task(str, Enum):
+    """What a loaded model computes."""
+
+    EMBED = "embed"
+    """One vector per input (pooling head)."""
+    SEQUENCE_CLASSIFICATION = "sequence_classification"
+    """Logits per input or input pair (cross-encoder relevance, NLI, classifiers)."""
+    TOKEN_CLASSIFICATION = "token_classification"
+    """Logits per token (NER)."""
+
+
+@dataclass(frozen=True)
+class ArchitectureEntry:
+    module: str  # under engine.models
+    backbone: str  # class in that module
+    task: Task
+
+    def backbone_class(self) -> Any:
+        return getattr(importlib.import_module(f"engine.models.{self.module}"), self.backbone)
+
+
+ARCHITECTURES: dict[str, ArchitectureEntry] = {
+    "BertModel": ArchitectureEntry("bert", "BertModel", Task.EMBED),
+    "BertForMaskedLM": ArchitectureEntry("bert", "BertModel", Task.EMBED),
+    "BertForPreTraining": ArchitectureEntry("bert", "BertModel", Task.EMBED),
+    "BertForSequenceClassification": ArchitectureEntry("bert", "BertModel", Task.SEQUENCE_CLASSIFICATION),
+    "BertForTokenClassification": ArchitectureEntry("bert", "BertModel", Task.TOKEN_CLASSIFICATION),
+}
+
+# When config.json has no `architectures`, its model_type picks the bare backbone.
+MODEL_TYPES: dict[str, str] = {
+    "bert": "BertModel",
+}
+
+
+def supported_architectures() -> list[str]:
+    return sorted(ARCHITECTURES)
+
+
+def resolve(hf_config: dict[str, Any]) -> tuple[str, ArchitectureEntry]:
+    """The (architecture name, entry) for a config.json, or UnsupportedArchitecture listing ours."""
+    archs = hf_config.get("architectures") or []
+    for arch in archs:
+        if arch in ARCHITECTURES:
+            return arch, ARCHITECTURES[arch]
+    model_type = hf_config.get("model_type")
+    if not archs and model_type in MODEL_TYPES:
+        arch = MODEL_TYPES[model_type]
+        return arch, ARCHITECTURES[arch]
+    got = ", ".join(archs) if archs else f"model_type={model_type!r}"
+    raise UnsupportedArchitecture(
+        f"architecture {got} is not supported; supported: {', '.join(supported_architectures())}")

@@ -1,0 +1,86 @@
+"""Tokenisation with `tokenizers`: no padding ever, truncation at the model's max length, reported."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from engine.errors import InvalidInput, ModelLoadError
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One tokenised input (a text, or a text pair for cross-encoders)."""
+
+    ids: list[int]
+    type_ids: list[int]
+    offsets: list[tuple[int, int]]  # character span per token ((0, 0) for special tokens)
+    special: list[int]  # 1 where the token is a special token ([CLS], [SEP], …)
+    truncated: bool
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def validate_texts(texts: object, what: str = "texts") -> list[str]:
+    """The one input check every surface relies on.
+
+    An empty list and non-string items are errors. An empty string is allowed: it is encoded as the
+    model's special tokens alone (e.g. `[CLS] [SEP]`), exactly as sentence-transformers does, so a list
+    with an empty item still gets one result per item.
+    """
+    if isinstance(texts, str):
+        raise InvalidInput(f"{what} must be a list of strings, got a single string")
+    if not isinstance(texts, (list, tuple)):
+        raise InvalidInput(f"{what} must be a list of strings, got {type(texts).__name__}")
+    if not texts:
+        raise InvalidInput(f"{what} is empty: send at least one string")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise InvalidInput(f"{what}[{i}] must be a string, got {type(t).__name__}")
+    return list(texts)
+
+
+class TextTokenizer:
+    """Wraps a `tokenizers.Tokenizer`, overriding whatever padding/truncation its file carries."""
+
+    def __init__(self, tokenizer: Tokenizer, max_length: int) -> None:
+        self.max_length = max_length
+        self._tok = tokenizer
+        self._tok.no_padding()
+        self._tok.enable_truncation(max_length=max_length, strategy="longest_first")
+
+    @classmethod
+    def from_dir(cls, model_dir: Path, max_length: int) -> TextTokenizer:
+        path = model_dir / "tokenizer.json"
+        if not path.is_file():
+            raise ModelLoadError(f"{model_dir}: tokenizer.json is missing (only fast tokenizers are supported)")
+        try:
+            tok = Tokenizer.from_file(str(path))
+        except Exception as e:  # tokenizers raises a bare Exception on malformed JSON
+            raise ModelLoadError(f"{path}: cannot parse tokenizer ({e})") from e
+        return cls(tok, max_length)
+
+    def token_id(self, token: str) -> int | None:
+        return self._tok.token_to_id(token)
+
+    def id_to_token(self, token_id: int) -> str | None:
+        return self._tok.id_to_token(token_id)
+
+    @property
+    def vocab_size(self) -> int:
+        return self._tok.get_vocab_size(with_added_tokens=True)
+
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        return [self._wrap(e) for e in self._tok.encode_batch(list(texts), add_special_tokens=True)]
+
+    def encode_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[Encoded]:
+        return [self._wrap(e) for e in self._tok.encode_batch(list(pairs), add_special_tokens=True)]
+
+    @staticmethod
+    def _wrap(e) -> Encoded:
+        return Encoded(ids=e.ids, type_ids=e.type_ids, offsets=e.offsets, special=e.special_tokens_mask,
+                       truncated=bool(e.overflowing))

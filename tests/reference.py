@@ -1,0 +1,39 @@
+"""Helpers that run the reference implementation (transformers) on padded batches."""
+
+from __future__ import annotations
+
+import torch
+
+from engine.tokenization import Encoded
+
+
+def padded_inputs(encoded: list[Encoded]) -> dict[str, torch.Tensor]:
+    width = max(len(e) for e in encoded)
+    ids = torch.zeros(len(encoded), width, dtype=torch.long)
+    types = torch.zeros_like(ids)
+    mask = torch.zeros_like(ids)
+    for i, e in enumerate(encoded):
+        ids[i, : len(e)] = torch.tensor(e.ids)
+        types[i, : len(e)] = torch.tensor(e.type_ids)
+        mask[i, : len(e)] = 1
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+
+@torch.inference_mode()
+def reference_hidden(hf_model, encoded: list[Encoded]) -> list[torch.Tensor]:
+    """Last hidden state per sequence, real tokens only: list of [len, C]."""
+    inputs = padded_inputs(encoded)
+    hidden = hf_model(**inputs).last_hidden_state
+    return [hidden[i, : len(e)] for i, e in enumerate(encoded)]
+
+
+def reference_pool(per_seq: list[torch.Tensor], mode: str) -> torch.Tensor:
+    rows = []
+    for h in per_seq:
+        rows.append({"cls": h[0], "mean": h.mean(0), "max": h.max(0).values, "last_token": h[-1],
+                     "mean_sqrt_len": h.sum(0) / len(h) ** 0.5}[mode])
+    return torch.stack(rows)
+
+
+def max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).abs().max())

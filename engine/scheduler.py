@@ -1,0 +1,299 @@
+"""The scheduler: per-model queues, token-budget batches, one device loop, bounded admission.
+
+One owner per queue: callers `submit` tokenised work and await a future; a single loop task forms
+batches and runs them on a single device thread, so compute never overlaps on the device and the event
+loop (tokenisation, HTTP, MCP) never blocks on it.
+
+Batching: a batch takes sequences from one model's queue in arrival order until `max_batch_tokens` real
+tokens, waiting at most `max_wait_s` for more when the queue holds less than a full batch; the batch is
+then sorted by length (the CPU attention groups equal lengths). Across models the loop prefers models
+already resident, and once it has paid for a swap it keeps serving that model's queue (up to
+`max_consecutive_batches` while others wait), so alternating calls do not thrash the pool. A cold
+model's oldest request is served after at most `starvation_s` even if resident models stay busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import torch
+
+from engine.errors import EngineError, Overloaded, RequestTimeout, ShuttingDown
+from engine.metrics import ALL_MODELS, EngineMetrics
+from engine.model import LoadedModel
+from engine.pool import ModelPool
+from engine.tokenization import Encoded
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    max_batch_tokens: int | None = None  # None: the model's default for its device
+    max_wait_s: float = 0.002
+    max_queue: int = 256  # pending requests (all models) before Overloaded
+    request_timeout_s: float = 60.0
+    max_consecutive_batches: int = 8
+    starvation_s: float = 0.5
+
+
+@dataclass(eq=False)
+class WorkItem:
+    model_id: str
+    encoded: list[Encoded]
+    future: asyncio.Future
+    enqueued_at: float = field(default_factory=time.perf_counter)
+    outputs: list[torch.Tensor | None] = field(default_factory=list)
+    order: deque[int] = field(default_factory=deque)  # sequence indices not yet batched, short first
+    pending: int = 0  # sequences not yet computed
+    started: bool = False
+    cancelled: bool = False
+
+    def __post_init__(self) -> None:
+        self.outputs = [None] * len(self.encoded)
+        self.order = deque(sorted(range(len(self.encoded)), key=lambda i: len(self.encoded[i])))
+        self.pending = len(self.encoded)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
+
+
+class Scheduler:
+    def __init__(self, pool: ModelPool, config: SchedulerConfig = SchedulerConfig(),
+                 metrics: EngineMetrics | None = None) -> None:
+        self.pool = pool
+        self.config = config
+        self.metrics = metrics or pool.metrics
+        self._queues: dict[str, deque[WorkItem]] = {}
+        self._pending = 0  # requests accepted and not finished (the queue-depth signal)
+        self._wakeup = asyncio.Event()
+        self._accepting = True
+        self._loop_task: asyncio.Task | None = None
+        self._device = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sie-device")
+        self._throughput = 2000.0  # tokens/s, a running estimate for retry-after hints
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._loop_task is None:
+            self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="sie-scheduler")
+
+    async def shutdown(self, timeout_s: float = 30.0) -> None:
+        """Stop accepting, finish everything already accepted, then stop the loop."""
+        self._accepting = False
+        deadline = time.monotonic() + timeout_s
+        while self._pending and time.monotonic() < deadline:
+            self._wakeup.set()
+            await asyncio.sleep(0.01)
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            try:
+                await self._loop_task
+            except asyncio.CancelledError:
+                pass
+            self._loop_task = None
+        self._device.shutdown(wait=True)
+
+    @property
+    def accepting(self) -> bool:
+        return self._accepting
+
+    @property
+    def pending_requests(self) -> int:
+        return self._pending
+
+    # --- submission ----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def admitted(self, model_id: str) -> AsyncIterator[str]:
+        """Admission control for one request (tokenising included); yields the canonical model id.
+        Raises ShuttingDown while draining and Overloaded past `max_queue` pending requests."""
+        if not self._accepting:
+            raise ShuttingDown("server is shutting down; retry on another replica")
+        if self._pending >= self.config.max_queue:
+            queued_tokens = sum(len(e) for q in self._queues.values() for it in q for e in it.encoded)
+            retry = max(1.0, round(queued_tokens / max(self._throughput, 1.0), 1))
+            self.metrics.errors.labels(type="Overloaded").inc()
+            raise Overloaded(f"server overloaded: {self._pending} requests queued; retry after {retry:.0f} s",
+                             retry_after_s=retry)
+        model_id = self.pool.canonical_id(model_id)
+        self._count(model_id, +1)
+        try:
+            yield model_id
+        finally:
+            self._count(model_id, -1)
+
+    async def submit(self, model_id: str, encoded: list[Encoded], timeout_s: float | None = None
+                     ) -> list[torch.Tensor]:
+        """Compute `encoded` on `model_id` (call inside `admitted`); per-input outputs in order.
+        Raises RequestTimeout, or the model's load or compute error."""
+        if not encoded:
+            return []
+        self.start()
+        item = WorkItem(model_id, list(encoded), asyncio.get_running_loop().create_future())
+        self._queues.setdefault(model_id, deque()).append(item)
+        self._wakeup.set()
+        try:
+            return await asyncio.wait_for(asyncio.shield(item.future),
+                                          timeout_s if timeout_s is not None else self.config.request_timeout_s)
+        except TimeoutError:
+            item.cancelled = True
+            self.metrics.errors.labels(type="RequestTimeout").inc()
+            raise RequestTimeout(f"request on {model_id} did not finish within its timeout") from None
+        except asyncio.CancelledError:
+            item.cancelled = True  # the caller went away: its remaining work is dropped before compute
+            raise
+        finally:
+            if not item.future.done():
+                item.future.cancel()
+
+    def _count(self, model_id: str, delta: int) -> None:
+        self._pending += delta
+        self.metrics.queue_depth.labels(model=ALL_MODELS).set(self._pending)
+        self.metrics.queue_depth.labels(model=model_id).inc(delta)
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def _live(self, model_id: str) -> deque[WorkItem]:
+        q = self._queues.get(model_id, deque())
+        while q and (q[0].cancelled or q[0].future.done()):  # drop cancelled work before batching
+            q.popleft()
+        return q
+
+    def _waiting_models(self) -> list[str]:
+        return [m for m in list(self._queues) if self._live(m)]
+
+    def _pick_model(self) -> str | None:
+        waiting = self._waiting_models()
+        if not waiting:
+            return None
+        now = time.perf_counter()
+        oldest = min(waiting, key=lambda m: self._queues[m][0].enqueued_at)
+        if now - self._queues[oldest][0].enqueued_at > self.config.starvation_s:
+            return oldest
+        resident = [m for m in waiting if self.pool.is_resident(m)]
+        return min(resident or waiting, key=lambda m: self._queues[m][0].enqueued_at)
+
+    async def _run(self) -> None:
+        while True:
+            model_id = self._pick_model()
+            if model_id is None:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            try:
+                await self._serve(model_id)
+            except Exception:  # never let one model's failure stop the loop
+                log.exception("scheduler error while serving %s", model_id)
+
+    async def _serve(self, model_id: str) -> None:
+        try:
+            model = await self.pool.acquire(model_id)
+        except EngineError as e:
+            for item in self._live(model_id):
+                item.fail(e)
+            self._queues[model_id].clear()
+            return
+        try:
+            budget = self.config.max_batch_tokens or model.max_batch_tokens
+            for n in range(10**9):
+                if not self._live(model_id):
+                    break
+                if n >= self.config.max_consecutive_batches and len(self._waiting_models()) > 1:
+                    break
+                await self._fill_window(model_id, budget)
+                refs = self._take_batch(model_id, budget)
+                if refs:
+                    await self._run_batch(model, refs)
+        finally:
+            await self.pool.release(model_id)
+
+    async def _fill_window(self, model_id: str, budget: int) -> None:
+        """Wait (at most max_wait_s from the oldest arrival) while the queue holds less than a batch."""
+        q = self._live(model_id)
+        if not q:
+            return
+        wait = self.config.max_wait_s - (time.perf_counter() - q[0].enqueued_at)
+        queued = sum(len(it.encoded[i]) for it in q for i in it.order)
+        if wait > 0 and queued < budget:
+            await asyncio.sleep(wait)
+
+    def _take_batch(self, model_id: str, budget: int) -> list[tuple[WorkItem, int]]:
+        refs: list[tuple[WorkItem, int]] = []
+        tokens = 0
+        now = time.perf_counter()
+        for item in list(self._live(model_id)):
+            if item.cancelled or item.future.done():
+                continue
+            while item.order:
+                n = len(item.encoded[item.order[0]])
+                if refs and tokens + n > budget:
+                    return refs
+                refs.append((item, item.order.popleft()))
+                tokens += n
+                if not item.started:
+                    item.started = True
+                    self.metrics.phase_seconds.labels(model=model_id, phase="queue").observe(now - item.enqueued_at)
+            self._queues[model_id].remove(item)  # fully batched: it leaves the queue
+        return refs
+
+    async def _run_batch(self, model: LoadedModel, refs: list[tuple[WorkItem, int]]) -> None:
+        model_id = refs[0][0].model_id
+        refs.sort(key=lambda r: len(r[0].encoded[r[1]]))
+        encoded = [item.encoded[i] for item, i in refs]
+        tokens = sum(len(e) for e in encoded)
+        started = time.perf_counter()
+        try:
+            outputs = await asyncio.get_running_loop().run_in_executor(self._device, self._compute, model, encoded)
+        except torch.OutOfMemoryError:
+            outputs = await self._recover_from_oom(model, encoded)
+        except Exception as e:
+            log.exception("batch on %s failed", model_id)
+            outputs = [e] * len(refs)
+        elapsed = time.perf_counter() - started
+        self._throughput = 0.8 * self._throughput + 0.2 * tokens / max(elapsed, 1e-6)
+        self.metrics.batch_size.labels(model=model_id).observe(len(refs))
+        self.metrics.batch_tokens.labels(model=model_id).observe(tokens)
+        self.metrics.phase_seconds.labels(model=model_id, phase="compute").observe(elapsed)
+        for (item, i), out in zip(refs, outputs, strict=True):
+            if isinstance(out, BaseException):
+                err = out if isinstance(out, EngineError) else EngineError(f"inference failed on {model_id}")
+                self.metrics.errors.labels(type=type(err).__name__).inc()
+                item.fail(err)
+                continue
+            item.outputs[i] = out
+            item.pending -= 1
+            if item.pending == 0 and not item.future.done():
+                item.future.set_result(item.outputs)
+
+    @staticmethod
+    def _compute(model: LoadedModel, encoded: list[Encoded]) -> list[torch.Tensor]:
+        batch = model.make_batch(encoded)
+        return model.split_output(model.forward(batch), batch)
+
+    async def _recover_from_oom(self, model: LoadedModel, encoded: list[Encoded]) -> list:
+        """Device OOM: evict other idle models and retry once, then split the batch, then fail alone."""
+        loop = asyncio.get_running_loop()
+        model_id = next((s["id"] for s in self.pool.status() if self.pool.model_info(s["id"]) is model), "")
+        await self.pool.evict_idle(keep=model_id)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+        async def attempt(part: list[Encoded]) -> list:
+            try:
+                return await loop.run_in_executor(self._device, self._compute, model, part)
+            except torch.OutOfMemoryError:
+                if len(part) == 1:
+                    return [Overloaded("out of device memory on this input; retry later or send shorter text")]
+                half = len(part) // 2
+                return [*(await attempt(part[:half])), *(await attempt(part[half:]))]
+
+        return await attempt(encoded)

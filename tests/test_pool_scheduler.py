@@ -1,0 +1,301 @@
+"""Pool and scheduler driven directly (no HTTP), with real tiny models on disk and real queues."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+
+import pytest
+import torch
+
+from engine.catalog import Catalog, CatalogEntry
+from engine.engine import Engine
+from engine.errors import ModelLoadError, Overloaded, RequestTimeout, ShuttingDown, UnknownModel
+from engine.loading import LoadOptions, load_model
+from engine.pool import ModelPool, PoolConfig, Tier
+from engine.scheduler import SchedulerConfig
+
+LONG = "word " * 250
+
+
+class CheckedPool(ModelPool):
+    """A real pool that asserts the budget after every tier change and counts loader calls."""
+
+    loader_calls = 0
+
+    def _publish(self, slot):
+        super()._publish(slot)
+        assert self.bytes_in(Tier.DEVICE) <= self.budget, "device budget exceeded"
+        assert self.bytes_in(Tier.HOST) <= self.host_budget, "host budget exceeded"
+
+    def _resolve(self, entry):
+        type(self).loader_calls += 1
+        return super()._resolve(entry)
+
+
+@pytest.fixture(scope="module")
+def tiny_dirs(make_hf_model):
+    return [make_hf_model("BertModel", seed=s) for s in range(4)]
+
+
+@pytest.fixture(scope="module")
+def tiny_bytes(tiny_dirs):
+    return load_model(tiny_dirs[0], LoadOptions(dtype="float32")).nbytes()
+
+
+def _catalog(tiny_dirs, minilm_dir=None, pinned=(), broken=None) -> Catalog:
+    cat = Catalog()
+    for i, d in enumerate(tiny_dirs):
+        cat.add(CatalogEntry(id=f"m{i}", source=f"path:{d}", dtype="float32", pinned=f"m{i}" in pinned))
+    if minilm_dir is not None:
+        cat.add(CatalogEntry(id="minilm", source=f"path:{minilm_dir}", hf_id="sentence-transformers/all-MiniLM-L6-v2",
+                             dtype="float32"))
+    if broken is not None:
+        cat.add(CatalogEntry(id="broken", source=f"path:{broken}", dtype="float32"))
+    return cat
+
+
+def _engine(catalog, budget, host_budget=0, **sched) -> Engine:
+    engine = Engine(catalog, PoolConfig(budget_bytes=budget, host_budget_bytes=host_budget, room_wait_s=5),
+                    SchedulerConfig(**sched))
+    engine.pool = CheckedPool(catalog, engine.pool.config, engine.metrics)
+    engine.scheduler.pool = engine.pool
+    return engine
+
+
+def _metric(engine, name, **labels) -> float:
+    return engine.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def test_lru_order_and_budget(tiny_dirs, tiny_bytes):
+    async def main():
+        engine = _engine(_catalog(tiny_dirs), budget=int(2.5 * tiny_bytes))
+        for m in ["m0", "m1", "m0", "m2"]:  # m1 is least recently used when m2 needs room
+            await engine.embed(m, ["hello"])
+        tiers = {m: engine.pool.tier(m) for m in ["m0", "m1", "m2"]}
+        await engine.shutdown()
+        return tiers
+
+    assert asyncio.run(main()) == {"m0": Tier.DEVICE, "m1": Tier.COLD, "m2": Tier.DEVICE}
+
+
+def test_eviction_to_host_then_back_without_disk(tiny_dirs, tiny_bytes):
+    async def main():
+        engine = _engine(_catalog(tiny_dirs), budget=int(1.5 * tiny_bytes), host_budget=int(1.5 * tiny_bytes))
+        CheckedPool.loader_calls = 0
+        first = (await engine.embed("m0", ["hello"])).vectors
+        await engine.embed("m1", ["hello"])
+        assert engine.pool.tier("m0") is Tier.HOST
+        again = (await engine.embed("m0", ["hello"])).vectors
+        assert engine.pool.tier("m1") is Tier.HOST and engine.pool.tier("m0") is Tier.DEVICE
+        await engine.shutdown()
+        return first, again, CheckedPool.loader_calls, _metric(engine, "sie_model_loads_total", model="m0",
+                                                               source="host")
+
+    first, again, disk_loads, host_loads = asyncio.run(main())
+    assert torch.equal(first, again)
+    assert disk_loads == 2 and host_loads == 1
+
+
+def test_pinned_is_never_evicted(tiny_dirs, tiny_bytes):
+    async def main():
+        engine = _engine(_catalog(tiny_dirs, pinned=("m0",)), budget=int(2.5 * tiny_bytes))
+        seen = []
+        for m in ["m0", "m1", "m2", "m3", "m1", "m2"]:
+            await engine.embed(m, ["hello"])
+            seen.append(engine.pool.tier("m0"))
+        await engine.shutdown()
+        return seen
+
+    assert set(asyncio.run(main())) == {Tier.DEVICE}
+
+
+def test_in_use_model_is_never_evicted(tiny_dirs, tiny_bytes):
+    async def main():
+        engine = _engine(_catalog(tiny_dirs), budget=int(2.5 * tiny_bytes))
+        async with engine.pool.use("m0"):
+            await engine.embed("m1", ["x"])
+            await engine.embed("m2", ["x"])  # needs room: m1 goes, m0 is in use
+            held = engine.pool.tier("m0")
+        await engine.shutdown()
+        return held, engine.pool.tier("m1")
+
+    assert asyncio.run(main()) == (Tier.DEVICE, Tier.COLD)
+
+
+def test_one_load_for_concurrent_cold_requests(tiny_dirs, tiny_bytes):
+    async def main():
+        engine = _engine(_catalog(tiny_dirs), budget=4 * tiny_bytes)
+        CheckedPool.loader_calls = 0
+        results = await asyncio.gather(*(engine.embed("m3", [f"text {i}"]) for i in range(20)))
+        await engine.shutdown()
+        return results, CheckedPool.loader_calls
+
+    results, loads = asyncio.run(main())
+    assert len(results) == 20 and loads == 1
+
+
+def test_failing_model_is_isolated_and_backs_off(tiny_dirs, tiny_bytes, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_dirs[0], broken)
+    (broken / "model.safetensors").write_bytes(b"\0" * 100)
+
+    async def main():
+        engine = _engine(_catalog(tiny_dirs, broken=broken), budget=4 * tiny_bytes)
+        good = asyncio.gather(*(engine.embed("m0", ["fine"]) for _ in range(5)))
+        bad = asyncio.gather(*(engine.embed("broken", ["x"]) for _ in range(5)), return_exceptions=True)
+        good_out, bad_out = await asyncio.gather(good, bad)
+        t0 = time.perf_counter()
+        with pytest.raises(ModelLoadError, match="retrying in"):
+            await engine.embed("broken", ["x"])
+        fast = time.perf_counter() - t0
+        after = await engine.embed("m1", ["still fine"])
+        await engine.shutdown()
+        return good_out, bad_out, fast, after
+
+    good_out, bad_out, fast, after = asyncio.run(main())
+    assert all(o.vectors.shape == (1, 64) for o in good_out)
+    assert all(isinstance(e, ModelLoadError) and "corrupt" in str(e) for e in bad_out)
+    assert fast < 0.1 and after.vectors.shape == (1, 64)
+
+
+def test_unknown_model_lists_catalog(tiny_dirs):
+    async def main():
+        engine = _engine(_catalog(tiny_dirs), budget=1 << 30)
+        with pytest.raises(UnknownModel, match="available: m0, m1"):
+            await engine.embed("nope", ["x"])
+
+    asyncio.run(main())
+
+
+def test_outputs_identical_to_direct_engine(minilm_dir, corpus):
+    texts = corpus[:64]
+
+    async def main():
+        engine = _engine(_catalog([], minilm_dir=minilm_dir), budget=1 << 30)
+        # Several concurrent callers: their texts are batched together by the scheduler.
+        chunks = [texts[i::4] for i in range(4)]
+        outs = await asyncio.gather(*(engine.embed("sentence-transformers/all-MiniLM-L6-v2", c) for c in chunks))
+        await engine.shutdown()
+        return chunks, outs
+
+    chunks, outs = asyncio.run(main())
+    direct = load_model(minilm_dir, LoadOptions(dtype="float32"))
+    for chunk, out in zip(chunks, outs, strict=True):
+        assert float((out.vectors - direct.embed(chunk).vectors).abs().max()) <= 1e-5
+
+
+def test_cancelled_work_is_dropped_before_compute(minilm_dir):
+    async def main():
+        engine = _engine(_catalog([], minilm_dir=minilm_dir), budget=1 << 30, max_batch_tokens=2048)
+        await engine.embed("minilm", ["warm"])
+        blocker = asyncio.create_task(engine.embed("minilm", [LONG] * 48))  # keeps the device busy
+        await asyncio.sleep(0.05)
+        victim = asyncio.create_task(engine.embed("minilm", [LONG] * 40))
+        await asyncio.sleep(0.01)
+        victim.cancel()
+        await blocker
+        with pytest.raises(asyncio.CancelledError):
+            await victim
+        await engine.shutdown()
+        return _metric(engine, "sie_batch_size_sum", model="minilm")
+
+    computed = asyncio.run(main())
+    assert computed == 1 + 48  # the victim's 40 sequences never reached the device
+
+
+def test_overload_fails_fast(minilm_dir):
+    async def main():
+        engine = _engine(_catalog([], minilm_dir=minilm_dir), budget=1 << 30, max_queue=2)
+        await engine.embed("minilm", ["warm"])
+        busy = [asyncio.create_task(engine.embed("minilm", [LONG] * 32)) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        t0 = time.perf_counter()
+        with pytest.raises(Overloaded, match="retry after") as info:
+            await engine.embed("minilm", ["one more"])
+        elapsed = time.perf_counter() - t0
+        await asyncio.gather(*busy)
+        await engine.shutdown()
+        return elapsed, info.value.retry_after_s
+
+    elapsed, retry = asyncio.run(main())
+    assert elapsed < 0.05 and retry >= 1
+
+
+def test_request_timeout(minilm_dir):
+    async def main():
+        engine = _engine(_catalog([], minilm_dir=minilm_dir), budget=1 << 30, request_timeout_s=0.05)
+        await engine.pool.describe("minilm")
+        with pytest.raises(RequestTimeout):
+            await engine.embed("minilm", [LONG] * 200)
+        await engine.shutdown()
+
+    asyncio.run(main())
+
+
+def test_graceful_shutdown_finishes_accepted_work(minilm_dir):
+    async def main():
+        engine = _engine(_catalog([], minilm_dir=minilm_dir), budget=1 << 30)
+        await engine.embed("minilm", ["warm"])
+        accepted = [asyncio.create_task(engine.embed("minilm", [LONG] * 4 + [f"n{i}"])) for i in range(10)]
+        await asyncio.sleep(0)  # all ten are queued
+        stopping = asyncio.create_task(engine.shutdown())
+        await asyncio.sleep(0)
+        with pytest.raises(ShuttingDown):
+            await engine.embed("minilm", ["too late"])
+        results = await asyncio.gather(*accepted)
+        await stopping
+        return results
+
+    results = asyncio.run(main())
+    assert len(results) == 10 and all(r.vectors.shape == (5, 384) for r in results)
+
+
+def test_thrash_alternating_models(tiny_dirs, tiny_bytes):
+    """3 models, a budget that fits 2, 8 clients alternating: no errors and far fewer loads than calls."""
+
+    async def main():
+        engine = _engine(_catalog(tiny_dirs[:3]), budget=int(2.5 * tiny_bytes))
+        CheckedPool.loader_calls = 0
+
+        async def client(c):
+            for i in range(15):
+                await engine.embed(f"m{(c + i) % 3}", [f"client {c} call {i}"])
+
+        await asyncio.gather(*(client(c) for c in range(8)))
+        await engine.shutdown()
+        return CheckedPool.loader_calls
+
+    loads = asyncio.run(main())
+    assert loads <= 120 // 4, f"{loads} loads for 120 calls"
+
+
+def test_queue_depth_metric_returns_to_zero(tiny_dirs, tiny_bytes):
+    async def main():
+        engine = _engine(_catalog(tiny_dirs), budget=4 * tiny_bytes)
+        await asyncio.gather(*(engine.embed("m0", ["a"]) for _ in range(5)))
+        await engine.shutdown()
+        text = engine.metrics.render().decode()
+        return text, _metric(engine, "sie_tool_queue_depth", model="_all")
+
+    text, depth = asyncio.run(main())
+    assert depth == 0
+    for name in ("sie_tool_queue_depth", "sie_batch_tokens", "sie_request_phase_seconds", "sie_model_loads_total",
+                 "sie_model_swap_in_seconds", "sie_model_resident_bytes"):
+        assert name in text
+
+
+def test_catalog_yaml_and_register(tmp_path, tiny_dirs):
+    default = Catalog.default()
+    assert "all-MiniLM-L6-v2" in default.ids()
+    assert default.get("sentence-transformers/all-MiniLM-L6-v2").id == "all-MiniLM-L6-v2"
+    entry = default.register_path(f"mine={tiny_dirs[0]}")
+    assert entry.resolve_path() == tiny_dirs[0]
+    bad = tmp_path / "cat.yaml"
+    bad.write_text(json.dumps({"models": [{"id": "x", "source": "path:/x", "colour": "red"}]}))
+    with pytest.raises(ValueError, match="unknown fields"):
+        Catalog.from_yaml(bad)
+    with pytest.raises(ValueError, match="NAME=PATH"):
+        default.register_path("nopath")

@@ -1,1 +1,3 @@
-"""sie-mcp: the protocol surface (CLI now; MCP and HTTP servers build on the same engine)."""
+"""sie-mcp: the protocol surface: MCP server (stdio, streamable HTTP), HTTP API, CLI, settings."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,92 @@
+"""One settings object: every option is a CLI flag and an SIE_* environment variable.
+
+Precedence: command-line flag > environment variable > default. The engine receives dataclasses built
+from this (PoolConfig, SchedulerConfig, Limits, Defaults), never this object.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.pool import PoolConfig
+from engine.scheduler import SchedulerConfig
+from tools.context import Defaults, Limits
+
+_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "kib": 2**10,
+          "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(value: str | None) -> int | None:
+    """'2GiB', '512MB', '1000000' -> bytes; None or '' -> None (the default budget)."""
+    if value is None or str(value).strip() == "":
+        return None
+    m = re.fullmatch(r"\s*([\d.]+)\s*([a-zA-Z]*)\s*", str(value))
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ValueError(f"not a byte size: {value!r} (examples: 2GiB, 512MB, 1000000)")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIE_", extra="forbid")
+
+    transport: Literal["stdio", "http"] = Field("stdio", description="MCP transport: stdio, or http (also serves "
+                                                                     "the HTTP API, /metrics and health checks)")
+    host: str = Field("127.0.0.1", description="HTTP bind address (use 0.0.0.0 in a container)")
+    port: int = Field(8080, description="HTTP port")
+    stateless_http: bool = Field(False, description="Stateless MCP over HTTP (any replica can serve any request)")
+    catalog: Path | None = Field(None, description="Catalog YAML (default: the bundled catalog)")
+    model: list[str] = Field(default_factory=list, description="Register a local model dir: NAME=PATH (repeatable)")
+    preload: list[str] = Field(default_factory=list, description="Models to load at start-up (default: the "
+                                                                 "default embedding model)")
+    device: str = Field("auto", description="auto (cuda if available, else cpu), cpu, cuda, cuda:N")
+    dtype: str = Field("auto", description="auto, float32, bfloat16, float16 (CUDA)")
+    attention_backend: str | None = Field(None, description="Force an attention backend (default: best available)")
+    memory_budget: str | None = Field(None, description="Device memory for resident models, e.g. 4GiB (default: "
+                                                        "60%% of GPU memory, or 30%% of RAM on CPU)")
+    host_memory_budget: str | None = Field(None, description="Host RAM for models evicted from the device "
+                                                             "(default: 20%% of RAM; 0 drops them instead)")
+    max_batch_tokens: int | None = Field(None, description="Token budget per forward batch (default: 4096 on CPU, "
+                                                           "32768 on CUDA)")
+    max_wait_ms: float = Field(2.0, description="How long a batch waits to fill up")
+    max_queue: int = Field(256, description="Pending requests before calls fail with 'overloaded, retry'")
+    request_timeout_s: float = Field(60.0, description="Per-request timeout")
+    default_embed_model: str = Field("all-MiniLM-L6-v2", description="Model for embed (and the fallbacks)")
+    default_rerank_model: str | None = Field(None, description="Model for rerank (default: the embed model, by "
+                                                               "cosine)")
+    default_ner_model: str = Field("bert-base-NER", description="Model for extract_entities")
+    default_classify_model: str | None = Field(None, description="Model for classify (default: the embed model)")
+    max_texts: int = Field(512, description="Texts per call")
+    max_chars: int = Field(100_000, description="Characters per text")
+    max_documents: int = Field(1000, description="Documents per rerank call")
+    max_labels: int = Field(2000, description="Labels or taxonomy categories per classify call")
+    max_body_bytes: int = Field(16 * 2**20, description="HTTP request body limit in bytes")
+    log_level: str = Field("info", description="debug, info, warning, error")
+
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def pool_config(self) -> PoolConfig:
+        return PoolConfig(device=self.resolved_device(), budget_bytes=parse_bytes(self.memory_budget),
+                          host_budget_bytes=parse_bytes(self.host_memory_budget), default_dtype=self.dtype,
+                          attention_backend=self.attention_backend)
+
+    def scheduler_config(self) -> SchedulerConfig:
+        return SchedulerConfig(max_batch_tokens=self.max_batch_tokens, max_wait_s=self.max_wait_ms / 1e3,
+                               max_queue=self.max_queue, request_timeout_s=self.request_timeout_s)
+
+    def limits(self) -> Limits:
+        return Limits(max_texts=self.max_texts, max_chars=self.max_chars, max_documents=self.max_documents,
+                      max_labels=self.max_labels)
+
+    def defaults(self) -> Defaults:
+        return Defaults(embed_model=self.default_embed_model, rerank_model=self.default_rerank_model,
+                        ner_model=self.default_ner_model, classify_model=self.default_classify_model)

@@ -1,0 +1,172 @@
+"""The tools as agents see them: thin, declared functions whose docstrings are the descriptions an LLM
+reads. Logic lives in tools/; this file declares parameters (with descriptions and limits), results and
+annotations once, for MCP and for the HTTP API alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.utilities.func_metadata import func_metadata
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from engine.engine import Engine
+from engine.errors import EngineError
+from sie_mcp.errors import tool_error
+from tools import classify as classify_tool
+from tools import embed as embed_tool
+from tools import entities as entities_tool
+from tools import models as models_tool
+from tools import rerank as rerank_tool
+from tools.context import Defaults, Limits, Progress, ToolContext
+from tools.schemas import ClassifyResult, EmbedResult, EntitiesResult, ModelsResult, RerankResult
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the surface needs at request time; injected through the MCP lifespan and FastAPI state."""
+
+    engine: Engine
+    defaults: Defaults
+    limits: Limits
+
+    def tool_context(self, progress: Progress | None = None) -> ToolContext:
+        return ToolContext(self.engine, self.defaults, self.limits, progress)
+
+
+def _runtime(ctx: Context) -> Runtime:
+    return ctx.request_context.lifespan_context
+
+
+def _progress(ctx: Context) -> Progress:
+    async def report(done: float, total: float | None, message: str | None) -> None:
+        await ctx.report_progress(done, total, message)
+
+    return report
+
+
+async def _run(ctx: Context, impl: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
+    try:
+        return await impl(_runtime(ctx).tool_context(_progress(ctx)), **kwargs)
+    except EngineError as e:
+        raise tool_error(e) from e
+
+
+Texts = Annotated[str | list[str], Field(description="One text, or a list of texts (one result per text)")]
+ModelName = Annotated[str | None, Field(description="Model id from list_models (short id or Hugging Face id); "
+                                                    "omit for the default")]
+
+
+async def embed(
+    texts: Texts,
+    ctx: Context,
+    model: ModelName = None,
+    kind: Annotated[Literal["query", "document"] | None, Field(
+        description="'query' for search queries, 'document' for passages: models with query/passage prompts "
+                    "(e5, bge) need it for best results")] = None,
+    dimensions: Annotated[int | None, Field(ge=1, description="Truncate vectors to this many dimensions "
+                                                              "(Matryoshka), re-normalised")] = None,
+    normalize: Annotated[bool | None, Field(description="L2-normalise (default: what the model card says)")] = None,
+) -> EmbedResult:
+    """Embed texts into dense vectors for semantic search, clustering or deduplication.
+
+    Returns one vector per text plus token counts and truncation flags. Compare vectors with dot product
+    when `normalized` is true. To rank documents for a query use `rerank`; to label texts use `classify`.
+    """
+    return await _run(ctx, embed_tool.embed, texts=texts, model=model, kind=kind, dimensions=dimensions,
+                      normalize=normalize)
+
+
+async def rerank(
+    query: Annotated[str, Field(min_length=1, description="What you are looking for")],
+    documents: Annotated[list[str], Field(min_length=1, description="Candidate passages to rank")],
+    ctx: Context,
+    model: ModelName = None,
+    top_k: Annotated[int | None, Field(ge=1, description="Return only the best k (default: all)")] = None,
+) -> RerankResult:
+    """Rank documents by relevance to a query, best first, with scores and original indices.
+
+    Use it to keep only the few passages worth reading. With a cross-encoder model each (query, document)
+    pair is scored jointly (most accurate); with an embedding model documents are ranked by cosine
+    similarity, and `method` says which was used.
+    """
+    return await _run(ctx, rerank_tool.rerank, query=query, documents=documents, model=model, top_k=top_k)
+
+
+async def extract_entities(
+    texts: Texts,
+    ctx: Context,
+    model: ModelName = None,
+    labels: Annotated[list[str] | None, Field(
+        description="Keep only these entity types, e.g. ['PER', 'ORG'] or ['person', 'organization']")] = None,
+) -> EntitiesResult:
+    """Find named entities (people, organisations, places, …) in texts.
+
+    Returns per text the entities with their type, score and character offsets, so you can quote or link
+    them without re-reading the text.
+    """
+    return await _run(ctx, entities_tool.extract_entities, texts=texts, model=model, labels=labels)
+
+
+async def classify(
+    texts: Texts,
+    ctx: Context,
+    labels: Annotated[list[str] | None, Field(description="Flat label set, e.g. ['billing', 'bug', 'praise']")] = None,
+    taxonomy: Annotated[list[str] | dict[str, Any] | None, Field(
+        description="A category tree: paths like 'Electronics > Computers > Laptops', or a nested object "
+                    "{'Electronics': {'Computers': ['Laptops', 'Desktops']}}")] = None,
+    model: ModelName = None,
+    top_k: Annotated[int, Field(ge=1, le=50, description="Labels to return per text")] = 3,
+    beam: Annotated[int, Field(ge=1, le=20, description="Taxonomy branches explored per level")] = 3,
+) -> ClassifyResult:
+    """Classify texts into labels, or walk a deep taxonomy to the best category path.
+
+    Give `labels` for a flat choice or `taxonomy` for a hierarchy: the taxonomy is searched level by level
+    on the server, so you get e.g. ['Electronics', 'Computers', 'Laptops'] without reading the tree.
+    """
+    return await _run(ctx, classify_tool.classify, texts=texts, labels=labels, taxonomy=taxonomy, model=model,
+                      top_k=top_k, beam=beam)
+
+
+async def list_models(ctx: Context) -> ModelsResult:
+    """List the models this server can run: id, task, description, whether resident, and which tools use
+    them by default. Pass an id as `model` to any tool."""
+    return await _run(ctx, _list_models_impl)
+
+
+async def _list_models_impl(tc: ToolContext) -> ModelsResult:
+    return models_tool.list_models(tc)
+
+
+@dataclass(frozen=True)
+class SurfaceTool:
+    name: str
+    title: str
+    declared: Callable[..., Awaitable[Any]]  # the MCP-facing function (schema, docstring)
+    impl: Callable[..., Any]  # the tools/ function: impl(ToolContext, **arguments)
+    annotations: ToolAnnotations
+
+    @property
+    def description(self) -> str:
+        return (self.declared.__doc__ or "").strip()
+
+    def argument_model(self):
+        """The pydantic model validating this tool's arguments (the same one MCP uses)."""
+        return func_metadata(self.declared, skip_names=["ctx"]).arg_model
+
+
+_READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, destructiveHint=False, openWorldHint=False)
+
+
+TOOLS: dict[str, SurfaceTool] = {t.name: t for t in [
+    SurfaceTool("embed", "Embed texts", embed, embed_tool.embed, _READ_ONLY),
+    SurfaceTool("rerank", "Rerank documents", rerank, rerank_tool.rerank, _READ_ONLY),
+    SurfaceTool("extract_entities", "Extract named entities", extract_entities, entities_tool.extract_entities,
+                _READ_ONLY),
+    SurfaceTool("classify", "Classify into labels or a taxonomy", classify, classify_tool.classify, _READ_ONLY),
+    SurfaceTool("list_models", "List models", list_models, _list_models_impl, _READ_ONLY),
+]}

@@ -1,0 +1,69 @@
+"""What every tool runs with: the engine, default models, limits, and a progress callback."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from engine.engine import Engine
+from engine.errors import InputTooLong, InvalidInput
+
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-call limits; each breach is an InputTooLong error naming the limit."""
+
+    max_texts: int = 512
+    max_chars: int = 100_000
+    max_documents: int = 1000
+    max_labels: int = 2000
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Models used when a call names none."""
+
+    embed_model: str = "all-MiniLM-L6-v2"
+    rerank_model: str | None = None  # None: the embed model, ranking by cosine
+    ner_model: str = "bert-base-NER"
+    classify_model: str | None = None  # None: the embed model
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    engine: Engine
+    defaults: Defaults = field(default_factory=Defaults)
+    limits: Limits = field(default_factory=Limits)
+    progress: Progress | None = None
+
+    async def report(self, done: float, total: float | None, message: str | None = None) -> None:
+        if self.progress is not None:
+            await self.progress(done, total, message)
+
+
+def as_texts(texts: str | Sequence[str], limits: Limits, what: str = "texts",
+             max_items: int | None = None) -> list[str]:
+    """A single string is a list of one (agents often send one); then the per-call limits."""
+    items = [texts] if isinstance(texts, str) else list(texts)
+    if not items:
+        raise InvalidInput(f"{what} is empty: send at least one string")
+    cap = max_items or limits.max_texts
+    if len(items) > cap:
+        raise InputTooLong(f"{what} has {len(items)} items; the limit is {cap} per call: split the call")
+    for i, t in enumerate(items):
+        if not isinstance(t, str):
+            raise InvalidInput(f"{what}[{i}] must be a string, got {type(t).__name__}")
+        if len(t) > limits.max_chars:
+            raise InputTooLong(f"{what}[{i}] has {len(t)} characters; the limit is {limits.max_chars}")
+    return items
+
+
+# Large calls are submitted in chunks so progress can be reported as they finish; the scheduler still
+# batches the chunks together, so throughput is unchanged.
+PROGRESS_CHUNK = 64
+
+
+def chunks(items: Sequence, size: int = PROGRESS_CHUNK) -> list[Sequence]:
+    return [items[i:i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,41 @@
+"""rerank: a query and documents -> documents ranked by relevance."""
+
+from __future__ import annotations
+
+import torch
+
+from engine.errors import InvalidInput
+from engine.registry import Task
+from tools.context import ToolContext, as_texts
+from tools.embed import embed_texts
+from tools.schemas import RankedDocument, RerankResult
+
+
+def relevance(logits: torch.Tensor) -> torch.Tensor:
+    """Cross-encoder logits [N, L] -> relevance [N]: sigmoid for one label (as sentence-transformers'
+    CrossEncoder does), else the probability of the last label (the 'relevant'/'entailment' class)."""
+    if logits.shape[1] == 1:
+        return torch.sigmoid(logits[:, 0])
+    return torch.softmax(logits, dim=-1)[:, -1]
+
+
+async def rerank(ctx: ToolContext, query: str, documents: list[str], model: str | None = None,
+                 top_k: int | None = None) -> RerankResult:
+    if not isinstance(query, str) or not query:
+        raise InvalidInput("query must be a non-empty string")
+    as_texts(query, ctx.limits, "query")
+    docs = as_texts(documents, ctx.limits, "documents", max_items=ctx.limits.max_documents)
+    if top_k is not None and top_k < 1:
+        raise InvalidInput("top_k must be at least 1")
+    model_id = ctx.engine.entry(model or ctx.defaults.rerank_model or ctx.defaults.embed_model).id
+    info = await ctx.engine.info(model_id)
+    if info.task is Task.SEQUENCE_CLASSIFICATION:
+        out = await ctx.engine.classify(model_id, [query] * len(docs), docs)
+        scores, truncated, method = relevance(out.logits), out.truncated, "cross-encoder"
+    else:
+        q = await ctx.engine.embed(model_id, [query], kind="query", normalize=True)
+        d = await embed_texts(ctx, model_id, docs, kind="document", normalize=True)
+        scores, truncated, method = (d.vectors @ q.vectors[0]), d.truncated, "embedding-cosine"
+    order = torch.argsort(scores, descending=True, stable=True).tolist()[: top_k or len(docs)]
+    return RerankResult(model=model_id, method=method, truncated=truncated,
+                        results=[RankedDocument(index=i, score=float(scores[i]), document=docs[i]) for i in order])

@@ -1,0 +1,72 @@
+"""Typed results of every tool (structured output for MCP, response bodies for HTTP)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class EmbedResult(BaseModel):
+    model: str = Field(description="Catalog id of the model that produced the vectors")
+    dimensions: int = Field(description="Length of each vector")
+    normalized: bool = Field(description="Whether vectors are L2-normalised (dot product = cosine)")
+    embeddings: list[list[float]] = Field(description="One vector per input text, in input order")
+    token_counts: list[int] = Field(description="Tokens per input after truncation")
+    truncated: list[bool] = Field(description="True where an input was longer than the model's max length")
+
+
+class RankedDocument(BaseModel):
+    index: int = Field(description="Position of the document in the request")
+    score: float = Field(description="Relevance: cross-encoder probability, or cosine similarity")
+    document: str
+
+
+class RerankResult(BaseModel):
+    model: str
+    method: Literal["cross-encoder", "embedding-cosine"] = Field(
+        description="cross-encoder: the model scored each (query, document) pair; embedding-cosine: the model "
+                    "is an embedder, so documents are ranked by cosine similarity to the query")
+    results: list[RankedDocument] = Field(description="Best first")
+    truncated: list[bool] = Field(description="Per document (request order): input cut at the model's max length")
+
+
+class Entity(BaseModel):
+    text: str = Field(description="The entity's surface text, exactly as in the input")
+    label: str = Field(description="Entity type, e.g. PER, ORG, LOC")
+    score: float = Field(description="Mean probability of the entity's tokens")
+    start: int = Field(description="Character offset where the entity starts")
+    end: int = Field(description="Character offset one past its end")
+
+
+class EntitiesResult(BaseModel):
+    model: str
+    entities: list[list[Entity]] = Field(description="One list per input text, in input order")
+    truncated: list[bool]
+
+
+class LabelScore(BaseModel):
+    label: str = Field(description="The label, or for a taxonomy the deepest category reached")
+    path: list[str] = Field(description="For a taxonomy: categories from the root down to `label`")
+    score: float = Field(description="Similarity between the text and the label (higher is better)")
+
+
+class ClassifyResult(BaseModel):
+    model: str
+    method: Literal["embedding-similarity", "sequence-classifier"]
+    results: list[list[LabelScore]] = Field(description="Per input text, best first, at most top_k")
+
+
+class ModelCard(BaseModel):
+    id: str
+    hf_id: str | None
+    task: str = Field(description="embed | rerank | ner | classify")
+    description: str
+    state: Literal["device", "host", "cold"] = Field(
+        description="device: resident and fast; host: parked in RAM; cold: loads on first use")
+    pinned: bool
+    default_for: list[str] = Field(description="Tools that use this model when none is named")
+
+
+class ModelsResult(BaseModel):
+    models: list[ModelCard]

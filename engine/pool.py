@@ -224,10 +224,10 @@ class ModelPool:
                     model = await asyncio.to_thread(self._loader, path, options)
                 except EngineError as e:
                     slot.failures += 1
-                    slot.last_error = e
+                    slot.last_error = e = type(e)(f"model {slot.entry.id} failed to load: {e}")
                     slot.retry_at = time.monotonic() + min(2.0 ** (slot.failures - 1), MAX_BACKOFF_S)
-                    log.warning("model %s failed to load (attempt %d): %s", slot.entry.id, slot.failures, e)
-                    raise
+                    log.warning("%s (attempt %d)", e, slot.failures)
+                    raise e from None
                 slot.model, slot.tokenizer, slot.info = model, model.tokenizer, model.info
                 slot.nbytes = model.nbytes()
                 slot.tier = Tier.DEVICE

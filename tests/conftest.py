@@ -78,3 +78,32 @@ def make_hf_model(tmp_path_factory, minilm_dir) -> Callable[..., Path]:
         return out
 
     return make
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def surface_catalog(tmp_path_factory, make_hf_model, minilm_dir) -> Path:
+    """A catalog for surface tests: the real MiniLM plus tiny random task models (all offline)."""
+    ner_labels = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-ORG", 4: "I-ORG", 5: "B-LOC", 6: "I-LOC"}
+    reranker = make_hf_model("BertForSequenceClassification", num_labels=1)
+    ner = make_hf_model("BertForTokenClassification", id2label=ner_labels,
+                        label2id={v: k for k, v in ner_labels.items()})
+    sentiment = make_hf_model("BertForSequenceClassification", id2label={0: "negative", 1: "neutral", 2: "positive"},
+                              label2id={"negative": 0, "neutral": 1, "positive": 2})
+    import yaml
+
+    catalog = {"models": [
+        {"id": "all-MiniLM-L6-v2", "source": f"path:{minilm_dir}", "hf_id": "sentence-transformers/all-MiniLM-L6-v2",
+         "task": "embed", "description": "real MiniLM", "pinned": True, "dtype": "float32"},
+        {"id": "tiny-reranker", "source": f"path:{reranker}", "task": "rerank", "description": "random cross-encoder"},
+        {"id": "tiny-ner", "source": f"path:{ner}", "task": "ner", "description": "random NER"},
+        {"id": "tiny-sentiment", "source": f"path:{sentiment}", "task": "classify", "description": "random classifier"},
+        {"id": "broken", "source": f"path:{tmp_path_factory.mktemp('empty')}", "description": "no files"},
+    ]}
+    path = tmp_path_factory.mktemp("catalog") / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog))
+    return path

@@ -1,0 +1,108 @@
+"""End to end: `sie-mcp serve` as a real process, over MCP (streamable HTTP and stdio) and plain HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from mcp import Client, StdioServerParameters
+
+SIE = str(Path(sys.executable).with_name("sie-mcp"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def http_server(surface_catalog, tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    env = {**os.environ, "SIE_CATALOG": str(surface_catalog), "SIE_DEFAULT_NER_MODEL": "tiny-ner"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([SIE, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not become ready:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield url, proc, log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.mark.anyio
+async def test_mcp_over_streamable_http(http_server):
+    url, _, _ = http_server
+    async with Client(f"{url}/mcp") as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        result = await client.call_tool("embed", {"texts": ["A man is eating food.", "A man is eating bread."]})
+    assert names == {"embed", "rerank", "extract_entities", "classify", "list_models"}
+    assert not result.is_error and len(result.structured_content["embeddings"]) == 2
+
+
+def test_plain_http(http_server):
+    url, _, _ = http_server
+    out = httpx.post(f"{url}/v1/tools/rerank", json={"query": "cats", "documents": ["a cat", "a stock"]}).json()
+    assert out["results"][0]["index"] == 0
+    assert httpx.post(f"{url}/v1/tools/embed", json={"texts": "x", "model": "nope"}).status_code == 404
+
+
+def test_openai_client_parses_embeddings(http_server):
+    from openai import OpenAI
+
+    url, _, _ = http_server
+    client = OpenAI(base_url=f"{url}/v1", api_key="unused")
+    response = client.embeddings.create(model="all-MiniLM-L6-v2", input=["hello world", "goodbye"], dimensions=128)
+    assert len(response.data) == 2 and len(response.data[0].embedding) == 128
+    assert response.usage.prompt_tokens > 0
+    default_format = client.embeddings.create(model="sentence-transformers/all-MiniLM-L6-v2", input="hello world")
+    assert len(default_format.data[0].embedding) == 384
+
+
+def test_graceful_shutdown_on_sigterm(http_server):
+    """Runs last among the HTTP tests: SIGTERM lets in-flight work finish, then the process exits.
+    (uvicorn re-raises the signal after a clean shutdown, so the status is 0 or -SIGTERM.)"""
+    url, proc, log = http_server
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        calls = [pool.submit(httpx.post, f"{url}/v1/tools/embed", json={"texts": ["word " * 200] * 8}, timeout=60)
+                 for _ in range(4)]
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        statuses = [c.result().status_code for c in calls]
+    assert statuses == [200] * 4
+    assert proc.wait(30) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in log.read_text()
+
+
+@pytest.mark.anyio
+async def test_mcp_over_stdio(surface_catalog):
+    params = StdioServerParameters(command=SIE, args=["serve", "--catalog", str(surface_catalog)],
+                                   env={**os.environ, "SIE_DEFAULT_NER_MODEL": "tiny-ner"})
+    async with Client(params) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        result = await client.call_tool("classify", {"texts": "pasta with tomato sauce",
+                                                     "labels": ["cooking", "tennis"]})
+    assert "classify" in names
+    assert result.structured_content["results"][0][0]["label"] == "cooking"

@@ -1,0 +1,137 @@
+"""Every HTTP route on the real app (in-process ASGI, lifespan included)."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from sie_mcp.http_app import create_app
+from sie_mcp.settings import Settings
+
+
+def _client(surface_catalog, **overrides) -> TestClient:
+    settings = Settings(catalog=surface_catalog, default_ner_model="tiny-ner", max_texts=10, **overrides)
+    return TestClient(create_app(settings))
+
+
+@pytest.fixture(scope="module")
+def client(surface_catalog):
+    with _client(surface_catalog, max_body_bytes=200_000) as c:
+        for _ in range(200):  # preload runs in the background: wait for readiness
+            if c.get("/readyz").status_code == 200:
+                break
+            import time
+
+            time.sleep(0.05)
+        yield c
+
+
+def test_health_ready_metrics(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    client.post("/v1/tools/embed", json={"texts": "warm"})
+    text = client.get("/metrics").text
+    for name in ("sie_tool_queue_depth", "sie_batch_tokens_bucket", "sie_model_loads_total",
+                 "sie_model_resident_bytes", "sie_request_phase_seconds_bucket"):
+        assert name in text
+
+
+def test_tool_listing_in_mcp_and_openai_shapes(client):
+    body = client.get("/v1/tools").json()
+    names = [t["name"] for t in body["tools"]]
+    assert names == ["embed", "rerank", "extract_entities", "classify", "list_models"]
+    fn = body["openai_functions"][0]
+    assert fn["type"] == "function" and fn["function"]["name"] == "embed"
+    assert fn["function"]["parameters"]["properties"]["texts"]
+    assert body["tools"][0]["annotations"]["readOnlyHint"] is True
+
+
+def test_tool_call_returns_the_structured_result(client):
+    out = client.post("/v1/tools/embed", json={"texts": ["a", "b"], "dimensions": 8}).json()
+    assert out["dimensions"] == 8 and len(out["embeddings"]) == 2
+    out = client.post("/v1/tools/classify", json={"texts": "pasta recipe", "labels": ["cooking", "tennis"]}).json()
+    assert out["results"][0][0]["label"] == "cooking"
+    out = client.post("/v1/tools/list_models", json={}).json()
+    assert any(m["id"] == "tiny-ner" for m in out["models"])
+
+
+@pytest.mark.parametrize("path, body, status, error_type", [
+    ("/v1/tools/nope", {}, 404, "UnknownTool"),
+    ("/v1/tools/embed", {"texts": 5}, 422, "ValidationError"),
+    ("/v1/tools/embed", {"texts": []}, 400, "InvalidInput"),
+    ("/v1/tools/embed", {"texts": "x", "model": "missing"}, 404, "UnknownModel"),
+    ("/v1/tools/embed", {"texts": ["x"] * 11}, 413, "InputTooLong"),
+    ("/v1/tools/embed", {"texts": "x", "model": "broken"}, 503, "ModelLoadError"),
+    ("/v1/tools/embed", {"texts": "x", "model": "tiny-ner"}, 400, "UnsupportedTask"),
+    ("/v1/embeddings", {"input": "x" * 300_000}, 413, "RequestTooLarge"),
+    ("/v1/rerank", {"query": "q", "documents": [{"no": "text"}]}, 400, "InvalidInput"),
+])
+def test_errors_map_to_statuses(client, path, body, status, error_type):
+    response = client.post(path, json=body)
+    assert response.status_code == status
+    assert response.json()["error"]["type"] == error_type
+    assert "Traceback" not in response.text
+
+
+def test_tool_arguments_must_be_an_object(client):
+    response = client.post("/v1/tools/embed", content=b"[1, 2]", headers={"content-type": "application/json"})
+    assert response.status_code == 400
+
+
+def test_openai_embeddings_float_and_base64(client):
+    floats = client.post("/v1/embeddings", json={"input": ["hello", "world"], "dimensions": 32}).json()
+    assert floats["object"] == "list" and floats["model"] == "all-MiniLM-L6-v2"
+    assert [d["index"] for d in floats["data"]] == [0, 1] and len(floats["data"][0]["embedding"]) == 32
+    assert floats["usage"]["prompt_tokens"] == floats["usage"]["total_tokens"] > 0
+    packed = client.post("/v1/embeddings", json={"input": "hello", "encoding_format": "base64"}).json()
+    vec = np.frombuffer(base64.b64decode(packed["data"][0]["embedding"]), dtype="<f4")
+    assert vec.shape == (384,)
+    same = client.post("/v1/embeddings", json={"input": "hello"}).json()["data"][0]["embedding"]
+    assert np.allclose(vec, same, atol=1e-6)
+
+
+def test_rerank_cohere_style(client):
+    docs = ["The cat sat on the mat.", "Stock markets fell.", {"text": "Kittens play."}]
+    out = client.post("/v1/rerank", json={"query": "cats", "documents": docs, "top_n": 2}).json()
+    assert len(out["results"]) == 2 and out["method"] == "embedding-cosine"
+    assert out["results"][0]["relevance_score"] >= out["results"][1]["relevance_score"]
+    assert "document" in out["results"][0]
+    bare = client.post("/v1/rerank", json={"query": "cats", "documents": docs, "model": "tiny-reranker",
+                                           "return_documents": False}).json()
+    assert bare["method"] == "cross-encoder" and "document" not in bare["results"][0]
+
+
+def test_models_route(client):
+    data = client.get("/v1/models").json()["data"]
+    assert {"all-MiniLM-L6-v2", "tiny-reranker", "tiny-ner"} <= {m["id"] for m in data}
+    assert all(m["object"] == "model" for m in data)
+
+
+def test_openapi_docs(client):
+    spec = client.get("/openapi.json").json()
+    assert "/v1/embeddings" in spec["paths"] and "/v1/rerank" in spec["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_overloaded_is_429_with_retry_after(surface_catalog):
+    with _client(surface_catalog, max_queue=0) as c:
+        response = c.post("/v1/tools/embed", json={"texts": "x"})
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.json()["error"]["type"] == "Overloaded"
+
+
+def test_not_ready_while_default_model_fails(surface_catalog):
+    with _client(surface_catalog, default_embed_model="broken") as c:
+        import time
+
+        for _ in range(100):
+            body = c.get("/readyz").json()
+            if body["preload_error"]:
+                break
+            time.sleep(0.05)
+        assert c.get("/readyz").status_code == 503 and "broken" in body["preload_error"]
+        assert c.get("/healthz").status_code == 200

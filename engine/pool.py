@@ -221,7 +221,7 @@ class ModelPool:
                     path, options = await asyncio.to_thread(self._resolve, slot.entry)
                     need = slot.nbytes or estimate_bytes(path, _dtype_of(options, self.device))
                     await self._make_room(slot, need)
-                    model = await asyncio.to_thread(self._loader, path, options)
+                    model = await self._load_with_oom_retry(slot, path, options)
                 except EngineError as e:
                     slot.failures += 1
                     slot.last_error = e = type(e)(f"model {slot.entry.id} failed to load: {e}")
@@ -248,6 +248,23 @@ class ModelPool:
         self.metrics.loads.labels(model=slot.entry.id, source=source).inc()
         self.metrics.swap_in_seconds.labels(model=slot.entry.id, source=source).observe(elapsed)
         log.info("model %s resident on %s from %s in %.0f ms", slot.entry.id, self.device, source, elapsed * 1e3)
+
+    async def _load_with_oom_retry(self, slot: _Slot, path: Path, options: LoadOptions) -> LoadedModel:
+        """Device OOM while loading: evict every idle model and retry once, then fail this model alone."""
+        try:
+            return await asyncio.to_thread(self._loader, path, options)
+        except torch.OutOfMemoryError:
+            log.warning("out of device memory loading %s: evicting idle models and retrying", slot.entry.id)
+            for other in sorted(self._slots.values(), key=lambda s: s.last_used):
+                if other.tier is Tier.DEVICE and other is not slot and other.in_use == 0 and not other.entry.pinned:
+                    await self._evict(other)
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            try:
+                return await asyncio.to_thread(self._loader, path, options)
+            except torch.OutOfMemoryError as e:
+                raise ModelLoadError("out of device memory even after evicting idle models; "
+                                     "lower --memory-budget or free the device") from e
 
     def _resolve(self, entry: CatalogEntry) -> tuple[Path, LoadOptions]:
         return entry.resolve_path(), entry.load_options(self.config.device, self.config.default_dtype,

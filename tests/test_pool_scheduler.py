@@ -299,3 +299,66 @@ def test_catalog_yaml_and_register(tmp_path, tiny_dirs):
         Catalog.from_yaml(bad)
     with pytest.raises(ValueError, match="NAME=PATH"):
         default.register_path("nopath")
+
+
+class _OomAbove:
+    """Stands in for a CUDA device that runs out of memory above `limit` sequences per batch (no CUDA here)."""
+
+    def __init__(self, model, limit: int) -> None:
+        self.model, self.limit, self.batches = model, limit, []
+        self.real_forward = model.forward
+        model.forward = self.forward
+
+    def forward(self, batch):
+        if batch.num_sequences > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        self.batches.append(batch.num_sequences)
+        return self.real_forward(batch)
+
+
+def test_device_oom_splits_the_batch_and_still_answers(tiny_dirs, tiny_bytes):
+    texts = [f"sentence number {i} " * (i % 5 + 1) for i in range(12)]
+
+    async def main():
+        engine = _engine(_catalog(tiny_dirs), budget=4 * tiny_bytes)
+        expected = (await engine.embed("m0", texts)).vectors
+        model = await engine.pool.acquire("m0")
+        await engine.pool.release("m0")
+        oom = _OomAbove(model, limit=3)
+        got = (await engine.embed("m0", texts)).vectors
+        oom.limit = 0  # even one sequence does not fit: that request fails alone, with a retryable error
+        with pytest.raises(Overloaded, match="out of device memory"):
+            await engine.embed("m0", ["x"])
+        oom.limit = 100
+        after = await engine.embed("m0", ["x"])
+        await engine.shutdown()
+        return expected, got, oom.batches, after
+
+    expected, got, batches, after = asyncio.run(main())
+    assert float((expected - got).abs().max()) <= 1e-5
+    assert max(batches[:-1]) <= 3 and sum(batches[:-1]) == 12
+    assert after.vectors.shape == (1, 64)
+
+
+def test_device_oom_during_load_evicts_and_retries(tiny_dirs, tiny_bytes):
+    calls = []
+
+    def loader(path, options):
+        calls.append(path)
+        if len(calls) == 2:  # the second model's first load attempt hits a (simulated) device OOM
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return load_model(path, options)
+
+    async def main():
+        cat = _catalog(tiny_dirs)
+        engine = Engine(cat, PoolConfig(budget_bytes=10 * tiny_bytes, host_budget_bytes=0))
+        engine.pool = ModelPool(cat, engine.pool.config, engine.metrics, loader=loader)
+        engine.scheduler.pool = engine.pool
+        await engine.embed("m0", ["x"])
+        await engine.embed("m1", ["x"])
+        tiers = engine.pool.tier("m0"), engine.pool.tier("m1")
+        await engine.shutdown()
+        return tiers
+
+    assert asyncio.run(main()) == (Tier.COLD, Tier.DEVICE)
+    assert len(calls) == 3

@@ -18,7 +18,6 @@ from torch import nn
 
 from engine.attention import select_backend
 from engine.errors import InvalidInput, ModelLoadError
-from engine.heads.classification import SequenceClassificationHead, TokenClassificationHead
 from engine.heads.pooling import EmbeddingHead, PoolingMode
 from engine.model import LoadedModel, ModelInfo
 from engine.registry import ArchitectureEntry, Task, resolve
@@ -89,14 +88,12 @@ def _build_head(entry: ArchitectureEntry, backbone_cls: Any, cfg: Any, hf: dict[
                 ) -> tuple[nn.Module, tuple[PoolingMode, ...], bool, int]:
     """(head, pooling modes, normalize, output dim). Built on the meta device, except ST Dense layers,
     which `read_sentence_transformers` already loaded."""
-    if entry.task is Task.SEQUENCE_CLASSIFICATION:
-        pooler_cls = getattr(backbone_cls, "sequence_pooler", None)
-        pooler = pooler_cls(cfg.hidden_size) if pooler_cls is not None else None
+    if entry.task is Task.SEQUENCE_CLASSIFICATION:  # the family knows its task model's head layout
         n = _num_labels(hf)
-        return SequenceClassificationHead(cfg.hidden_size, n, pooler), (), False, n
+        return backbone_cls.sequence_head(cfg, n), (), False, n
     if entry.task is Task.TOKEN_CLASSIFICATION:
         n = _num_labels(hf)
-        return TokenClassificationHead(cfg.hidden_size, n), (), False, n
+        return backbone_cls.token_head(cfg, n), (), False, n
     modes = [options.pooling] if options.pooling else (st.pooling if st and st.pooling else [PoolingMode.MEAN])
     normalize = options.normalize if options.normalize is not None else bool(st and st.normalize)
     dense = st.dense if st else []

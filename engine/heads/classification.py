@@ -1,6 +1,13 @@
-"""Sequence classification (cross-encoder scores, N-label classifiers) and token classification."""
+"""Sequence classification (cross-encoder scores, N-label classifiers) and token classification.
+
+Each family picks its head layout (`sequence_head` / `token_head` on the backbone class) from the
+pieces here; module names match the HF task model's names once the backbone prefix is stripped, so no
+rename is needed.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -9,22 +16,50 @@ from engine.batch import PackedBatch
 
 
 class SequenceClassificationHead(nn.Module):
-    """First-token state -> optional pooler (dense+tanh, BERT) -> classifier: [B, num_labels].
+    """First-token state -> optional pooler -> classifier: [B, num_labels].
 
-    Module names (`pooler.dense`, `classifier`) match BertForSequenceClassification after the
-    backbone prefix is stripped, so no rename is needed.
+    BERT: `pooler` is dense+tanh (`pooler.dense`) and `classifier` a Linear. RoBERTa: no pooler, and
+    `classifier` is a `DenseClassifier` (`classifier.dense`, `classifier.out_proj`).
     """
 
-    def __init__(self, hidden: int, num_labels: int, pooler: nn.Module | None) -> None:
+    def __init__(self, hidden: int, num_labels: int, pooler: nn.Module | None,
+                 classifier: nn.Module | None = None) -> None:
         super().__init__()
         self.pooler = pooler
-        self.classifier = nn.Linear(hidden, num_labels)
+        self.classifier = classifier if classifier is not None else nn.Linear(hidden, num_labels)
 
     def forward(self, hidden: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
         first = hidden[batch.cu_seqlens[:-1].to(hidden.device).long()]  # [B, C]
         if self.pooler is not None:
             first = self.pooler(first)
         return self.classifier(first).float()  # [B, num_labels]
+
+
+class DenseClassifier(nn.Module):
+    """dense -> activation -> out_proj (RobertaClassificationHead's layout)."""
+
+    def __init__(self, hidden: int, num_labels: int,
+                 act: Callable[[torch.Tensor], torch.Tensor] = torch.tanh) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden, hidden)
+        self.act = act
+        self.out_proj = nn.Linear(hidden, num_labels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out_proj(self.act(self.dense(x)))
+
+
+class PreClassifierHead(nn.Module):
+    """First-token state -> `pre_classifier` -> ReLU -> `classifier` (DistilBertForSequenceClassification)."""
+
+    def __init__(self, hidden: int, num_labels: int) -> None:
+        super().__init__()
+        self.pre_classifier = nn.Linear(hidden, hidden)
+        self.classifier = nn.Linear(hidden, num_labels)
+
+    def forward(self, hidden: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
+        first = hidden[batch.cu_seqlens[:-1].to(hidden.device).long()]  # [B, C]
+        return self.classifier(torch.relu(self.pre_classifier(first))).float()  # [B, num_labels]
 
 
 class TokenClassificationHead(nn.Module):

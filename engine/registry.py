@@ -40,11 +40,26 @@ ARCHITECTURES: dict[str, ArchitectureEntry] = {
     "BertForPreTraining": ArchitectureEntry("bert", "BertModel", Task.EMBED),
     "BertForSequenceClassification": ArchitectureEntry("bert", "BertModel", Task.SEQUENCE_CLASSIFICATION),
     "BertForTokenClassification": ArchitectureEntry("bert", "BertModel", Task.TOKEN_CLASSIFICATION),
+    "RobertaModel": ArchitectureEntry("roberta", "RobertaModel", Task.EMBED),
+    "RobertaForMaskedLM": ArchitectureEntry("roberta", "RobertaModel", Task.EMBED),
+    "RobertaForSequenceClassification": ArchitectureEntry("roberta", "RobertaModel", Task.SEQUENCE_CLASSIFICATION),
+    "RobertaForTokenClassification": ArchitectureEntry("roberta", "RobertaModel", Task.TOKEN_CLASSIFICATION),
+    "XLMRobertaModel": ArchitectureEntry("roberta", "RobertaModel", Task.EMBED),
+    "XLMRobertaForMaskedLM": ArchitectureEntry("roberta", "RobertaModel", Task.EMBED),
+    "XLMRobertaForSequenceClassification": ArchitectureEntry("roberta", "RobertaModel", Task.SEQUENCE_CLASSIFICATION),
+    "XLMRobertaForTokenClassification": ArchitectureEntry("roberta", "RobertaModel", Task.TOKEN_CLASSIFICATION),
+    "CamembertModel": ArchitectureEntry("roberta", "RobertaModel", Task.EMBED),
+    "CamembertForMaskedLM": ArchitectureEntry("roberta", "RobertaModel", Task.EMBED),
+    "CamembertForSequenceClassification": ArchitectureEntry("roberta", "RobertaModel", Task.SEQUENCE_CLASSIFICATION),
+    "CamembertForTokenClassification": ArchitectureEntry("roberta", "RobertaModel", Task.TOKEN_CLASSIFICATION),
 }
 
 # When config.json has no `architectures`, its model_type picks the bare backbone.
 MODEL_TYPES: dict[str, str] = {
     "bert": "BertModel",
+    "roberta": "RobertaModel",
+    "xlm-roberta": "XLMRobertaModel",
+    "camembert": "CamembertModel",
 }
 
 

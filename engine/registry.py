@@ -52,6 +52,12 @@ ARCHITECTURES: dict[str, ArchitectureEntry] = {
     "CamembertForMaskedLM": ArchitectureEntry("roberta", "RobertaModel", Task.EMBED),
     "CamembertForSequenceClassification": ArchitectureEntry("roberta", "RobertaModel", Task.SEQUENCE_CLASSIFICATION),
     "CamembertForTokenClassification": ArchitectureEntry("roberta", "RobertaModel", Task.TOKEN_CLASSIFICATION),
+    "DistilBertModel": ArchitectureEntry("distilbert", "DistilBertModel", Task.EMBED),
+    "DistilBertForMaskedLM": ArchitectureEntry("distilbert", "DistilBertModel", Task.EMBED),
+    "DistilBertForSequenceClassification": ArchitectureEntry("distilbert", "DistilBertModel",
+                                                             Task.SEQUENCE_CLASSIFICATION),
+    "DistilBertForTokenClassification": ArchitectureEntry("distilbert", "DistilBertModel",
+                                                          Task.TOKEN_CLASSIFICATION),
 }
 
 # When config.json has no `architectures`, its model_type picks the bare backbone.
@@ -60,6 +66,7 @@ MODEL_TYPES: dict[str, str] = {
     "roberta": "RobertaModel",
     "xlm-roberta": "XLMRobertaModel",
     "camembert": "CamembertModel",
+    "distilbert": "DistilBertModel",
 }
 
 

@@ -58,6 +58,12 @@ ARCHITECTURES: dict[str, ArchitectureEntry] = {
                                                              Task.SEQUENCE_CLASSIFICATION),
     "DistilBertForTokenClassification": ArchitectureEntry("distilbert", "DistilBertModel",
                                                           Task.TOKEN_CLASSIFICATION),
+    "ModernBertModel": ArchitectureEntry("modernbert", "ModernBertModel", Task.EMBED),
+    "ModernBertForMaskedLM": ArchitectureEntry("modernbert", "ModernBertModel", Task.EMBED),
+    "ModernBertForSequenceClassification": ArchitectureEntry("modernbert", "ModernBertModel",
+                                                             Task.SEQUENCE_CLASSIFICATION),
+    "ModernBertForTokenClassification": ArchitectureEntry("modernbert", "ModernBertModel",
+                                                          Task.TOKEN_CLASSIFICATION),
 }
 
 # When config.json has no `architectures`, its model_type picks the bare backbone.
@@ -67,6 +73,7 @@ MODEL_TYPES: dict[str, str] = {
     "xlm-roberta": "XLMRobertaModel",
     "camembert": "CamembertModel",
     "distilbert": "DistilBertModel",
+    "modernbert": "ModernBertModel",
 }
 
 

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from engine.batch import PackedBatch
+from engine.heads.pooling import PoolingMode, pool
 
 
 class SequenceClassificationHead(nn.Module):
@@ -60,6 +61,25 @@ class PreClassifierHead(nn.Module):
     def forward(self, hidden: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
         first = hidden[batch.cu_seqlens[:-1].to(hidden.device).long()]  # [B, C]
         return self.classifier(torch.relu(self.pre_classifier(first))).float()  # [B, num_labels]
+
+
+class PredictionHeadClassifier(nn.Module):
+    """Optional pooling -> `head` (a family's dense/act/norm block) -> `classifier`.
+
+    ModernBertForSequenceClassification pools (CLS or mean, `classifier_pooling`);
+    ModernBertForTokenClassification passes `pooling=None` and classifies every token.
+    """
+
+    def __init__(self, hidden: int, num_labels: int, head: nn.Module, pooling: PoolingMode | None) -> None:
+        super().__init__()
+        self.pooling = pooling
+        self.head = head
+        self.classifier = nn.Linear(hidden, num_labels)
+
+    def forward(self, hidden: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
+        if self.pooling is not None:
+            hidden = pool(hidden, batch, self.pooling).to(hidden.dtype)  # [B, C]
+        return self.classifier(self.head(hidden)).float()  # [B or T, num_labels]
 
 
 class TokenClassificationHead(nn.Module):

@@ -161,7 +161,8 @@ def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Loaded
     cfg = backbone_cls.config_class.from_hf_config(hf)
     device = torch.device(options.device)
     dtype = resolve_dtype(options.dtype, device)
-    attention, reason = select_backend(device, dtype, options.attention_backend)
+    attention, reason = select_backend(device, dtype, options.attention_backend,
+                                       needs_bias=getattr(backbone_cls, "needs_attention_bias", False))
 
     st = read_sentence_transformers(model_dir) if entry.task is Task.EMBED else None
     with torch.device("meta"):

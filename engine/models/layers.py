@@ -10,20 +10,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.attention import AttentionBackend, AttentionSpec
+from engine.attention import AttentionBackend, AttentionBias, AttentionSpec
 from engine.errors import UnsupportedArchitecture
 
 
 @dataclass(frozen=True)
 class AttentionContext:
-    """Attention backend plus its per-batch metadata, passed explicitly down the layers."""
+    """Attention backend plus its per-batch metadata, passed explicitly down the layers.
+
+    `bias`: an additive relative-position bias a model attaches for this batch (MPNet); layers that
+    call the context need not know about it.
+    """
 
     backend: AttentionBackend
     meta: Any
+    bias: AttentionBias | None = None
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                  spec: AttentionSpec) -> torch.Tensor:
-        return self.backend.attend(q, k, v, self.meta, spec)
+        if self.bias is None:
+            return self.backend.attend(q, k, v, self.meta, spec)
+        return self.backend.attend(q, k, v, self.meta, spec, self.bias)
 
 
 def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:

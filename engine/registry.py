@@ -64,6 +64,10 @@ ARCHITECTURES: dict[str, ArchitectureEntry] = {
                                                              Task.SEQUENCE_CLASSIFICATION),
     "ModernBertForTokenClassification": ArchitectureEntry("modernbert", "ModernBertModel",
                                                           Task.TOKEN_CLASSIFICATION),
+    "MPNetModel": ArchitectureEntry("mpnet", "MPNetModel", Task.EMBED),
+    "MPNetForMaskedLM": ArchitectureEntry("mpnet", "MPNetModel", Task.EMBED),
+    "MPNetForSequenceClassification": ArchitectureEntry("mpnet", "MPNetModel", Task.SEQUENCE_CLASSIFICATION),
+    "MPNetForTokenClassification": ArchitectureEntry("mpnet", "MPNetModel", Task.TOKEN_CLASSIFICATION),
 }
 
 # When config.json has no `architectures`, its model_type picks the bare backbone.
@@ -74,6 +78,7 @@ MODEL_TYPES: dict[str, str] = {
     "camembert": "CamembertModel",
     "distilbert": "DistilBertModel",
     "modernbert": "ModernBertModel",
+    "mpnet": "MPNetModel",
 }
 
 

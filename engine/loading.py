@@ -94,7 +94,8 @@ def _build_head(entry: ArchitectureEntry, backbone_cls: Any, cfg: Any, hf: dict[
     if entry.task is Task.TOKEN_CLASSIFICATION:
         n = _num_labels(hf)
         return backbone_cls.token_head(cfg, n), (), False, n
-    modes = [options.pooling] if options.pooling else (st.pooling if st and st.pooling else [PoolingMode.MEAN])
+    default = getattr(backbone_cls, "default_pooling", PoolingMode.MEAN)  # decoders: last token
+    modes = [options.pooling] if options.pooling else (st.pooling if st and st.pooling else [default])
     normalize = options.normalize if options.normalize is not None else bool(st and st.normalize)
     dense = st.dense if st else []
     out_dim = dense[-1].linear.out_features if dense else cfg.hidden_size * len(modes)

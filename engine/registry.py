@@ -68,6 +68,10 @@ ARCHITECTURES: dict[str, ArchitectureEntry] = {
     "MPNetForMaskedLM": ArchitectureEntry("mpnet", "MPNetModel", Task.EMBED),
     "MPNetForSequenceClassification": ArchitectureEntry("mpnet", "MPNetModel", Task.SEQUENCE_CLASSIFICATION),
     "MPNetForTokenClassification": ArchitectureEntry("mpnet", "MPNetModel", Task.TOKEN_CLASSIFICATION),
+    "Qwen3Model": ArchitectureEntry("qwen3", "Qwen3Model", Task.EMBED),
+    "Qwen3ForCausalLM": ArchitectureEntry("qwen3", "Qwen3Model", Task.EMBED),
+    "Qwen2Model": ArchitectureEntry("qwen3", "Qwen3Model", Task.EMBED),
+    "Qwen2ForCausalLM": ArchitectureEntry("qwen3", "Qwen3Model", Task.EMBED),
 }
 
 # When config.json has no `architectures`, its model_type picks the bare backbone.
@@ -79,6 +83,8 @@ MODEL_TYPES: dict[str, str] = {
     "distilbert": "DistilBertModel",
     "modernbert": "ModernBertModel",
     "mpnet": "MPNetModel",
+    "qwen3": "Qwen3Model",
+    "qwen2": "Qwen2Model",
 }
 
 

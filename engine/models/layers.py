@@ -81,7 +81,8 @@ class FusedQKV(nn.Module):
 
 
 def fuse_qkv(state: dict[str, torch.Tensor], prefix_pairs: list[tuple[list[str], str]]) -> None:
-    """In place: for each ([q, k, v] source prefixes, target prefix), concatenate weight and bias."""
+    """In place: for each ([q, k, v] source prefixes, target prefix), concatenate weight and bias along
+    the output dim. Also used for other split projections (gate + up -> one gated-MLP input)."""
     for sources, target in prefix_pairs:
         for suffix in ("weight", "bias"):
             keys = [f"{s}.{suffix}" for s in sources]
@@ -136,3 +137,17 @@ class GatedMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inp, gate = self.Wi(x).chunk(2, dim=-1)  # [T, I] each
         return self.Wo(self.act(inp) * gate)
+
+
+class RMSNorm(nn.Module):
+    """x / rms(x) * weight, computed in fp32 and cast back before the weight (as transformers' Qwen/Llama)."""
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * xf.to(x.dtype)

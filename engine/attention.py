@@ -13,11 +13,18 @@ CUDA backends:
 - `flash_varlen`: flash-attn's `flash_attn_varlen_func` (fp16/bf16).
 - `torch_varlen`: `torch.nn.attention.varlen.varlen_attn` (torch >= 2.10, fp16/bf16).
 - `sdpa_padded`: the always-available fallback: one padded batch with a key mask.
+
+Additive bias (relative-position models such as MPNet): a model may pass an `AttentionBias`, a
+function of the (padded) sequence length returning an [H, L, L] bias that depends on relative positions
+only. The SDPA backends add it to the scores; the varlen kernels cannot, so models that need one
+are given an SDPA backend at load (`select_backend(..., needs_bias=True)`). Without a bias the code
+paths are unchanged.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -53,6 +60,10 @@ class AttentionSpec:
     scale: float | None = None
 
 
+# length L -> additive bias [H, L, L] (query, key), the same for every sequence padded or cut to L.
+AttentionBias = Callable[[int], torch.Tensor]
+
+
 # ---------------------------------------------------------------------------------------------------
 # Masks shared by the SDPA-based backends
 
@@ -81,18 +92,24 @@ CPU_MATMUL_ATTENTION_MAX_LEN = 128
 
 
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
-          spec: AttentionSpec) -> torch.Tensor:
-    """q, k, v: [b, L, H, D] -> [b, L, H, D]. `mask`: bool, True = attend, broadcastable to [b, H, L, L]."""
+          spec: AttentionSpec, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """q, k, v: [b, L, H, D] -> [b, L, H, D]. `mask`: bool, True = attend, broadcastable to [b, H, L, L].
+    `bias`: additive [H, L, L]; with a mask it becomes one float mask (-inf where masked)."""
     if k.shape[2] != q.shape[2]:  # GQA: repeat kv heads
         rep = q.shape[2] // k.shape[2]
         k = k.repeat_interleave(rep, dim=2)
         v = v.repeat_interleave(rep, dim=2)
     q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [b, H, L, D]
+    if bias is not None:
+        bias = bias.to(q.dtype)
+        mask = bias if mask is None else torch.where(mask, bias, float("-inf"))  # [b or 1, H, L, L]
     if q.device.type == "cpu" and q.shape[2] <= CPU_MATMUL_ATTENTION_MAX_LEN:
         scale = spec.scale if spec.scale is not None else q.shape[-1] ** -0.5
         scores = torch.matmul(q * scale, k.transpose(-1, -2))  # [b, H, L, L]
-        if mask is not None:
+        if mask is not None and mask.dtype == torch.bool:
             scores = scores.masked_fill(~mask, float("-inf"))
+        elif mask is not None:
+            scores = scores + mask
         out = torch.matmul(torch.softmax(scores, dim=-1), v)  # softmax accumulates in fp32 internally
     else:
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=spec.scale)  # [b, H, L, D]
@@ -107,6 +124,7 @@ class AttentionBackend:
     """Interface: `prepare` once per batch, `attend` once per layer."""
 
     name: AttentionBackendName
+    supports_bias: bool = True  # can add an AttentionBias to the scores
 
     @classmethod
     def unavailable_reason(cls, device: torch.device, dtype: torch.dtype) -> str | None:
@@ -117,7 +135,7 @@ class AttentionBackend:
         return batch
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, meta: Any,
-               spec: AttentionSpec) -> torch.Tensor:
+               spec: AttentionSpec, bias: AttentionBias | None = None) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -145,23 +163,25 @@ class SdpaGrouped(AttentionBackend):
             offset += n
         return groups
 
-    def attend(self, q, k, v, meta: list[_Group], spec: AttentionSpec) -> torch.Tensor:
+    def attend(self, q, k, v, meta: list[_Group], spec: AttentionSpec,
+               bias: AttentionBias | None = None) -> torch.Tensor:
         if len(meta) == 1:
             g = meta[0]
-            return self._one(q, k, v, g, spec).reshape(q.shape)
+            return self._one(q, k, v, g, spec, bias).reshape(q.shape)
         out = torch.empty_like(q)
         for g in meta:
             end = g.start + g.count * g.length
-            out[g.start:end] = self._one(q[g.start:end], k[g.start:end], v[g.start:end], g, spec).reshape(
+            out[g.start:end] = self._one(q[g.start:end], k[g.start:end], v[g.start:end], g, spec, bias).reshape(
                 end - g.start, *q.shape[1:])
         return out
 
     @staticmethod
-    def _one(q, k, v, g: _Group, spec: AttentionSpec) -> torch.Tensor:
+    def _one(q, k, v, g: _Group, spec: AttentionSpec, bias: AttentionBias | None) -> torch.Tensor:
         shape = (g.count, g.length)
         mask = _band_mask(g.length, spec, q.device)
         return _sdpa(q.reshape(*shape, *q.shape[1:]), k.reshape(*shape, *k.shape[1:]),
-                     v.reshape(*shape, *v.shape[1:]), mask, spec)  # [b, L, H, D]
+                     v.reshape(*shape, *v.shape[1:]), mask, spec,
+                     None if bias is None else bias(g.length))  # [b, L, H, D]
 
 
 @dataclass(frozen=True)
@@ -197,10 +217,11 @@ class SdpaBucketed(AttentionBackend):
             offset += n
         return [_make_padded(start, lens, batch.input_ids.device) for start, lens in buckets]
 
-    def attend(self, q, k, v, meta: list[_Padded], spec: AttentionSpec) -> torch.Tensor:
+    def attend(self, q, k, v, meta: list[_Padded], spec: AttentionSpec,
+               bias: AttentionBias | None = None) -> torch.Tensor:
         out = torch.empty_like(q)
         for p in meta:
-            out[p.start:p.end] = _attend_padded(q, k, v, p, spec)
+            out[p.start:p.end] = _attend_padded(q, k, v, p, spec, bias)
         return out
 
 
@@ -223,19 +244,22 @@ def _make_padded(start: int, lens: list[int], device: torch.device) -> _Padded:
     return _Padded(gather, valid, valid[:, None, None, :], start, start + sum(lens))
 
 
-def _attend_padded(q, k, v, p: _Padded, spec: AttentionSpec) -> torch.Tensor:
+def _attend_padded(q, k, v, p: _Padded, spec: AttentionSpec, bias: AttentionBias | None) -> torch.Tensor:
+    """Right padding keeps every real token's relative positions, so bias(padded length) applies as is."""
     mask = p.mask
     band = _band_mask(p.gather.shape[1], spec, q.device)
     if band is not None:
         mask = mask & band
         # A padded query row may have every key masked; keep it finite (its output is discarded).
         mask = mask | ~p.valid[:, None, :, None]
-    o = _sdpa(q[p.gather], k[p.gather], v[p.gather], mask, spec)  # [b, L, H, D]
+    o = _sdpa(q[p.gather], k[p.gather], v[p.gather], mask, spec,
+              None if bias is None else bias(p.gather.shape[1]))  # [b, L, H, D]
     return o[p.valid]  # [real tokens, H, D] in packed order
 
 
 class TorchVarlen(AttentionBackend):
     name = AttentionBackendName.TORCH_VARLEN
+    supports_bias = False
 
     @classmethod
     def unavailable_reason(cls, device, dtype):
@@ -247,7 +271,7 @@ class TorchVarlen(AttentionBackend):
             return "torch.nn.attention.varlen is missing (needs torch >= 2.10)"
         return None
 
-    def attend(self, q, k, v, meta: PackedBatch, spec: AttentionSpec) -> torch.Tensor:
+    def attend(self, q, k, v, meta: PackedBatch, spec: AttentionSpec, bias=None) -> torch.Tensor:
         from torch.nn.attention.varlen import varlen_attn
 
         left, right = spec.window if spec.window is not None else (-1, -1)
@@ -259,6 +283,7 @@ class TorchVarlen(AttentionBackend):
 
 class FlashVarlen(AttentionBackend):
     name = AttentionBackendName.FLASH_VARLEN
+    supports_bias = False
 
     @classmethod
     def unavailable_reason(cls, device, dtype):
@@ -270,7 +295,7 @@ class FlashVarlen(AttentionBackend):
             return "flash-attn is not installed (pip install 'sie-mcp[gpu]')"
         return None
 
-    def attend(self, q, k, v, meta: PackedBatch, spec: AttentionSpec) -> torch.Tensor:
+    def attend(self, q, k, v, meta: PackedBatch, spec: AttentionSpec, bias=None) -> torch.Tensor:
         from flash_attn import flash_attn_varlen_func
 
         window = spec.window if spec.window is not None else (-1, -1)
@@ -295,22 +320,30 @@ _PREFERENCE = {
 }
 
 
-def select_backend(device: torch.device, dtype: torch.dtype,
-                   requested: str | None = None) -> tuple[AttentionBackend, str]:
-    """Pick the attention backend for a model; returns it with a human-readable reason."""
+def _unavailable(name: AttentionBackendName, device: torch.device, dtype: torch.dtype,
+                 needs_bias: bool) -> str | None:
+    if needs_bias and not BACKENDS[name].supports_bias:
+        return "it cannot add the relative-position attention bias this model needs"
+    return BACKENDS[name].unavailable_reason(device, dtype)
+
+
+def select_backend(device: torch.device, dtype: torch.dtype, requested: str | None = None,
+                   needs_bias: bool = False) -> tuple[AttentionBackend, str]:
+    """Pick the attention backend for a model; returns it with a human-readable reason.
+    `needs_bias`: the model passes an AttentionBias (only backends with `supports_bias` qualify)."""
     if requested:
         try:
             name = AttentionBackendName(requested)
         except ValueError:
             valid = ", ".join(n.value for n in AttentionBackendName)
             raise BackendUnavailable(f"unknown attention backend {requested!r}; valid: {valid}") from None
-        why_not = BACKENDS[name].unavailable_reason(device, dtype)
+        why_not = _unavailable(name, device, dtype, needs_bias)
         if why_not:
             raise BackendUnavailable(f"attention backend {name.value} unavailable: {why_not}")
         return BACKENDS[name](), f"{name.value} (requested)"
     skipped = []
     for name in _PREFERENCE.get(device.type, [AttentionBackendName.SDPA_PADDED]):
-        why_not = BACKENDS[name].unavailable_reason(device, dtype)
+        why_not = _unavailable(name, device, dtype, needs_bias)
         if why_not is None:
             reason = f"{name.value} (best available on {device.type}"
             reason += f"; skipped: {'; '.join(skipped)})" if skipped else ")"

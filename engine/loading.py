@@ -18,7 +18,6 @@ from torch import nn
 
 from engine.attention import select_backend
 from engine.errors import InvalidInput, ModelLoadError
-from engine.heads.classification import SequenceClassificationHead, TokenClassificationHead
 from engine.heads.pooling import EmbeddingHead, PoolingMode
 from engine.model import LoadedModel, ModelInfo
 from engine.registry import ArchitectureEntry, Task, resolve
@@ -89,15 +88,14 @@ def _build_head(entry: ArchitectureEntry, backbone_cls: Any, cfg: Any, hf: dict[
                 ) -> tuple[nn.Module, tuple[PoolingMode, ...], bool, int]:
     """(head, pooling modes, normalize, output dim). Built on the meta device, except ST Dense layers,
     which `read_sentence_transformers` already loaded."""
-    if entry.task is Task.SEQUENCE_CLASSIFICATION:
-        pooler_cls = getattr(backbone_cls, "sequence_pooler", None)
-        pooler = pooler_cls(cfg.hidden_size) if pooler_cls is not None else None
+    if entry.task is Task.SEQUENCE_CLASSIFICATION:  # the family knows its task model's head layout
         n = _num_labels(hf)
-        return SequenceClassificationHead(cfg.hidden_size, n, pooler), (), False, n
+        return backbone_cls.sequence_head(cfg, n), (), False, n
     if entry.task is Task.TOKEN_CLASSIFICATION:
         n = _num_labels(hf)
-        return TokenClassificationHead(cfg.hidden_size, n), (), False, n
-    modes = [options.pooling] if options.pooling else (st.pooling if st and st.pooling else [PoolingMode.MEAN])
+        return backbone_cls.token_head(cfg, n), (), False, n
+    default = getattr(backbone_cls, "default_pooling", PoolingMode.MEAN)  # decoders: last token
+    modes = [options.pooling] if options.pooling else (st.pooling if st and st.pooling else [default])
     normalize = options.normalize if options.normalize is not None else bool(st and st.normalize)
     dense = st.dense if st else []
     out_dim = dense[-1].linear.out_features if dense else cfg.hidden_size * len(modes)
@@ -164,7 +162,8 @@ def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Loaded
     cfg = backbone_cls.config_class.from_hf_config(hf)
     device = torch.device(options.device)
     dtype = resolve_dtype(options.dtype, device)
-    attention, reason = select_backend(device, dtype, options.attention_backend)
+    attention, reason = select_backend(device, dtype, options.attention_backend,
+                                       needs_bias=getattr(backbone_cls, "needs_attention_bias", False))
 
     st = read_sentence_transformers(model_dir) if entry.task is Task.EMBED else None
     with torch.device("meta"):

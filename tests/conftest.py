@@ -53,17 +53,24 @@ def tiny_bert_config(**overrides) -> dict:
 
 @pytest.fixture(scope="session")
 def make_hf_model(tmp_path_factory, minilm_dir) -> Callable[..., Path]:
-    """Save a randomly initialised transformers model (+ the MiniLM tokenizer) to a temp dir."""
+    """Save a randomly initialised transformers model (+ the MiniLM tokenizer) to a temp dir.
+
+    `cls_name` is the transformers model class; `config_class` its config class. BERT configs start
+    from `tiny_bert_config`; other families pass their whole tiny config as keyword arguments.
+    """
     cache: dict[str, Path] = {}
 
-    def make(cls_name: str, safe: bool = True, seed: int = 0, **config) -> Path:
-        key = json.dumps([cls_name, safe, seed, config], sort_keys=True)
+    def make(cls_name: str, safe: bool = True, seed: int = 0, config_class: str = "BertConfig",
+             **config) -> Path:
+        key = json.dumps([cls_name, config_class, safe, seed, config], sort_keys=True)
         if key in cache:
             return cache[key]
         import transformers
 
         torch.manual_seed(seed)
-        cfg = transformers.BertConfig(**tiny_bert_config(**config))
+        if config_class == "BertConfig":
+            config = tiny_bert_config(**config)
+        cfg = getattr(transformers, config_class)(**config)
         model = getattr(transformers, cls_name)(cfg).eval()
         out = tmp_path_factory.mktemp(cls_name)
         model.save_pretrained(out)

@@ -7,22 +7,25 @@ import torch
 from engine.tokenization import Encoded
 
 
-def padded_inputs(encoded: list[Encoded]) -> dict[str, torch.Tensor]:
+def padded_inputs(encoded: list[Encoded], pad_id: int = 0, token_types: bool = True) -> dict[str, torch.Tensor]:
+    """Right-padded reference inputs. `token_types=False` for models whose forward takes none."""
     width = max(len(e) for e in encoded)
-    ids = torch.zeros(len(encoded), width, dtype=torch.long)
+    ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
     types = torch.zeros_like(ids)
     mask = torch.zeros_like(ids)
     for i, e in enumerate(encoded):
         ids[i, : len(e)] = torch.tensor(e.ids)
         types[i, : len(e)] = torch.tensor(e.type_ids)
         mask[i, : len(e)] = 1
+    if not token_types:
+        return {"input_ids": ids, "attention_mask": mask}
     return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
 
 
 @torch.inference_mode()
-def reference_hidden(hf_model, encoded: list[Encoded]) -> list[torch.Tensor]:
+def reference_hidden(hf_model, encoded: list[Encoded], **pad_kw) -> list[torch.Tensor]:
     """Last hidden state per sequence, real tokens only: list of [len, C]."""
-    inputs = padded_inputs(encoded)
+    inputs = padded_inputs(encoded, **pad_kw)
     hidden = hf_model(**inputs).last_hidden_state
     return [hidden[i, : len(e)] for i, e in enumerate(encoded)]
 
@@ -37,3 +40,13 @@ def reference_pool(per_seq: list[torch.Tensor], mode: str) -> torch.Tensor:
 
 def max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.float() - b.float()).abs().max())
+
+
+@torch.inference_mode()
+def engine_hidden(model, encoded: list[Encoded]) -> list[torch.Tensor]:
+    """Our side of the comparison: the backbone's hidden states on one packed batch, split per sequence."""
+    from engine.models.layers import AttentionContext
+
+    batch = model.make_batch(encoded)
+    hidden = model.backbone(batch, AttentionContext(model.attention, model.attention.prepare(batch)))
+    return list(hidden.split([len(e) for e in encoded]))

@@ -7,11 +7,12 @@ import torch
 
 from engine.attention import BACKENDS, AttentionBackendName, AttentionSpec, select_backend
 from engine.batch import pack
+from engine.errors import BackendUnavailable
 
 CPU = [AttentionBackendName.SDPA_GROUPED, AttentionBackendName.SDPA_BUCKETED, AttentionBackendName.SDPA_PADDED]
 
 
-def _reference(q, k, v, seqlens, spec):
+def _reference(q, k, v, seqlens, spec, bias=None):
     outs, start = [], 0
     for n in seqlens:
         qs, ks, vs = (x[start:start + n].transpose(0, 1).double() for x in (q, k, v))  # [H, n, D]
@@ -19,6 +20,8 @@ def _reference(q, k, v, seqlens, spec):
             ks = ks.repeat_interleave(qs.shape[0] // ks.shape[0], 0)
             vs = vs.repeat_interleave(qs.shape[0] // vs.shape[0], 0)
         scores = qs @ ks.transpose(-1, -2) * (spec.scale or qs.shape[-1] ** -0.5)
+        if bias is not None:
+            scores = scores + bias(n).double()
         i = torch.arange(n)
         rel = i[None, :] - i[:, None]
         keep = torch.ones(n, n, dtype=torch.bool)
@@ -49,6 +52,42 @@ def test_backend_matches_reference(name, spec, kv_heads):
     out = backend.attend(q, k, v, backend.prepare(batch), spec)
     assert out.shape == q.shape
     assert float((out - _reference(q, k, v, seqlens, spec)).abs().max()) < 1e-5
+
+
+def _relative_bias(heads: int):
+    """A bias that depends on key - query only, different per head (as MPNet's)."""
+    table = torch.randn(heads, 81, generator=torch.Generator().manual_seed(2))
+
+    def bias(length: int) -> torch.Tensor:
+        i = torch.arange(length)
+        rel = (i[None, :] - i[:, None]).clamp(-40, 40) + 40  # [L, L]
+        return table[:, rel]  # [H, L, L]
+
+    return bias
+
+
+@pytest.mark.parametrize("name", CPU, ids=lambda n: n.value)
+@pytest.mark.parametrize("spec", [AttentionSpec(), AttentionSpec(window=(4, 4))], ids=["full", "window"])
+def test_additive_bias_matches_reference(name, spec):
+    """Lengths above CPU_MATMUL_ATTENTION_MAX_LEN exercise the fused SDPA path with a float mask too."""
+    g = torch.Generator().manual_seed(0)
+    seqlens = [1, 5, 5, 9, 17, 40, 150, 3]
+    batch = pack([[0] * n for n in seqlens])
+    t = sum(seqlens)
+    q, k, v = (torch.randn(t, 4, 8, generator=g) for _ in range(3))
+    bias = _relative_bias(4)
+    backend = BACKENDS[name]()
+    out = backend.attend(q, k, v, backend.prepare(batch), spec, bias)
+    assert float((out - _reference(q, k, v, seqlens, spec, bias)).abs().max()) < 1e-5
+    assert float((out - _reference(q, k, v, seqlens, spec)).abs().max()) > 1e-2  # the bias did something
+
+
+def test_models_needing_a_bias_get_a_backend_that_can_add_it():
+    backend, reason = select_backend(torch.device("cuda"), torch.bfloat16, needs_bias=True)
+    assert backend.name is AttentionBackendName.SDPA_PADDED
+    assert "flash_varlen: it cannot add the relative-position attention bias" in reason
+    with pytest.raises(BackendUnavailable, match="attention bias"):
+        select_backend(torch.device("cpu"), torch.float32, "torch_varlen", needs_bias=True)
 
 
 def test_grouped_backend_groups_equal_lengths():

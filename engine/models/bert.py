@@ -16,6 +16,7 @@ from torch import nn
 from engine.attention import AttentionSpec
 from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
+from engine.heads.classification import SequenceClassificationHead, TokenClassificationHead
 from engine.models.layers import AttentionContext, FusedQKV, activation, fuse_qkv
 
 
@@ -180,6 +181,17 @@ class BertModel(nn.Module):
         out.pop("embeddings.position_ids", None)
         return out
 
+    # --- task heads (built by loading on the meta device) --------------------------------------
+
+    @staticmethod
+    def sequence_head(cfg: BertConfig, num_labels: int) -> nn.Module:
+        """BertForSequenceClassification: pooled CLS state (dense + tanh) -> classifier."""
+        return SequenceClassificationHead(cfg.hidden_size, num_labels, BertPooler(cfg.hidden_size))
+
+    @staticmethod
+    def token_head(cfg: BertConfig, num_labels: int) -> nn.Module:
+        return TokenClassificationHead(cfg.hidden_size, num_labels)
+
 
 class BertPooler(nn.Module):
     """dense + tanh over the first token; what BertForSequenceClassification classifies."""
@@ -192,5 +204,3 @@ class BertPooler(nn.Module):
         return torch.tanh(self.dense(first_tokens))
 
 
-
-BertModel.sequence_pooler = BertPooler  # BertForSequenceClassification classifies the pooled CLS state

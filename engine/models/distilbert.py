@@ -1,0 +1,93 @@
+"""DistilBERT (distilbert-base, msmarco-distilbert-*, multi-qa-distilbert-*, …): BERT's post-LN layer
+under other names, without token types.
+
+The blocks are BERT's (`engine.models.bert`), with an injected embedding (word + position, no token
+types); checkpoints load through the rename table below. Sequence classification is DistilBERT's own:
+first token -> `pre_classifier` -> ReLU -> `classifier`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine.batch import PackedBatch
+from engine.heads.classification import PreClassifierHead
+from engine.models.bert import BertConfig, BertModel
+from engine.models.layers import activation
+
+LAYER_NORM_EPS = 1e-12  # hard-coded in transformers' DistilBERT
+
+
+@dataclass(frozen=True)
+class DistilBertConfig(BertConfig):
+    @classmethod
+    def from_hf_config(cls, hf: dict[str, Any]) -> DistilBertConfig:
+        act = hf.get("activation", "gelu")
+        activation(act, field="activation")  # validate early, with DistilBERT's field name
+        return cls(
+            vocab_size=hf["vocab_size"],
+            hidden_size=hf.get("dim", 768),
+            num_hidden_layers=hf.get("n_layers", 6),
+            num_attention_heads=hf.get("n_heads", 12),
+            intermediate_size=hf.get("hidden_dim", 3072),
+            hidden_act=act,
+            max_position_embeddings=hf.get("max_position_embeddings", 512),
+            type_vocab_size=0,
+            layer_norm_eps=LAYER_NORM_EPS,
+            pad_token_id=hf.get("pad_token_id", 0) or 0,
+        )
+
+
+class DistilBertEmbeddings(nn.Module):
+    """word + position -> LayerNorm. Token types, if the tokenizer emits them, are ignored (as in HF)."""
+
+    def __init__(self, cfg: DistilBertConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.position_embeddings = nn.Embedding(cfg.max_position_embeddings, cfg.hidden_size)
+        self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+
+    def forward(self, batch: PackedBatch) -> torch.Tensor:
+        x = self.word_embeddings(batch.input_ids) + self.position_embeddings(batch.position_ids)  # [T, C]
+        return self.LayerNorm(x)
+
+
+# DistilBERT name (under transformer.layer.N.) -> BERT name (under encoder.layer.N.)
+_LAYER_RENAMES = {
+    "attention.q_lin": "attention.self.query",
+    "attention.k_lin": "attention.self.key",
+    "attention.v_lin": "attention.self.value",
+    "attention.out_lin": "attention.output.dense",
+    "sa_layer_norm": "attention.output.LayerNorm",
+    "ffn.lin1": "intermediate.dense",
+    "ffn.lin2": "output.dense",
+    "output_layer_norm": "output.LayerNorm",
+}
+_LAYER_KEY = re.compile(r"^transformer\.layer\.(\d+)\.(.+)\.(weight|bias)$")
+
+
+class DistilBertModel(BertModel):
+    config_class = DistilBertConfig
+    backbone_prefixes = ("distilbert.", "")
+
+    def __init__(self, cfg: DistilBertConfig, embeddings: nn.Module | None = None) -> None:
+        super().__init__(cfg, embeddings if embeddings is not None else DistilBertEmbeddings(cfg))
+
+    @classmethod
+    def convert_state_dict(cls, state: dict[str, torch.Tensor], cfg: DistilBertConfig) -> dict[str, torch.Tensor]:
+        renamed = {}
+        for key, value in state.items():
+            m = _LAYER_KEY.match(key)
+            if m and m.group(2) in _LAYER_RENAMES:
+                key = f"encoder.layer.{m.group(1)}.{_LAYER_RENAMES[m.group(2)]}.{m.group(3)}"
+            renamed[key] = value
+        return super().convert_state_dict(renamed, cfg)  # QKV fusion
+
+    @staticmethod
+    def sequence_head(cfg: DistilBertConfig, num_labels: int) -> nn.Module:
+        return PreClassifierHead(cfg.hidden_size, num_labels)

@@ -1,0 +1,120 @@
+"""MPNet (all-mpnet-base-v2, multi-qa-mpnet-*, …): BERT's post-LN layer under other names, no token
+types, positions from 2 (padding index 1, as RoBERTa), plus a relative-position attention bias shared
+by all layers.
+
+The blocks are BERT's (`engine.models.bert`) with an injected embedding; the bias (T5-style buckets,
+one learned scalar per bucket and head) is attached to the attention context once per batch and cached
+per sequence length, so the layers are unchanged. Checkpoints load through the rename table below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine.batch import PackedBatch
+from engine.errors import UnsupportedArchitecture
+from engine.heads.classification import DenseClassifier, SequenceClassificationHead
+from engine.models.bert import BertConfig, BertModel
+from engine.models.layers import AttentionContext
+
+PADDING_IDX = 1  # hard-coded in transformers' MPNetEmbeddings, whatever pad_token_id says
+NUM_BUCKETS = 32  # transformers buckets with 32 whatever the table size; we accept only that size
+MAX_DISTANCE = 128
+
+
+@dataclass(frozen=True)
+class MPNetConfig(BertConfig):
+    @classmethod
+    def from_hf_config(cls, hf: dict[str, Any]) -> MPNetConfig:
+        buckets = hf.get("relative_attention_num_buckets", NUM_BUCKETS)
+        if buckets != NUM_BUCKETS:
+            raise UnsupportedArchitecture(f"config field relative_attention_num_buckets={buckets} is not supported "
+                                          f"for mpnet; supported: {NUM_BUCKETS}")
+        cfg = super().from_hf_config({"layer_norm_eps": 1e-12, "pad_token_id": 1, **hf, "type_vocab_size": 0})
+        return dataclasses.replace(cfg, position_offset=PADDING_IDX + 1)
+
+
+class MPNetEmbeddings(nn.Module):
+    """word + position (already offset by the batch) -> LayerNorm; no token types."""
+
+    def __init__(self, cfg: MPNetConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.position_embeddings = nn.Embedding(cfg.max_position_embeddings, cfg.hidden_size)
+        self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+
+    def forward(self, batch: PackedBatch) -> torch.Tensor:
+        x = self.word_embeddings(batch.input_ids) + self.position_embeddings(batch.position_ids)  # [T, C]
+        return self.LayerNorm(x)
+
+
+def relative_position_bucket(relative_position: torch.Tensor) -> torch.Tensor:
+    """transformers' MPNetEncoder.relative_position_bucket (bidirectional T5 buckets), same arithmetic."""
+    half = NUM_BUCKETS // 2
+    n = -relative_position
+    ret = (n < 0).to(torch.long) * half
+    n = torch.abs(n)
+    max_exact = half // 2
+    is_small = n < max_exact
+    val_if_large = max_exact + (
+        torch.log(n.float() / max_exact) / math.log(MAX_DISTANCE / max_exact) * (half - max_exact)
+    ).to(torch.long)
+    val_if_large = torch.min(val_if_large, torch.full_like(val_if_large, half - 1))
+    return ret + torch.where(is_small, n, val_if_large)
+
+
+# MPNet name -> BERT name, under encoder.layer.N.
+_LAYER_RENAMES = {
+    "attention.attn.q": "attention.self.query",
+    "attention.attn.k": "attention.self.key",
+    "attention.attn.v": "attention.self.value",
+    "attention.attn.o": "attention.output.dense",
+    "attention.LayerNorm": "attention.output.LayerNorm",
+}
+_LAYER_KEY = re.compile(r"^encoder\.layer\.(\d+)\.(.+)\.(weight|bias)$")
+
+
+class MPNetModel(BertModel):
+    config_class = MPNetConfig
+    backbone_prefixes = ("mpnet.", "")
+    needs_attention_bias = True
+
+    def __init__(self, cfg: MPNetConfig) -> None:
+        super().__init__(cfg, MPNetEmbeddings(cfg))
+        self.relative_attention_bias = nn.Embedding(NUM_BUCKETS, cfg.num_attention_heads)
+
+    def position_bias(self, length: int) -> torch.Tensor:
+        """[H, L, L] additive bias for a sequence (or right-padded batch) of `length` tokens."""
+        pos = torch.arange(length, device=self.relative_attention_bias.weight.device)
+        buckets = relative_position_bucket(pos[None, :] - pos[:, None])  # [L, L] key - query
+        return self.relative_attention_bias(buckets).permute(2, 0, 1)  # [H, L, L]
+
+    def forward(self, batch: PackedBatch, attn: AttentionContext) -> torch.Tensor:
+        # Computed once per length per batch, then shared by every layer (as transformers does).
+        return super().forward(batch, dataclasses.replace(attn, bias=cache(self.position_bias)))
+
+    @classmethod
+    def convert_state_dict(cls, state: dict[str, torch.Tensor], cfg: MPNetConfig) -> dict[str, torch.Tensor]:
+        renamed = {}
+        for key, value in state.items():
+            m = _LAYER_KEY.match(key)
+            if m and m.group(2) in _LAYER_RENAMES:
+                key = f"encoder.layer.{m.group(1)}.{_LAYER_RENAMES[m.group(2)]}.{m.group(3)}"
+            elif key == "encoder.relative_attention_bias.weight":
+                key = "relative_attention_bias.weight"
+            renamed[key] = value
+        return super().convert_state_dict(renamed, cfg)  # QKV fusion
+
+    @staticmethod
+    def sequence_head(cfg: MPNetConfig, num_labels: int) -> nn.Module:
+        """MPNetForSequenceClassification: `classifier.dense` + tanh + `classifier.out_proj` (RoBERTa's)."""
+        return SequenceClassificationHead(cfg.hidden_size, num_labels, None,
+                                          DenseClassifier(cfg.hidden_size, num_labels))

@@ -1,0 +1,150 @@
+"""Qwen3 / Qwen2 decoder embedders (Qwen3-Embedding, …): causal attention with GQA, rotary positions,
+RMSNorm pre-norm, SwiGLU MLP; the embedding is the last token's final state (last-token pooling).
+
+Qwen2 is the same model with biased q/k/v projections and no per-head q/k norms; the config says which
+(`qk_norm`, `qkv_bias`). Module names mirror transformers' Qwen3Model; at load q/k/v are fused into
+`self_attn.qkv` and gate/up into `mlp.Wi` (`down_proj` becomes `mlp.Wo`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine.attention import AttentionSpec
+from engine.batch import PackedBatch
+from engine.errors import UnsupportedArchitecture
+from engine.heads.pooling import PoolingMode
+from engine.models.layers import (AttentionContext, FusedQKV, GatedMLP, RMSNorm, Rotary, activation,
+                                  apply_rotary, fuse_qkv)
+
+
+def _rope_theta(hf: dict[str, Any]) -> float:
+    """transformers ≥ 5 writes `rope_parameters`; older configs `rope_theta` (+ `rope_scaling`)."""
+    params = hf.get("rope_parameters") or {}
+    scaling = hf.get("rope_scaling") or {}
+    rope_type = params.get("rope_type", scaling.get("rope_type", scaling.get("type", "default")))
+    if rope_type != "default":
+        field = "rope_parameters" if params else "rope_scaling"
+        raise UnsupportedArchitecture(f"config field {field} rope_type={rope_type!r} is not supported; "
+                                      "supported: 'default'")
+    return float(params.get("rope_theta", hf.get("rope_theta", 10_000.0)))
+
+
+@dataclass(frozen=True)
+class Qwen3Config:
+    vocab_size: int
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    head_dim: int
+    intermediate_size: int
+    hidden_act: str = "silu"
+    max_position_embeddings: int = 32768
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 1_000_000.0
+    qkv_bias: bool = False  # Qwen2: True
+    o_bias: bool = False
+    qk_norm: bool = True  # Qwen3: RMSNorm over each head's q and k before rotary
+
+    @property
+    def max_length(self) -> int:
+        return self.max_position_embeddings
+
+    @classmethod
+    def from_hf_config(cls, hf: dict[str, Any]) -> Qwen3Config:
+        qwen2 = hf.get("model_type") == "qwen2"
+        layer_types = set(hf.get("layer_types") or ["full_attention"])
+        if hf.get("use_sliding_window") or layer_types != {"full_attention"}:
+            raise UnsupportedArchitecture("config field use_sliding_window/layer_types: sliding-window layers "
+                                          f"are not supported for {hf.get('model_type')}; only full attention")
+        activation(hf.get("hidden_act", "silu"))
+        heads = hf["num_attention_heads"]
+        attention_bias = hf.get("attention_bias", False)
+        return cls(
+            vocab_size=hf["vocab_size"],
+            hidden_size=hf["hidden_size"],
+            num_hidden_layers=hf["num_hidden_layers"],
+            num_attention_heads=heads,
+            num_key_value_heads=hf.get("num_key_value_heads") or heads,
+            head_dim=hf.get("head_dim") or hf["hidden_size"] // heads,
+            intermediate_size=hf["intermediate_size"],
+            hidden_act=hf.get("hidden_act", "silu"),
+            max_position_embeddings=hf.get("max_position_embeddings", 32768),
+            rms_norm_eps=hf.get("rms_norm_eps", 1e-6),
+            rope_theta=_rope_theta(hf),
+            qkv_bias=True if qwen2 else attention_bias,
+            o_bias=False if qwen2 else attention_bias,
+            qk_norm=not qwen2,
+        )
+
+
+class Qwen3Attention(FusedQKV):
+    def __init__(self, cfg: Qwen3Config) -> None:
+        super().__init__(cfg.hidden_size, cfg.num_attention_heads, cfg.head_dim, cfg.num_key_value_heads,
+                         bias=cfg.qkv_bias)
+        self.o_proj = nn.Linear(cfg.num_attention_heads * cfg.head_dim, cfg.hidden_size, bias=cfg.o_bias)
+        self.q_norm = RMSNorm(cfg.head_dim, cfg.rms_norm_eps) if cfg.qk_norm else nn.Identity()
+        self.k_norm = RMSNorm(cfg.head_dim, cfg.rms_norm_eps) if cfg.qk_norm else nn.Identity()
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], attn: AttentionContext,
+                spec: AttentionSpec) -> torch.Tensor:
+        q, k, v = super().forward(x)  # [T, H, D], [T, Hkv, D], [T, Hkv, D]
+        q = apply_rotary(self.q_norm(q), *rope)
+        k = apply_rotary(self.k_norm(k), *rope)
+        return self.o_proj(attn(q, k, v, spec).reshape(x.shape[0], -1))  # [T, C]
+
+
+class Qwen3DecoderLayer(nn.Module):
+    def __init__(self, cfg: Qwen3Config) -> None:
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = Qwen3Attention(cfg)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = GatedMLP(cfg.hidden_size, cfg.intermediate_size, activation(cfg.hidden_act))
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], attn: AttentionContext,
+                spec: AttentionSpec) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), rope, attn, spec)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Qwen3Model(nn.Module):
+    """Backbone: PackedBatch -> hidden states [T, C] (after the final norm)."""
+
+    config_class = Qwen3Config
+    backbone_prefixes = ("model.", "")
+    default_pooling = PoolingMode.LAST_TOKEN  # without sentence-transformers metadata
+
+    def __init__(self, cfg: Qwen3Config) -> None:
+        super().__init__()
+        self.config = cfg
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.layers = nn.ModuleList(Qwen3DecoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.rotary = Rotary(cfg.head_dim, cfg.rope_theta)
+        self.spec = AttentionSpec(causal=True)
+
+    def forward(self, batch: PackedBatch, attn: AttentionContext) -> torch.Tensor:
+        x = self.embed_tokens(batch.input_ids)  # [T, C]
+        rope = self.rotary.cos_sin(batch.position_ids)
+        for layer in self.layers:
+            x = layer(x, rope, attn, self.spec)
+        return self.norm(x)  # [T, C]
+
+    @classmethod
+    def convert_state_dict(cls, state: dict[str, torch.Tensor], cfg: Qwen3Config) -> dict[str, torch.Tensor]:
+        """q/k/v_proj -> self_attn.qkv; gate_proj + up_proj -> mlp.Wi; down_proj -> mlp.Wo."""
+        out = {re.sub(r"\.mlp\.down_proj\.", ".mlp.Wo.", k): v for k, v in state.items()}
+        pairs = []
+        for i in range(cfg.num_hidden_layers):
+            a, m = f"layers.{i}.self_attn", f"layers.{i}.mlp"
+            pairs.append(([f"{a}.q_proj", f"{a}.k_proj", f"{a}.v_proj"], f"{a}.qkv"))
+            pairs.append(([f"{m}.gate_proj", f"{m}.up_proj"], f"{m}.Wi"))  # activated half first
+        fuse_qkv(out, pairs)
+        return out

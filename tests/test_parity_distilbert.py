@@ -1,0 +1,107 @@
+"""DistilBERT vs transformers on tiny random configs (fp32).
+
+Thresholds: max abs diff ≤ 1e-4 against the reference; ≤ 1e-5 for batch invariance.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+import transformers
+
+from engine.attention import AttentionBackendName
+from engine.errors import UnsupportedArchitecture
+from engine.heads.pooling import PoolingMode
+from engine.loading import LoadOptions, load_model
+from tests.reference import engine_hidden, max_abs, padded_inputs, reference_hidden
+
+PARITY = 1e-4
+INVARIANCE = 1e-5
+
+
+def _make(make_hf_model, cls_name: str = "DistilBertModel", **overrides):
+    cfg = dict(vocab_size=30522, dim=64, n_layers=2, n_heads=4, hidden_dim=128, max_position_embeddings=512,
+               activation="gelu", dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0,
+               initializer_range=0.1)
+    cfg.update(overrides)
+    return make_hf_model(cls_name, config_class="DistilBertConfig", **cfg)
+
+
+def _load(path, backend=AttentionBackendName.SDPA_GROUPED, **kw):
+    return load_model(path, LoadOptions(dtype="float32", attention_backend=backend.value, **kw))
+
+
+def _hf(cls_name, path):
+    return getattr(transformers, cls_name).from_pretrained(path, attn_implementation="eager").eval()
+
+
+@pytest.mark.parametrize("backend", [AttentionBackendName.SDPA_GROUPED, AttentionBackendName.SDPA_BUCKETED],
+                         ids=lambda b: b.value)
+@pytest.mark.parametrize("sinusoidal", [False, True], ids=["learned", "sinusoidal"])
+def test_hidden_states_match_transformers(make_hf_model, texts, backend, sinusoidal):
+    path = _make(make_hf_model, sinusoidal_pos_embds=sinusoidal)
+    ours = _load(path, backend)
+    hf = _hf("DistilBertModel", path)
+    encoded = ours.tokenizer.encode(texts)
+    lengths = [len(e) for e in encoded]
+    assert len(texts) >= 16 and min(lengths) <= 3 and max(lengths) >= 300
+    ref = reference_hidden(hf, encoded, token_types=False)
+    for h, r in zip(engine_hidden(ours, encoded), ref, strict=True):
+        assert max_abs(h, r) <= PARITY
+
+
+@pytest.mark.parametrize("num_labels", [1, 3])
+def test_sequence_classification_matches(make_hf_model, texts, num_labels):
+    path = _make(make_hf_model, "DistilBertForSequenceClassification", num_labels=num_labels)
+    ours = _load(path)
+    hf = _hf("DistilBertForSequenceClassification", path)
+    docs = list(reversed(texts))
+    logits, _ = ours.classify(texts, docs)
+    encoded = ours.tokenizer.encode_pairs(list(zip(texts, docs)))
+    with torch.inference_mode():
+        ref = hf(**padded_inputs(encoded, token_types=False)).logits
+    assert logits.shape == (len(texts), num_labels)
+    assert max_abs(logits, ref) <= PARITY
+
+
+def test_token_classification_matches(make_hf_model, texts):
+    path = _make(make_hf_model, "DistilBertForTokenClassification", num_labels=5)
+    ours = _load(path)
+    hf = _hf("DistilBertForTokenClassification", path)
+    results = ours.token_logits(texts)
+    encoded = ours.tokenizer.encode(texts)
+    with torch.inference_mode():
+        ref = hf(**padded_inputs(encoded, token_types=False)).logits
+    for i, r in enumerate(results):
+        assert r.logits.shape == (len(encoded[i]), 5)
+        assert max_abs(r.logits, ref[i, : len(encoded[i])]) <= PARITY
+
+
+def test_masked_lm_checkpoint_loads_as_an_encoder(make_hf_model, texts):
+    path = _make(make_hf_model, "DistilBertForMaskedLM")
+    ours = _load(path)
+    hf = _hf("DistilBertForMaskedLM", path)
+    encoded = ours.tokenizer.encode(texts)
+    ref = reference_hidden(hf.distilbert, encoded, token_types=False)
+    for h, r in zip(engine_hidden(ours, encoded), ref, strict=True):
+        assert max_abs(h, r) <= PARITY
+
+
+def test_batch_invariance(make_hf_model, texts):
+    ours = _load(_make(make_hf_model), pooling=PoolingMode.MEAN, normalize=False)
+    together = ours.embed(texts).vectors
+    for i, t in enumerate(texts):
+        assert max_abs(ours.embed([t]).vectors[0], together[i]) <= INVARIANCE
+
+
+def test_unsupported_activation_is_refused_by_name(make_hf_model, tmp_path):
+    path = tmp_path / "model"
+    shutil.copytree(_make(make_hf_model), path)
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["activation"] = "mish"
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(UnsupportedArchitecture, match="activation='mish'"):
+        load_model(path)

@@ -1,0 +1,92 @@
+"""Qwen3 / Qwen2 decoder embedders vs transformers on tiny random configs (fp32): causal attention, GQA,
+rotary, RMSNorm (+ Qwen3's per-head q/k norms), SwiGLU, last-token pooling.
+
+Thresholds: max abs diff ≤ 1e-4 against the reference; ≤ 1e-5 for batch invariance.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import transformers
+
+from engine.attention import AttentionBackendName
+from engine.errors import UnsupportedArchitecture
+from engine.heads.pooling import PoolingMode
+from engine.loading import LoadOptions, load_model
+from tests.reference import engine_hidden, max_abs, reference_hidden, reference_pool
+
+PARITY = 1e-4
+INVARIANCE = 1e-5
+FAMILIES = ["Qwen3", "Qwen2"]
+
+
+def _make(make_hf_model, family: str = "Qwen3", task: str = "Model", **overrides):
+    cfg = dict(vocab_size=30522, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+               num_key_value_heads=2, max_position_embeddings=512, rms_norm_eps=1e-6, initializer_range=0.1,
+               rope_parameters={"rope_type": "default", "rope_theta": 10_000.0}, pad_token_id=0,
+               tie_word_embeddings=False)
+    if family == "Qwen3":
+        cfg["head_dim"] = 16
+    cfg.update(overrides)
+    return make_hf_model(f"{family}{task}", config_class=f"{family}Config", **cfg)
+
+
+def _load(path, backend=AttentionBackendName.SDPA_GROUPED, **kw):
+    return load_model(path, LoadOptions(dtype="float32", attention_backend=backend.value, **kw))
+
+
+def _hf(cls_name, path):
+    return getattr(transformers, cls_name).from_pretrained(path, attn_implementation="eager").eval()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("backend", [AttentionBackendName.SDPA_GROUPED, AttentionBackendName.SDPA_BUCKETED],
+                         ids=lambda b: b.value)
+def test_hidden_states_match_transformers(make_hf_model, texts, family, backend):
+    path = _make(make_hf_model, family)
+    ours = _load(path, backend)
+    hf = _hf(f"{family}Model", path)
+    encoded = ours.tokenizer.encode(texts)
+    lengths = [len(e) for e in encoded]
+    assert len(texts) >= 16 and min(lengths) <= 3 and max(lengths) >= 300
+    ref = reference_hidden(hf, encoded, token_types=False)
+    for h, r in zip(engine_hidden(ours, encoded), ref, strict=True):
+        assert max_abs(h, r) <= PARITY
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_causal_lm_checkpoint_embeds_with_the_last_token(make_hf_model, texts, family):
+    """Qwen3-Embedding ships as *ForCausalLM: the backbone loads, lm_head is ignored, pooling defaults
+    to the last token when there is no sentence-transformers metadata."""
+    path = _make(make_hf_model, family, "ForCausalLM")
+    ours = _load(path, normalize=False)
+    assert ours.info.pooling == (PoolingMode.LAST_TOKEN,)
+    hf = _hf(f"{family}ForCausalLM", path)
+    out = ours.embed(texts)
+    ref = reference_pool(reference_hidden(hf.model, ours.tokenizer.encode(texts), token_types=False), "last_token")
+    assert max_abs(out.vectors, ref) <= PARITY
+
+
+def test_batch_invariance(make_hf_model, texts):
+    ours = _load(_make(make_hf_model), normalize=False)
+    together = ours.embed(texts).vectors
+    for i, t in enumerate(texts):
+        assert max_abs(ours.embed([t]).vectors[0], together[i]) <= INVARIANCE
+
+
+@pytest.mark.parametrize("field, value", [
+    ("use_sliding_window", True),
+    ("rope_parameters", {"rope_type": "yarn", "rope_theta": 1e4, "factor": 4.0}),
+    ("hidden_act", "mish"),
+])
+def test_unsupported_config_is_refused_by_name(make_hf_model, tmp_path, field, value):
+    path = tmp_path / "model"
+    shutil.copytree(_make(make_hf_model), path)
+    cfg = json.loads((path / "config.json").read_text())
+    cfg[field] = value
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(UnsupportedArchitecture, match=field):
+        load_model(path)

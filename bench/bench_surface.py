@@ -6,7 +6,9 @@
    (POST /v1/tools/embed, keep-alive) and MCP (tools/call over streamable HTTP) against a real
    `sie-mcp serve --transport http` process. p50/p99 and the overhead over direct.
 2. Throughput (texts/s) with 1, 8 and 64 concurrent clients, each call embedding 4 corpus texts, for
-   the same three paths. On a 2-core machine the load generator shares the CPU with the server.
+   the same three paths: in-process coroutines for the engine, `wrk` (a C load generator, Debian
+   package `wrk`) from a second process for HTTP and MCP (the server runs with --stateless-http so each
+   MCP tools/call is one POST). On a 2-core machine the load generator shares the CPU with the server.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import os
 import signal
 import socket
 import statistics
+import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,6 +56,7 @@ async def latency(call, n: int) -> list[float]:
 
 
 async def throughput(call, clients: int, texts: list[str], duration: float) -> float:
+    """In-process load (the engine-direct baseline): `clients` coroutines calling back to back."""
     done = 0
     stop = time.perf_counter() + duration
 
@@ -59,14 +64,40 @@ async def throughput(call, clients: int, texts: list[str], duration: float) -> f
         nonlocal done
         i = c
         while time.perf_counter() < stop:
-            chunk = [texts[(i * 4 + j) % len(texts)] for j in range(4)]
-            await call(chunk)
+            await call(calls_texts(texts, i))
             done += 4
             i += clients
 
     t0 = time.perf_counter()
     await asyncio.gather(*(client(c) for c in range(clients)))
     return done / (time.perf_counter() - t0)
+
+
+def calls_texts(texts: list[str], i: int) -> list[str]:
+    return [texts[(i * 4 + j) % len(texts)] for j in range(4)]
+
+
+WRK_SCRIPT = """
+bodies = {%s}
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json",
+                                  ["Accept"] = "application/json, text/event-stream"}, bodies[counter %% #bodies + 1])
+end
+"""
+
+
+def wrk_throughput(url: str, bodies: list[str], clients: int, duration: float) -> float:
+    """Load from a second process: wrk (C, cheap) keeps `clients` connections busy; texts/s."""
+    script = Path(tempfile.mkdtemp()) / "load.lua"
+    script.write_text(WRK_SCRIPT % ", ".join(json.dumps(b) for b in bodies))
+    out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{duration:.0f}s", "--timeout", "60s", "-s", str(script),
+                          url], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"errors under load:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return rps * 4
 
 
 async def main_async(args) -> None:
@@ -78,7 +109,7 @@ async def main_async(args) -> None:
     texts = [json.loads(line) for line in CORPUS.read_text().splitlines()]
     port = free_port()
     server = subprocess.Popen([SIE, "serve", "--transport", "http", "--port", str(port), "--log-level", "warning",
-                               "--max-queue", "4096"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               "--max-queue", "4096", "--stateless-http"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env={**os.environ})
     url = f"http://127.0.0.1:{port}"
     try:
@@ -116,13 +147,18 @@ async def main_async(args) -> None:
                 base = p50 if base is None else base
                 print(f"| {name} | {p50:.2f} | {p99:.2f} | {p50 - base:+.2f} ms |", flush=True)
 
-            print(f"\n## throughput, 4 texts per call, {args.duration:.0f} s per cell (texts/s)")
+            print(f"\n## throughput, 4 texts per call, {args.duration:.0f} s per cell (texts/s); HTTP and MCP "
+                  "driven by wrk from a second process")
             print("| clients | engine direct | HTTP | MCP | HTTP / direct | MCP / direct |")
             print("|---:|---:|---:|---:|---:|---:|")
+            http_bodies = [json.dumps({"texts": calls_texts(texts, i)}) for i in range(256)]
+            mcp_bodies = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                                      "params": {"name": "embed", "arguments": {"texts": calls_texts(texts, i)}}})
+                          for i in range(256)]
             for clients in (1, 8, 64):
                 d = await throughput(direct, clients, texts, args.duration)
-                h = await throughput(via_http, clients, texts, args.duration)
-                m = await throughput(via_mcp, clients, texts, args.duration)
+                h = wrk_throughput(f"{url}/v1/tools/embed", http_bodies, clients, args.duration)
+                m = wrk_throughput(f"{url}/mcp", mcp_bodies, clients, args.duration)
                 print(f"| {clients} | {d:,.0f} | {h:,.0f} | {m:,.0f} | {h / d:.0%} | {m / d:.0%} |", flush=True)
         await http.aclose()
         await runtime.engine.shutdown()

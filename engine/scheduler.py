@@ -5,8 +5,9 @@ batches and runs them on a single device thread, so compute never overlaps on th
 loop (tokenisation, HTTP, MCP) never blocks on it.
 
 Batching: a batch takes sequences from one model's queue in arrival order until `max_batch_tokens` real
-tokens, waiting at most `max_wait_s` for more when the queue holds less than a full batch; the batch is
-then sorted by length (the CPU attention groups equal lengths). Across models the loop prefers models
+tokens; while the device is busy it waits at most `max_wait_s` for more when the queue holds less than a
+full batch (after an idle spell a lone request runs at once); the batch is then sorted by length (the
+CPU attention groups equal lengths). Across models the loop prefers models
 already resident, and once it has paid for a swap it keeps serving that model's queue (up to
 `max_consecutive_batches` while others wait), so alternating calls do not thrash the pool. A cold
 model's oldest request is served after at most `starvation_s` even if resident models stay busy.
@@ -32,6 +33,8 @@ from engine.pool import ModelPool
 from engine.tokenization import Encoded
 
 log = logging.getLogger(__name__)
+
+IDLE_AFTER_S = 0.05  # no batch for this long: the device is idle and the wait window is skipped
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class Scheduler:
         self._loop_task: asyncio.Task | None = None
         self._device = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sie-device")
         self._throughput = 2000.0  # tokens/s, a running estimate for retry-after hints
+        self._last_batch_end = 0.0
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -217,9 +221,12 @@ class Scheduler:
             await self.pool.release(model_id)
 
     async def _fill_window(self, model_id: str, budget: int) -> None:
-        """Wait (at most max_wait_s from the oldest arrival) while the queue holds less than a batch."""
+        """Wait (at most max_wait_s from the oldest arrival) while the queue holds less than a batch.
+
+        Only while busy: after an idle spell a lone request runs at once (waiting would only add latency;
+        under load, requests pile up during each batch anyway and the window tops batches up)."""
         q = self._live(model_id)
-        if not q:
+        if not q or time.perf_counter() - self._last_batch_end > IDLE_AFTER_S:
             return
         wait = self.config.max_wait_s - (time.perf_counter() - q[0].enqueued_at)
         queued = sum(len(it.encoded[i]) for it in q for i in it.order)
@@ -258,7 +265,8 @@ class Scheduler:
         except Exception as e:
             log.exception("batch on %s failed", model_id)
             outputs = [e] * len(refs)
-        elapsed = time.perf_counter() - started
+        self._last_batch_end = time.perf_counter()
+        elapsed = self._last_batch_end - started
         self._throughput = 0.8 * self._throughput + 0.2 * tokens / max(elapsed, 1e-6)
         self.metrics.batch_size.labels(model=model_id).observe(len(refs))
         self.metrics.batch_tokens.labels(model=model_id).observe(tokens)

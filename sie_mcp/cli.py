@@ -29,7 +29,8 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per Settings field; defaults stay None so env vars and Settings defaults apply."""
     for name, field in Settings.model_fields.items():
         flag = "--" + name.replace("_", "-")
-        help_text = f"{field.description} [env SIE_{name.upper()}; default {field.get_default(call_default_factory=True)!r}]"
+        default = field.get_default(call_default_factory=True)
+        help_text = f"{field.description} [env SIE_{name.upper()}; default {default!r}]".replace("%", "%%")
         if name in LIST_FIELDS:
             parser.add_argument(flag, action="append", default=None, help=help_text)
         elif field.annotation is bool:

@@ -196,7 +196,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         if not isinstance(arguments, dict):
             raise InvalidInput("the request body must be a JSON object of tool arguments")
         try:
-            validated = tool.argument_model().model_validate(arguments)
+            validated = tool.argument_model.model_validate(arguments)
         except ValidationError as e:
             return JSONResponse({"error": {"type": "ValidationError", "message": "invalid arguments",
                                            "details": e.errors(include_url=False, include_input=False)}},

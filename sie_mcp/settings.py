@@ -47,9 +47,9 @@ class Settings(BaseSettings):
     dtype: str = Field("auto", description="auto, float32, bfloat16, float16 (CUDA)")
     attention_backend: str | None = Field(None, description="Force an attention backend (default: best available)")
     memory_budget: str | None = Field(None, description="Device memory for resident models, e.g. 4GiB (default: "
-                                                        "60%% of GPU memory, or 30%% of RAM on CPU)")
+                                                        "60% of GPU memory, or 30% of RAM on CPU)")
     host_memory_budget: str | None = Field(None, description="Host RAM for models evicted from the device "
-                                                             "(default: 20%% of RAM; 0 drops them instead)")
+                                                             "(default: 20% of RAM; 0 drops them instead)")
     max_batch_tokens: int | None = Field(None, description="Token budget per forward batch (default: 4096 on CPU, "
                                                            "32768 on CUDA)")
     max_wait_ms: float = Field(2.0, description="How long a batch waits to fill up")

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.utilities.func_metadata import func_metadata
-from mcp.types import ToolAnnotations
-from pydantic import Field
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
 
 from engine.engine import Engine
 from engine.errors import EngineError
@@ -49,11 +50,16 @@ def _progress(ctx: Context) -> Progress:
     return report
 
 
-async def _run(ctx: Context, impl: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
+async def _run(ctx: Context, impl: Callable[..., Awaitable[BaseModel]], **kwargs: Any) -> CallToolResult:
+    """Run a tools/ function; engine errors become tool errors. The result goes out as structured content
+    plus one compact JSON text block (the SDK's default text block is indented JSON, about twice as large:
+    slower to send and heavier in an agent's context)."""
     try:
-        return await impl(_runtime(ctx).tool_context(_progress(ctx)), **kwargs)
+        result = await impl(_runtime(ctx).tool_context(_progress(ctx)), **kwargs)
     except EngineError as e:
         raise tool_error(e) from e
+    return CallToolResult(content=[TextContent(type="text", text=result.model_dump_json())],
+                          structured_content=result.model_dump(mode="json"))
 
 
 Texts = Annotated[str | list[str], Field(description="One text, or a list of texts (one result per text)")]
@@ -154,8 +160,9 @@ class SurfaceTool:
     def description(self) -> str:
         return (self.declared.__doc__ or "").strip()
 
+    @cached_property
     def argument_model(self):
-        """The pydantic model validating this tool's arguments (the same one MCP uses)."""
+        """The pydantic model validating this tool's arguments (the same one MCP uses); built once."""
         return func_metadata(self.declared, skip_names=["ctx"]).arg_model
 
 

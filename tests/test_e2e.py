@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -77,6 +78,51 @@ def test_openai_client_parses_embeddings(http_server):
     assert response.usage.prompt_tokens > 0
     default_format = client.embeddings.create(model="sentence-transformers/all-MiniLM-L6-v2", input="hello world")
     assert len(default_format.data[0].embedding) == 384
+
+
+def test_function_calling_example_against_a_scripted_llm(http_server):
+    """examples/agents/function_calling_loop.py end to end; the LLM (which cannot exist here) is a scripted
+    OpenAI-compatible double that asks for one rerank call, then answers with what the tool returned."""
+    import threading
+
+    import uvicorn
+    from fastapi import FastAPI
+
+    url, _, _ = http_server
+    seen: list[dict] = []
+    llm = FastAPI()
+
+    @llm.post("/v1/chat/completions")
+    async def complete(body: dict) -> dict:
+        seen.append(body)
+        tool_messages = [m for m in body["messages"] if m["role"] == "tool"]
+        if not tool_messages:
+            message = {"role": "assistant", "content": None, "tool_calls": [{
+                "id": "call_1", "type": "function", "function": {
+                    "name": "rerank", "arguments": '{"query": "cats", "documents": ["a stock", "a cat"], "top_k": 1}'}}]}
+        else:
+            best = json.loads(tool_messages[-1]["content"])["results"][0]["document"]
+            message = {"role": "assistant", "content": f"Most relevant: {best}"}
+        return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(llm, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "agents"))
+        from function_calling_loop import run
+
+        os.environ.setdefault("OPENAI_API_KEY", "unused")
+        answer = run("Which document is about cats?", url, f"http://127.0.0.1:{port}/v1", "scripted")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert answer == "Most relevant: a cat"
+    assert {t["function"]["name"] for t in seen[0]["tools"]} >= {"embed", "rerank", "classify"}
 
 
 def test_graceful_shutdown_on_sigterm(http_server):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from mcp import Client
 
@@ -40,6 +42,7 @@ async def test_embed_accepts_a_single_string(server):
     out = result.structured_content
     assert out["model"] == "all-MiniLM-L6-v2" and out["dimensions"] == 384 and len(out["embeddings"]) == 1
     assert out["normalized"] is True and out["truncated"] == [False]
+    assert json.loads(result.content[0].text) == out  # one compact JSON text block mirrors the structure
 
 
 async def test_embed_by_hf_id_with_dimensions(server):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from collections.abc import Callable
@@ -10,6 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
+
+# Nothing may reach the network at test time, whichever way pytest is started.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "bench" / "data" / "corpus.jsonl"

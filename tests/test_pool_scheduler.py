@@ -362,3 +362,15 @@ def test_device_oom_during_load_evicts_and_retries(tiny_dirs, tiny_bytes):
 
     assert asyncio.run(main()) == (Tier.COLD, Tier.DEVICE)
     assert len(calls) == 3
+
+
+def test_hub_model_offline_fails_with_an_actionable_error():
+    entry = CatalogEntry(id="not-cached", source="hf:sie-mcp-tests/definitely-not-cached")
+    with pytest.raises(ModelLoadError, match="not in the local cache.*--model not-cached="):
+        entry.resolve_path()
+
+
+def test_package_source_that_is_not_installed():
+    entry = CatalogEntry(id="pkg", source="package:no_such_model_package")
+    with pytest.raises(ModelLoadError, match="pip install no-such-model-package"):
+        entry.resolve_path()

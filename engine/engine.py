@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -84,7 +85,7 @@ class Engine:
             prompt = entry.query_prompt if kind == "query" else entry.document_prompt if kind == "document" else ""
             if prompt:
                 texts = [prompt + t for t in texts]
-            encoded = await self._tokenize(model_id, tokenizer.encode, texts)
+            encoded = await self._tokenize(model_id, partial(tokenizer.encode, offsets=False), texts)
             rows = await self.scheduler.submit(model_id, encoded)
         vectors = finish_embeddings(torch.stack(rows), info.normalize if normalize is None else normalize,
                                     dimensions)
@@ -101,9 +102,10 @@ class Engine:
         async with self.scheduler.admitted(model_id) as model_id:
             _, tokenizer = await self._prepare(model_id, Task.SEQUENCE_CLASSIFICATION)
             if pairs is not None:
-                encoded = await self._tokenize(model_id, tokenizer.encode_pairs, list(zip(texts, pairs, strict=True)))
+                encoded = await self._tokenize(model_id, partial(tokenizer.encode_pairs, offsets=False),
+                                               list(zip(texts, pairs, strict=True)))
             else:
-                encoded = await self._tokenize(model_id, tokenizer.encode, texts)
+                encoded = await self._tokenize(model_id, partial(tokenizer.encode, offsets=False), texts)
             rows = await self.scheduler.submit(model_id, encoded)
         return ClassifyOutput(torch.stack(rows), [len(e) for e in encoded], [e.truncated for e in encoded])
 

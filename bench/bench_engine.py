@@ -72,9 +72,19 @@ def onnx_runtime(model_dir: str, threads: int):
     from tokenizers import Tokenizer
 
     hf = transformers.BertModel.from_pretrained(model_dir, attn_implementation="eager").eval()
+
+    class Wrapped(torch.nn.Module):  # positional inputs for the exporter
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
     path = Path(tempfile.mkdtemp()) / "model.onnx"
     dummy = (torch.ones(2, 8, dtype=torch.long),) * 3
-    torch.onnx.export(hf, dummy, str(path), input_names=["input_ids", "attention_mask", "token_type_ids"],
+    torch.onnx.export(Wrapped(hf), dummy, str(path), input_names=["input_ids", "attention_mask", "token_type_ids"],
                       output_names=["last_hidden_state"], dynamo=False, opset_version=17,
                       dynamic_axes={n: {0: "b", 1: "t"} for n in ["input_ids", "attention_mask", "token_type_ids",
                                                                    "last_hidden_state"]})

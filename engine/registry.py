@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from engine.errors import UnsupportedArchitecture
+from engine.errors import UnsupportedArchitecture, UnsupportedTask
 
 
 class Task(str, Enum):
@@ -22,6 +22,27 @@ class Task(str, Enum):
     """Logits per input or input pair (cross-encoder relevance, NLI, classifiers)."""
     TOKEN_CLASSIFICATION = "token_classification"
     """Logits per token (NER)."""
+    SPARSE_EMBED = "sparse_embed"
+    """A SPLADE vector over the vocabulary per input (masked-LM head, log1p(relu), max over tokens)."""
+    MULTI_VECTOR = "multi_vector"
+    """L2-normalised ColBERT vectors per token, compared by MaxSim."""
+
+
+# Names a catalog entry or LoadOptions may use to override what an architecture computes by default
+# (a *ForMaskedLM checkpoint is an encoder unless asked for SPLADE; a BertModel + Dense can be ColBERT).
+TASK_OVERRIDES: dict[str, Task] = {
+    "embed": Task.EMBED,
+    "sparse": Task.SPARSE_EMBED,
+    "sparse_embed": Task.SPARSE_EMBED,
+    "multi_vector": Task.MULTI_VECTOR,
+}
+
+
+def task_override(name: str) -> Task:
+    try:
+        return TASK_OVERRIDES[name]
+    except KeyError:
+        raise UnsupportedTask(f"task {name!r} cannot be chosen at load; valid: {', '.join(TASK_OVERRIDES)}") from None
 
 
 @dataclass(frozen=True)
@@ -40,6 +61,8 @@ ARCHITECTURES: dict[str, ArchitectureEntry] = {
     "BertForPreTraining": ArchitectureEntry("bert", "BertModel", Task.EMBED),
     "BertForSequenceClassification": ArchitectureEntry("bert", "BertModel", Task.SEQUENCE_CLASSIFICATION),
     "BertForTokenClassification": ArchitectureEntry("bert", "BertModel", Task.TOKEN_CLASSIFICATION),
+    # colbert-ir checkpoints (colbertv2.0): `bert.*` plus a bias-free `linear` projection.
+    "HF_ColBERT": ArchitectureEntry("bert", "BertModel", Task.MULTI_VECTOR),
     "RobertaModel": ArchitectureEntry("roberta", "RobertaModel", Task.EMBED),
     "RobertaForMaskedLM": ArchitectureEntry("roberta", "RobertaModel", Task.EMBED),
     "RobertaForSequenceClassification": ArchitectureEntry("roberta", "RobertaModel", Task.SEQUENCE_CLASSIFICATION),

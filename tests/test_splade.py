@@ -53,6 +53,34 @@ def test_bert_splade_matches_transformers(make_hf_model, texts):
     assert ours.head.cls.predictions.decoder.weight is ours.backbone.embeddings.word_embeddings.weight
 
 
+# Tiny configs per family (each family's own parity file documents them); pad id, and whether the
+# reference takes token types.
+OTHER_FAMILIES = {
+    "XLMRoberta": (dict(vocab_size=30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=128, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
+                        initializer_range=0.1), 1),
+    "MPNet": (dict(vocab_size=30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                   intermediate_size=128, max_position_embeddings=514, pad_token_id=1, initializer_range=0.1), 1),
+    "DistilBert": (dict(vocab_size=30522, dim=64, n_layers=2, n_heads=4, hidden_dim=128, activation="gelu",
+                        initializer_range=0.1), 0),
+    "ModernBert": (dict(vocab_size=30522, hidden_size=64, intermediate_size=96, num_hidden_layers=3,
+                        num_attention_heads=4, local_attention=16, global_attn_every_n_layers=3, pad_token_id=0,
+                        bos_token_id=101, eos_token_id=102, cls_token_id=101, sep_token_id=102,
+                        initializer_range=0.1), 0),
+}
+
+
+@pytest.mark.parametrize("family", list(OTHER_FAMILIES))
+def test_other_families_match_transformers(make_hf_model, texts, family):
+    config, pad = OTHER_FAMILIES[family]
+    path = make_hf_model(f"{family}ForMaskedLM", config_class=f"{family}Config", **config)
+    ours = _load(path)
+    hf = getattr(transformers, f"{family}ForMaskedLM").from_pretrained(path, attn_implementation="eager").eval()
+    sample = texts[:10]
+    ref = reference_splade(hf, ours.tokenizer.encode(sample), pad_id=pad, token_types=False)
+    assert max_abs(_dense(ours, sample), ref) <= PARITY
+
+
 def test_without_override_a_masked_lm_is_an_encoder(make_hf_model):
     assert load_model(make_hf_model("BertForMaskedLM"), LoadOptions(dtype="float32")).info.task is Task.EMBED
 
@@ -60,8 +88,9 @@ def test_without_override_a_masked_lm_is_an_encoder(make_hf_model):
 def test_batch_invariance_and_chunking(make_hf_model, texts):
     ours = _load(make_hf_model("BertForMaskedLM"))
     together = _dense(ours, texts)
-    for i, t in enumerate(texts):
-        assert max_abs(_dense(ours, [t])[0], together[i]) <= INVARIANCE
+    longest = max(range(len(texts)), key=lambda i: len(texts[i]))
+    for i in [*range(6), longest, len(texts) - 1]:  # short ones, the longest, the empty text
+        assert max_abs(_dense(ours, [texts[i]])[0], together[i]) <= INVARIANCE
     # Token chunks that cut through sequences give the same maxima as one block.
     encoded = ours.tokenizer.encode(texts)
     batch = ours.make_batch(encoded)
@@ -115,3 +144,37 @@ def test_real_splade_matches_transformers(splade_tiny_dir, corpus):
         assert set(torch.topk(g, 10).indices.tolist()) == set(torch.topk(r, 10).indices.tolist())
     # A trained SPLADE model is sparse: most of the 30522 weights are exactly zero.
     assert max(v.nnz for v in ours.sparse_embed(texts[:8])) < 30522 // 4
+
+
+def test_engine_sparse_embed_through_the_scheduler(make_hf_model, texts):
+    """Catalog `task: sparse` picks the SPLADE head; the facade returns top-k terms per text, equal to
+    the direct model's, whatever the batching."""
+    import asyncio
+
+    from engine.catalog import Catalog, CatalogEntry
+    from engine.engine import Engine
+    from engine.errors import InvalidInput, UnsupportedTask
+    from engine.pool import PoolConfig
+
+    path = make_hf_model("BertForMaskedLM")
+    cat = Catalog()
+    cat.add(CatalogEntry(id="splade", source=f"path:{path}", task="sparse", dtype="float32"))
+    cat.add(CatalogEntry(id="plain", source=f"path:{path}", dtype="float32"))
+    direct = _load(path).sparse_embed(texts, top_k=16)
+
+    async def main():
+        engine = Engine(cat, PoolConfig(host_budget_bytes=0))
+        try:
+            out = await engine.sparse_embed("splade", texts, top_k=16)
+            with pytest.raises(UnsupportedTask):
+                await engine.sparse_embed("plain", texts[:1])
+            with pytest.raises(InvalidInput):
+                await engine.sparse_embed("splade", texts[:1], top_k=0)
+            return out
+        finally:
+            await engine.shutdown()
+
+    out = asyncio.run(main())
+    assert [v.token_ids for v in out] == [v.token_ids for v in direct]
+    for a, b in zip(out, direct, strict=True):
+        assert max(abs(x - y) for x, y in zip(a.weights, b.weights, strict=True)) <= INVARIANCE

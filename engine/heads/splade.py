@@ -2,7 +2,8 @@
 
 weight[v] = max over the sequence's tokens of log(1 + ReLU(logits[t, v])), special tokens included
 (as SPLADE's reference computes it under the attention mask). The MLM head runs on the packed real tokens
-only, in token chunks so that the [chunk, V] logits stay bounded for large vocabularies (XLM-R: 250k).
+only, in token chunks so that the [chunk, V] logits stay bounded for large vocabularies (XLM-R: 250k);
+the activation runs after the max (it is monotone), on [B, V] rather than [T, V].
 
 Each family lays out its MLM modules under transformers' names (`cls.predictions.…` for BERT,
 `lm_head.…` for RoBERTa/MPNet, `vocab_*` for DistilBERT, `head` + `decoder` for ModernBERT) in a
@@ -48,11 +49,12 @@ def splade_max_pool(logits_fn, hidden: torch.Tensor, seqlens: Sequence[int], voc
                     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> torch.Tensor:
     """max over each sequence's tokens of log1p(relu(logits)): [B, V] fp32.
 
-    Tokens are processed in chunks of at most `chunk_elements // V` rows; a chunk may cut sequences, so
-    each chunk reduces its pieces (segment max) and folds them into the running [B, V] maximum. Weights
-    are ≥ 0, so starting from 0 is the same as the reference's mask-then-max.
+    log1p∘relu is monotone, so it commutes with max: the [T, V] logits are only max-reduced per sequence
+    (exact in any dtype) and the activation runs on the [B, V] result. Tokens are processed in chunks of
+    at most `chunk_elements // V` rows; a chunk may cut sequences, so each chunk reduces its pieces
+    (segment max) and folds them into the running [B, V] maximum.
     """
-    out = torch.zeros(len(seqlens), vocab_size, dtype=torch.float32, device=hidden.device)
+    out = torch.full((len(seqlens), vocab_size), float("-inf"), dtype=hidden.dtype, device=hidden.device)
     rows = max(1, chunk_elements // vocab_size)
     starts = [0]
     for n in seqlens:
@@ -69,12 +71,12 @@ def splade_max_pool(logits_fn, hidden: torch.Tensor, seqlens: Sequence[int], voc
             end = min(starts[seq + 1], hi)
             pieces.append((seq, end - pos))
             pos = end
-        weights = torch.log1p(torch.relu(logits_fn(hidden[lo:hi]).float()))  # [n, V]
+        logits = logits_fn(hidden[lo:hi])  # [n, V]
         lengths = torch.tensor([n for _, n in pieces], device=hidden.device)
-        piece_max = torch.segment_reduce(weights, "max", lengths=lengths, axis=0)  # [pieces, V]
+        piece_max = torch.segment_reduce(logits, "max", lengths=lengths, axis=0)  # [pieces, V]
         idx = torch.tensor([s for s, _ in pieces], device=hidden.device)
         out[idx] = torch.maximum(out[idx], piece_max)
-    return out
+    return torch.log1p(torch.relu(out.float()))
 
 
 # ---------------------------------------------------------------------------------------------------

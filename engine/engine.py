@@ -16,8 +16,8 @@ import torch
 from engine.catalog import Catalog, CatalogEntry
 from engine.errors import InvalidInput, UnsupportedTask
 from engine.heads.pooling import finish_embeddings
-from engine.metrics import EngineMetrics
 from engine.heads.splade import SparseVector, top_terms
+from engine.metrics import EngineMetrics
 from engine.model import EmbeddingOutput, ModelInfo, MultiVectorOutput, TokenLogits
 from engine.pool import ModelPool, PoolConfig
 from engine.registry import Task

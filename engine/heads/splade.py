@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ DEFAULT_CHUNK_ELEMENTS = 32 * 1024 * 1024
 class SpladeHead(nn.Module):
     """hidden [T, C] -> sparse [B, V] fp32 (a torch sparse COO tensor, one row per sequence)."""
 
-    tied_weights: dict[str, tuple[str, ...]] = {}
+    tied_weights: ClassVar[dict[str, tuple[str, ...]]] = {}
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:

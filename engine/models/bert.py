@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -243,7 +243,7 @@ class BertSpladeHead(SpladeHead):
     Checkpoints usually omit the decoder weight (tied to the word embeddings) and store its bias as
     `cls.predictions.bias`."""
 
-    tied_weights = {
+    tied_weights: ClassVar[dict[str, tuple[str, ...]]] = {
         "cls.predictions.decoder.weight": ("backbone.embeddings.word_embeddings.weight",),
         "cls.predictions.decoder.bias": ("cls.predictions.bias",),
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -102,7 +102,8 @@ class DistilBertSpladeHead(SpladeHead):
     """DistilBertForMaskedLM: `vocab_transform` -> activation -> `vocab_layer_norm` -> `vocab_projector`
     (weight tied to the word embeddings), under SPLADE pooling."""
 
-    tied_weights = {"vocab_projector.weight": ("backbone.embeddings.word_embeddings.weight",)}
+    tied_weights: ClassVar[dict[str, tuple[str, ...]]] = {
+        "vocab_projector.weight": ("backbone.embeddings.word_embeddings.weight",)}
 
     def __init__(self, cfg: DistilBertConfig) -> None:
         super().__init__()

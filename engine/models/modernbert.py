@@ -10,7 +10,7 @@ ModernBertModel (the checkpoint's Wqkv is already fused), so checkpoints load wi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -217,7 +217,8 @@ class ModernBertSpladeHead(SpladeHead):
     """ModernBertForMaskedLM: `head` (dense -> act -> norm) -> `decoder` (weight tied to the token
     embeddings), under SPLADE pooling."""
 
-    tied_weights = {"decoder.weight": ("backbone.embeddings.tok_embeddings.weight",)}
+    tied_weights: ClassVar[dict[str, tuple[str, ...]]] = {
+        "decoder.weight": ("backbone.embeddings.tok_embeddings.weight",)}
 
     def __init__(self, cfg: ModernBertConfig) -> None:
         super().__init__()

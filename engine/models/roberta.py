@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -80,7 +80,7 @@ class LMHeadSplade(SpladeHead):
     """*ForMaskedLM's `lm_head` (RoBERTa, XLM-R, CamemBERT, MPNet) under SPLADE pooling; the decoder weight
     is tied to the word embeddings and its bias stored as `lm_head.bias`."""
 
-    tied_weights = {
+    tied_weights: ClassVar[dict[str, tuple[str, ...]]] = {
         "lm_head.decoder.weight": ("backbone.embeddings.word_embeddings.weight",),
         "lm_head.decoder.bias": ("lm_head.bias",),
     }

@@ -128,3 +128,28 @@ def resolve(hf_config: dict[str, Any]) -> tuple[str, ArchitectureEntry]:
     got = ", ".join(archs) if archs else f"model_type={model_type!r}"
     raise UnsupportedArchitecture(
         f"architecture {got} is not supported; supported: {', '.join(supported_architectures())}")
+
+
+# Architectures whose checkpoints carry the masked-LM head that SPLADE needs.
+_MLM_SUFFIXES = ("ForMaskedLM", "ForPreTraining")
+
+
+def heads(arch: str) -> list[Task]:
+    """What an architecture's checkpoints can compute: its default task first, then the tasks a catalog
+    entry or LoadOptions.task may choose (SPLADE from a masked-LM head; ColBERT from a bare backbone with
+    a PyLate Dense projection)."""
+    entry = ARCHITECTURES[arch]
+    tasks = [entry.task]
+    if arch.endswith(_MLM_SUFFIXES) and hasattr(entry.backbone_class(), "mlm_head"):
+        tasks.append(Task.SPARSE_EMBED)
+    if arch.endswith("Model") and Task.MULTI_VECTOR not in tasks:
+        tasks.append(Task.MULTI_VECTOR)
+    return tasks
+
+
+def families() -> dict[str, dict[str, list[str]]]:
+    """family (engine.models module) -> architecture -> the heads it can run, for listings."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for arch in sorted(ARCHITECTURES):
+        out.setdefault(ARCHITECTURES[arch].module, {})[arch] = [t.value for t in heads(arch)]
+    return out

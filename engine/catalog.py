@@ -26,7 +26,10 @@ from engine.loading import LoadOptions
 log = logging.getLogger(__name__)
 
 DEFAULT_CATALOG = Path(__file__).with_name("catalog.yaml")
-HF_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*", "2_Dense/*", "3_Dense/*"]
+HF_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*", "1_Dense/*", "2_Dense/*", "3_Dense/*"]
+# Catalog tasks that choose what a checkpoint computes at load (LoadOptions.task); the others follow its
+# architecture. A *ForMaskedLM checkpoint is an encoder unless its entry says `sparse`.
+LOAD_TASKS = {"sparse": "sparse", "multi_vector": "multi_vector"}
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class CatalogEntry:
     id: str
     source: str
     hf_id: str | None = None  # accepted as an alias for `id`
-    task: str = "embed"  # embed | rerank | ner | classify (what tools may use it for)
+    task: str = "embed"  # embed | rerank | ner | classify | sparse | multi_vector (what tools may use it for)
     description: str = ""
     pooling: PoolingMode | None = None
     normalize: bool | None = None
@@ -59,7 +62,8 @@ class CatalogEntry:
 
     def load_options(self, device: str, default_dtype: str, attention_backend: str | None) -> LoadOptions:
         return LoadOptions(device=device, dtype=self.dtype or default_dtype, attention_backend=attention_backend,
-                           max_length=self.max_length, pooling=self.pooling, normalize=self.normalize)
+                           max_length=self.max_length, pooling=self.pooling, normalize=self.normalize,
+                           task=LOAD_TASKS.get(self.task))
 
     def resolve_path(self) -> Path:
         """The local directory holding this model's files, downloading from the Hub if needed."""

@@ -17,8 +17,9 @@ import torch
 from engine.catalog import Catalog, CatalogEntry
 from engine.errors import InvalidInput, UnsupportedTask
 from engine.heads.pooling import finish_embeddings
+from engine.heads.splade import SparseVector, top_terms
 from engine.metrics import EngineMetrics
-from engine.model import EmbeddingOutput, ModelInfo, TokenLogits
+from engine.model import EmbeddingOutput, ModelInfo, MultiVectorOutput, TokenLogits
 from engine.pool import ModelPool, PoolConfig
 from engine.registry import Task
 from engine.scheduler import Scheduler, SchedulerConfig
@@ -74,17 +75,23 @@ class Engine:
             time.perf_counter() - started)
         return encoded
 
+    def _with_prompt(self, model_id: str, kind: str | None, texts: list[str]) -> list[str]:
+        entry = self.entry(model_id)
+        prompt = entry.query_prompt if kind == "query" else entry.document_prompt if kind == "document" else ""
+        return [prompt + t for t in texts] if prompt else texts
+
+    @staticmethod
+    def _check_kind(kind: str | None) -> None:
+        if kind not in (None, "query", "document"):
+            raise InvalidInput(f"kind must be 'query' or 'document', got {kind!r}")
+
     async def embed(self, model_id: str, texts: Sequence[str], kind: str | None = None,
                     normalize: bool | None = None, dimensions: int | None = None) -> EmbeddingOutput:
         texts = validate_texts(texts)
-        if kind not in (None, "query", "document"):
-            raise InvalidInput(f"kind must be 'query' or 'document', got {kind!r}")
+        self._check_kind(kind)
         async with self.scheduler.admitted(model_id) as model_id:
             info, tokenizer = await self._prepare(model_id, Task.EMBED)
-            entry = self.entry(model_id)
-            prompt = entry.query_prompt if kind == "query" else entry.document_prompt if kind == "document" else ""
-            if prompt:
-                texts = [prompt + t for t in texts]
+            texts = self._with_prompt(model_id, kind, texts)
             encoded = await self._tokenize(model_id, partial(tokenizer.encode, offsets=False), texts)
             rows = await self.scheduler.submit(model_id, encoded)
         vectors = finish_embeddings(torch.stack(rows), info.normalize if normalize is None else normalize,
@@ -116,3 +123,28 @@ class Engine:
             encoded = await self._tokenize(model_id, tokenizer.encode, texts)
             rows = await self.scheduler.submit(model_id, encoded)
         return [TokenLogits(r, e) for r, e in zip(rows, encoded, strict=True)]
+
+    async def sparse_embed(self, model_id: str, texts: Sequence[str], top_k: int | None = 128
+                           ) -> list[SparseVector]:
+        """SPLADE vectors: per text its `top_k` heaviest vocabulary terms (all non-zero ones when None).
+        Across the scheduler each sequence's output is its sparse [V] row (non-zeros only)."""
+        texts = validate_texts(texts)
+        if top_k is not None and top_k < 1:
+            raise InvalidInput(f"top_k must be at least 1, got {top_k}")
+        async with self.scheduler.admitted(model_id) as model_id:
+            _, tokenizer = await self._prepare(model_id, Task.SPARSE_EMBED)
+            encoded = await self._tokenize(model_id, partial(tokenizer.encode, offsets=False), texts)
+            rows = await self.scheduler.submit(model_id, encoded)
+        return [top_terms(row, top_k, tokenizer.id_to_token) for row in rows]
+
+    async def multi_vector(self, model_id: str, texts: Sequence[str], kind: str | None = None
+                           ) -> MultiVectorOutput:
+        """ColBERT multi-vectors: per text [n_tokens, dim] L2-normalised rows (score with heads.colbert.maxsim)."""
+        texts = validate_texts(texts)
+        self._check_kind(kind)
+        async with self.scheduler.admitted(model_id) as model_id:
+            _, tokenizer = await self._prepare(model_id, Task.MULTI_VECTOR)
+            texts = self._with_prompt(model_id, kind, texts)
+            encoded = await self._tokenize(model_id, partial(tokenizer.encode, offsets=False), texts)
+            rows = await self.scheduler.submit(model_id, encoded)
+        return MultiVectorOutput(rows, [len(e) for e in encoded], [e.truncated for e in encoded])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,11 @@ import torch
 from torch import nn
 
 from engine.attention import select_backend
-from engine.errors import InvalidInput, ModelLoadError
+from engine.errors import InvalidInput, ModelLoadError, UnsupportedTask
+from engine.heads.colbert import MultiVectorHead
 from engine.heads.pooling import EmbeddingHead, PoolingMode
 from engine.model import LoadedModel, ModelInfo
-from engine.registry import ArchitectureEntry, Task, resolve
+from engine.registry import Task, resolve, task_override
 from engine.st_metadata import SentenceTransformersSpec, read_sentence_transformers
 from engine.tokenization import TextTokenizer
 from engine.weights import read_state_dict, weight_files
@@ -39,6 +41,7 @@ class LoadOptions:
     max_length: int | None = None  # None: what the model's files say
     pooling: PoolingMode | None = None  # override for models without sentence-transformers metadata
     normalize: bool | None = None
+    task: str | None = None  # None: the architecture's default; "sparse" / "multi_vector" / "embed"
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -83,17 +86,32 @@ def _num_labels(hf: dict[str, Any]) -> int:
     return int(hf.get("num_labels", 2))
 
 
-def _build_head(entry: ArchitectureEntry, backbone_cls: Any, cfg: Any, hf: dict[str, Any],
-                st: SentenceTransformersSpec | None, options: LoadOptions
+def _build_head(task: Task, backbone_cls: Any, cfg: Any, hf: dict[str, Any],
+                st: SentenceTransformersSpec | None, options: LoadOptions,
+                state: dict[str, torch.Tensor], where: Path
                 ) -> tuple[nn.Module, tuple[PoolingMode, ...], bool, int]:
     """(head, pooling modes, normalize, output dim). Built on the meta device, except ST Dense layers,
     which `read_sentence_transformers` already loaded."""
-    if entry.task is Task.SEQUENCE_CLASSIFICATION:  # the family knows its task model's head layout
+    if task is Task.SEQUENCE_CLASSIFICATION:  # the family knows its task model's head layout
         n = _num_labels(hf)
         return backbone_cls.sequence_head(cfg, n), (), False, n
-    if entry.task is Task.TOKEN_CLASSIFICATION:
+    if task is Task.TOKEN_CLASSIFICATION:
         n = _num_labels(hf)
         return backbone_cls.token_head(cfg, n), (), False, n
+    if task is Task.SPARSE_EMBED:
+        if not hasattr(backbone_cls, "mlm_head"):
+            raise UnsupportedTask(f"{where}: {backbone_cls.__name__} has no masked-LM head, so no SPLADE vectors")
+        head = backbone_cls.mlm_head(cfg)
+        return head, (), False, head.vocab_size
+    if task is Task.MULTI_VECTOR:  # colbert-ir `linear.weight` [dim, hidden], or PyLate's Dense module
+        dense = st.dense if st else []
+        proj = state.get("linear.weight")
+        if proj is None and not dense:
+            raise ModelLoadError(f"{where}: multi_vector needs a ColBERT projection: `linear.weight` in the "
+                                 "checkpoint (colbert-ir format) or a sentence-transformers Dense module (PyLate)")
+        linear = nn.Linear(proj.shape[1], proj.shape[0], bias=False) if proj is not None else None
+        out_dim = dense[-1].linear.out_features if dense else int(proj.shape[0])
+        return MultiVectorHead(linear, dense), (), True, out_dim
     default = getattr(backbone_cls, "default_pooling", PoolingMode.MEAN)  # decoders: last token
     modes = [options.pooling] if options.pooling else (st.pooling if st and st.pooling else [default])
     normalize = options.normalize if options.normalize is not None else bool(st and st.normalize)
@@ -140,6 +158,30 @@ def _assign_weights(module: nn.Module, state: dict[str, torch.Tensor], dtype: to
     module.load_state_dict(tensors, strict=False, assign=True)
 
 
+def _legacy_norm_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """TF-era checkpoints name LayerNorm parameters gamma/beta, in the backbone and in heads alike."""
+    return {re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", k)): v
+            for k, v in state.items()}
+
+
+def _tie_weights(head: nn.Module, head_state: dict[str, torch.Tensor], backbone: nn.Module) -> None:
+    """Fill head tensors the checkpoint omits from their tied source (`SpladeHead.tied_weights`): another
+    head tensor, or a `backbone.` parameter, which is then shared rather than copied."""
+    for key, sources in getattr(head, "tied_weights", {}).items():
+        if key in head_state:
+            continue
+        for src in sources:
+            if src.startswith("backbone."):
+                try:
+                    head_state[key] = backbone.get_parameter(src[len("backbone."):])
+                    break
+                except AttributeError:
+                    continue
+            if src in head_state:
+                head_state[key] = head_state[src]
+                break
+
+
 def _split_state(state: dict[str, torch.Tensor], prefixes: tuple[str, ...], head_keys: set[str]
                  ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Strip the task model's backbone prefix; route head-owned keys (pooler., classifier.) to the head."""
@@ -165,14 +207,18 @@ def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Loaded
     attention, reason = select_backend(device, dtype, options.attention_backend,
                                        needs_bias=getattr(backbone_cls, "needs_attention_bias", False))
 
-    st = read_sentence_transformers(model_dir) if entry.task is Task.EMBED else None
+    task = task_override(options.task) if options.task else entry.task
+    st = read_sentence_transformers(model_dir) if task in (Task.EMBED, Task.MULTI_VECTOR) else None
+    state = _legacy_norm_names(read_state_dict(weight_files(model_dir)))  # mmap'd: nothing copied yet
     with torch.device("meta"):
         backbone = backbone_cls(cfg)
-        head, modes, normalize, out_dim = _build_head(entry, backbone_cls, cfg, hf, st, options)
-    backbone_state, head_state = _split_state(read_state_dict(weight_files(model_dir)),
-                                              backbone_cls.backbone_prefixes, set(head.state_dict()))
+        head, modes, normalize, out_dim = _build_head(task, backbone_cls, cfg, hf, st, options, state, model_dir)
+    tied_sources = {s for srcs in getattr(head, "tied_weights", {}).values() for s in srcs}
+    backbone_state, head_state = _split_state(state, backbone_cls.backbone_prefixes,
+                                              set(head.state_dict()) | tied_sources)
     backbone_state = backbone_cls.convert_state_dict(backbone_state, cfg)
     _assign_weights(backbone, backbone_state, dtype, model_dir)
+    _tie_weights(head, head_state, backbone)
     _assign_weights(head, head_state, dtype, model_dir)
     backbone.to(device).eval()
     head.to(device).eval()
@@ -180,10 +226,11 @@ def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Loaded
     max_length = _max_length(model_dir, cfg, st.max_seq_length if st else None, options.max_length)
     tokenizer = TextTokenizer.from_dir(model_dir, max_length)
     info = ModelInfo(
-        architecture=arch, family=entry.module, task=entry.task, hidden_size=cfg.hidden_size,
+        architecture=arch, family=entry.module, task=task, hidden_size=cfg.hidden_size,
         output_dim=out_dim, max_length=max_length, dtype=dtype, device=device,
         attention_backend=attention.name.value, attention_reason=reason, pooling=modes, normalize=normalize,
-        labels=_labels(hf) if entry.task is not Task.EMBED else {}, prompts=st.prompts if st else {})
+        labels=_labels(hf) if task in (Task.SEQUENCE_CLASSIFICATION, Task.TOKEN_CLASSIFICATION) else {},
+        prompts=st.prompts if st else {})
     log.info("loaded %s (%s, %s, %s) attention=%s", model_dir, arch, dtype, device, reason)
     return LoadedModel(info, backbone, head, tokenizer, attention, getattr(cfg, "position_offset", 0))
 

@@ -17,6 +17,7 @@ from engine.attention import AttentionBackend
 from engine.batch import PackedBatch, pack
 from engine.errors import UnsupportedTask
 from engine.heads.pooling import PoolingMode, finish_embeddings
+from engine.heads.splade import SparseVector, top_terms
 from engine.models.layers import AttentionContext
 from engine.registry import Task
 from engine.tokenization import Encoded, TextTokenizer, validate_texts
@@ -30,7 +31,7 @@ class ModelInfo:
     family: str
     task: Task
     hidden_size: int
-    output_dim: int  # embedding size, or number of labels
+    output_dim: int  # embedding size, number of labels, vocabulary size (sparse) or ColBERT dim
     max_length: int
     dtype: torch.dtype
     device: torch.device
@@ -45,6 +46,13 @@ class ModelInfo:
 @dataclass(frozen=True)
 class EmbeddingOutput:
     vectors: torch.Tensor  # [N, D] float32, input order
+    token_counts: list[int]
+    truncated: list[bool]
+
+
+@dataclass(frozen=True)
+class MultiVectorOutput:
+    vectors: list[torch.Tensor]  # per input [n_tokens, dim] float32, L2-normalised rows
     token_counts: list[int]
     truncated: list[bool]
 
@@ -90,10 +98,11 @@ class LoadedModel:
     # --- sizes -----------------------------------------------------------------------------------
 
     def nbytes(self) -> int:
-        """Bytes held by parameters and buffers (what the pool budgets)."""
-        tensors = [*self.backbone.parameters(), *self.backbone.buffers(), *self.head.parameters(),
-                   *self.head.buffers()]
-        return sum(t.numel() * t.element_size() for t in tensors)
+        """Bytes held by parameters and buffers (what the pool budgets); a tensor the head shares with the
+        backbone (a tied MLM decoder) counts once."""
+        tensors = {id(t): t for t in [*self.backbone.parameters(), *self.backbone.buffers(),
+                                      *self.head.parameters(), *self.head.buffers()]}
+        return sum(t.numel() * t.element_size() for t in tensors.values())
 
     def move(self, device: torch.device) -> None:
         """Move weights between the device and host RAM (the pool's tiers)."""
@@ -108,16 +117,16 @@ class LoadedModel:
 
     @torch.inference_mode()
     def forward(self, batch: PackedBatch) -> torch.Tensor:
-        """Head output for a packed batch: [B, D] per sequence, or [T, L] per token."""
+        """Head output for a packed batch: [B, D] per sequence, [T, L] per token, or sparse [B, V]."""
         batch = batch.to(self.info.device)
         attn = AttentionContext(self.attention, self.attention.prepare(batch))
         hidden = self.backbone(batch, attn)  # [T, C]
         return self.head(hidden, batch)
 
     def split_output(self, out: torch.Tensor, batch: PackedBatch) -> list[torch.Tensor]:
-        """Per-input pieces of `forward`'s output (a row, or a [len, L] slice of tokens)."""
+        """Per-input pieces of `forward`'s output (a row, a sparse [V] row, or a [len, L] slice of tokens)."""
         out = out.cpu()
-        if self.info.task is Task.TOKEN_CLASSIFICATION:
+        if self.info.task in (Task.TOKEN_CLASSIFICATION, Task.MULTI_VECTOR):
             return list(out.split(list(batch.seqlens)))
         return list(out.unbind(0))
 
@@ -166,3 +175,16 @@ class LoadedModel:
         self._require(Task.TOKEN_CLASSIFICATION)
         encoded = self.tokenizer.encode(validate_texts(texts))
         return [TokenLogits(lg, e) for lg, e in zip(self.run(encoded, max_batch_tokens), encoded, strict=True)]
+
+    def sparse_embed(self, texts: Sequence[str], top_k: int | None = None,
+                     max_batch_tokens: int | None = None) -> list[SparseVector]:
+        """SPLADE vectors: the `top_k` heaviest terms per input (all non-zero terms when None)."""
+        self._require(Task.SPARSE_EMBED)
+        encoded = self.tokenizer.encode(validate_texts(texts))
+        return [top_terms(row, top_k, self.tokenizer.id_to_token) for row in self.run(encoded, max_batch_tokens)]
+
+    def multi_vector(self, texts: Sequence[str], max_batch_tokens: int | None = None) -> MultiVectorOutput:
+        self._require(Task.MULTI_VECTOR)
+        encoded = self.tokenizer.encode(validate_texts(texts))
+        return MultiVectorOutput(self.run(encoded, max_batch_tokens), [len(e) for e in encoded],
+                                 [e.truncated for e in encoded])

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from engine.errors import UnsupportedArchitecture
+from engine.errors import UnsupportedArchitecture, UnsupportedTask
 
 
 class Task(str, Enum):
@@ -22,6 +22,27 @@ class Task(str, Enum):
     """Logits per input or input pair (cross-encoder relevance, NLI, classifiers)."""
     TOKEN_CLASSIFICATION = "token_classification"
     """Logits per token (NER)."""
+    SPARSE_EMBED = "sparse_embed"
+    """A SPLADE vector over the vocabulary per input (masked-LM head, log1p(relu), max over tokens)."""
+    MULTI_VECTOR = "multi_vector"
+    """L2-normalised ColBERT vectors per token, compared by MaxSim."""
+
+
+# Names a catalog entry or LoadOptions may use to override what an architecture computes by default
+# (a *ForMaskedLM checkpoint is an encoder unless asked for SPLADE; a BertModel + Dense can be ColBERT).
+TASK_OVERRIDES: dict[str, Task] = {
+    "embed": Task.EMBED,
+    "sparse": Task.SPARSE_EMBED,
+    "sparse_embed": Task.SPARSE_EMBED,
+    "multi_vector": Task.MULTI_VECTOR,
+}
+
+
+def task_override(name: str) -> Task:
+    try:
+        return TASK_OVERRIDES[name]
+    except KeyError:
+        raise UnsupportedTask(f"task {name!r} cannot be chosen at load; valid: {', '.join(TASK_OVERRIDES)}") from None
 
 
 @dataclass(frozen=True)
@@ -40,6 +61,8 @@ ARCHITECTURES: dict[str, ArchitectureEntry] = {
     "BertForPreTraining": ArchitectureEntry("bert", "BertModel", Task.EMBED),
     "BertForSequenceClassification": ArchitectureEntry("bert", "BertModel", Task.SEQUENCE_CLASSIFICATION),
     "BertForTokenClassification": ArchitectureEntry("bert", "BertModel", Task.TOKEN_CLASSIFICATION),
+    # colbert-ir checkpoints (colbertv2.0): `bert.*` plus a bias-free `linear` projection.
+    "HF_ColBERT": ArchitectureEntry("bert", "BertModel", Task.MULTI_VECTOR),
     "RobertaModel": ArchitectureEntry("roberta", "RobertaModel", Task.EMBED),
     "RobertaForMaskedLM": ArchitectureEntry("roberta", "RobertaModel", Task.EMBED),
     "RobertaForSequenceClassification": ArchitectureEntry("roberta", "RobertaModel", Task.SEQUENCE_CLASSIFICATION),
@@ -105,3 +128,28 @@ def resolve(hf_config: dict[str, Any]) -> tuple[str, ArchitectureEntry]:
     got = ", ".join(archs) if archs else f"model_type={model_type!r}"
     raise UnsupportedArchitecture(
         f"architecture {got} is not supported; supported: {', '.join(supported_architectures())}")
+
+
+# Architectures whose checkpoints carry the masked-LM head that SPLADE needs.
+_MLM_SUFFIXES = ("ForMaskedLM", "ForPreTraining")
+
+
+def heads(arch: str) -> list[Task]:
+    """What an architecture's checkpoints can compute: its default task first, then the tasks a catalog
+    entry or LoadOptions.task may choose (SPLADE from a masked-LM head; ColBERT from a bare backbone with
+    a PyLate Dense projection)."""
+    entry = ARCHITECTURES[arch]
+    tasks = [entry.task]
+    if arch.endswith(_MLM_SUFFIXES) and hasattr(entry.backbone_class(), "mlm_head"):
+        tasks.append(Task.SPARSE_EMBED)
+    if arch.endswith("Model") and Task.MULTI_VECTOR not in tasks:
+        tasks.append(Task.MULTI_VECTOR)
+    return tasks
+
+
+def families() -> dict[str, dict[str, list[str]]]:
+    """family (engine.models module) -> architecture -> the heads it can run, for listings."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for arch in sorted(ARCHITECTURES):
+        out.setdefault(ARCHITECTURES[arch].module, {})[arch] = [t.value for t in heads(arch)]
+    return out

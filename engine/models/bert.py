@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -17,6 +17,7 @@ from engine.attention import AttentionSpec
 from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.classification import SequenceClassificationHead, TokenClassificationHead
+from engine.heads.splade import SpladeHead
 from engine.models.layers import AttentionContext, FusedQKV, activation, fuse_qkv
 
 
@@ -192,6 +193,10 @@ class BertModel(nn.Module):
     def token_head(cfg: BertConfig, num_labels: int) -> nn.Module:
         return TokenClassificationHead(cfg.hidden_size, num_labels)
 
+    @staticmethod
+    def mlm_head(cfg: BertConfig) -> SpladeHead:
+        return BertSpladeHead(cfg)
+
 
 class BertPooler(nn.Module):
     """dense + tanh over the first token; what BertForSequenceClassification classifies."""
@@ -204,3 +209,54 @@ class BertPooler(nn.Module):
         return torch.tanh(self.dense(first_tokens))
 
 
+
+
+class BertPredictionHeadTransform(nn.Module):
+    """dense -> activation -> LayerNorm, before the vocabulary projection."""
+
+    def __init__(self, cfg: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.act = activation(cfg.hidden_act)
+        self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.act(self.dense(x)))
+
+
+class BertLMPredictionHead(nn.Module):
+    def __init__(self, cfg: BertConfig) -> None:
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(cfg)
+        self.decoder = nn.Linear(cfg.hidden_size, cfg.vocab_size)
+
+
+class BertOnlyMLMHead(nn.Module):
+    def __init__(self, cfg: BertConfig) -> None:
+        super().__init__()
+        self.predictions = BertLMPredictionHead(cfg)
+
+
+class BertSpladeHead(SpladeHead):
+    """BertForMaskedLM's `cls.predictions` (transform + decoder) under SPLADE pooling.
+
+    Checkpoints usually omit the decoder weight (tied to the word embeddings) and store its bias as
+    `cls.predictions.bias`."""
+
+    tied_weights: ClassVar[dict[str, tuple[str, ...]]] = {
+        "cls.predictions.decoder.weight": ("backbone.embeddings.word_embeddings.weight",),
+        "cls.predictions.decoder.bias": ("cls.predictions.bias",),
+    }
+
+    def __init__(self, cfg: BertConfig) -> None:
+        super().__init__()
+        self.cls = BertOnlyMLMHead(cfg)
+        self._vocab_size = cfg.vocab_size
+
+    @property
+    def vocab_size(self) -> int:
+        return self._vocab_size
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.cls.predictions
+        return p.decoder(p.transform(x))  # [n, V]

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from engine.batch import PackedBatch
 from engine.heads.classification import PreClassifierHead
+from engine.heads.splade import SpladeHead
 from engine.models.bert import BertConfig, BertModel
 from engine.models.layers import activation
 
@@ -91,3 +92,29 @@ class DistilBertModel(BertModel):
     @staticmethod
     def sequence_head(cfg: DistilBertConfig, num_labels: int) -> nn.Module:
         return PreClassifierHead(cfg.hidden_size, num_labels)
+
+    @staticmethod
+    def mlm_head(cfg: DistilBertConfig) -> SpladeHead:
+        return DistilBertSpladeHead(cfg)
+
+
+class DistilBertSpladeHead(SpladeHead):
+    """DistilBertForMaskedLM: `vocab_transform` -> activation -> `vocab_layer_norm` -> `vocab_projector`
+    (weight tied to the word embeddings), under SPLADE pooling."""
+
+    tied_weights: ClassVar[dict[str, tuple[str, ...]]] = {
+        "vocab_projector.weight": ("backbone.embeddings.word_embeddings.weight",)}
+
+    def __init__(self, cfg: DistilBertConfig) -> None:
+        super().__init__()
+        self.vocab_transform = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.act = activation(cfg.hidden_act, field="activation")
+        self.vocab_layer_norm = nn.LayerNorm(cfg.hidden_size, eps=LAYER_NORM_EPS)
+        self.vocab_projector = nn.Linear(cfg.hidden_size, cfg.vocab_size)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.vocab_projector.out_features
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.vocab_projector(self.vocab_layer_norm(self.act(self.vocab_transform(x))))  # [n, V]

@@ -10,7 +10,7 @@ ModernBertModel (the checkpoint's Wqkv is already fused), so checkpoints load wi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -20,6 +20,7 @@ from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.classification import PredictionHeadClassifier
 from engine.heads.pooling import PoolingMode
+from engine.heads.splade import SpladeHead
 from engine.models.layers import AttentionContext, GatedMLP, Rotary, activation, apply_rotary
 
 GLOBAL, LOCAL = "full_attention", "sliding_attention"
@@ -60,6 +61,7 @@ class ModernBertConfig:
     classifier_pooling: str = "cls"
     classifier_activation: str = "gelu"
     classifier_bias: bool = False
+    decoder_bias: bool = True  # the masked-LM decoder's bias
 
     @property
     def head_dim(self) -> int:
@@ -103,6 +105,7 @@ class ModernBertConfig:
             classifier_pooling=pooling,
             classifier_activation=hf.get("classifier_activation", "gelu"),
             classifier_bias=hf.get("classifier_bias", False),
+            decoder_bias=hf.get("decoder_bias", True),
         )
 
 
@@ -192,6 +195,10 @@ class ModernBertModel(nn.Module):
     def token_head(cfg: ModernBertConfig, num_labels: int) -> nn.Module:
         return PredictionHeadClassifier(cfg.hidden_size, num_labels, ModernBertPredictionHead(cfg), None)
 
+    @staticmethod
+    def mlm_head(cfg: ModernBertConfig) -> SpladeHead:
+        return ModernBertSpladeHead(cfg)
+
 
 class ModernBertPredictionHead(nn.Module):
     """dense -> activation -> norm, before the classifier."""
@@ -204,3 +211,23 @@ class ModernBertPredictionHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.act(self.dense(x)))
+
+
+class ModernBertSpladeHead(SpladeHead):
+    """ModernBertForMaskedLM: `head` (dense -> act -> norm) -> `decoder` (weight tied to the token
+    embeddings), under SPLADE pooling."""
+
+    tied_weights: ClassVar[dict[str, tuple[str, ...]]] = {
+        "decoder.weight": ("backbone.embeddings.tok_embeddings.weight",)}
+
+    def __init__(self, cfg: ModernBertConfig) -> None:
+        super().__init__()
+        self.head = ModernBertPredictionHead(cfg)
+        self.decoder = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=cfg.decoder_bias)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.decoder.out_features
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.head(x))  # [n, V]

@@ -22,8 +22,10 @@ from torch import nn
 from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.classification import DenseClassifier, SequenceClassificationHead
+from engine.heads.splade import SpladeHead
 from engine.models.bert import BertConfig, BertModel
 from engine.models.layers import AttentionContext
+from engine.models.roberta import LMHeadSplade
 
 PADDING_IDX = 1  # hard-coded in transformers' MPNetEmbeddings, whatever pad_token_id says
 NUM_BUCKETS = 32  # transformers buckets with 32 whatever the table size; we accept only that size
@@ -118,3 +120,8 @@ class MPNetModel(BertModel):
         """MPNetForSequenceClassification: `classifier.dense` + tanh + `classifier.out_proj` (RoBERTa's)."""
         return SequenceClassificationHead(cfg.hidden_size, num_labels, None,
                                           DenseClassifier(cfg.hidden_size, num_labels))
+
+    @staticmethod
+    def mlm_head(cfg: MPNetConfig) -> SpladeHead:
+        """MPNetForMaskedLM's `lm_head` has RoBERTa's layout."""
+        return LMHeadSplade(cfg)

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from engine.batch import PackedBatch
 from engine.heads.classification import DenseClassifier, SequenceClassificationHead
+from engine.heads.splade import SpladeHead
 from engine.models.bert import BertConfig, BertEmbeddings, BertModel
 
 
@@ -55,3 +57,42 @@ class RobertaModel(BertModel):
         """RobertaForSequenceClassification: `classifier.dense` + tanh + `classifier.out_proj`."""
         return SequenceClassificationHead(cfg.hidden_size, num_labels, None,
                                           DenseClassifier(cfg.hidden_size, num_labels))
+
+    @staticmethod
+    def mlm_head(cfg: RobertaConfig) -> SpladeHead:
+        return LMHeadSplade(cfg)
+
+
+class LMHead(nn.Module):
+    """RobertaLMHead / MPNetLMHead: dense -> exact GELU (whatever hidden_act says) -> layer_norm -> decoder."""
+
+    def __init__(self, cfg: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.layer_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.decoder = nn.Linear(cfg.hidden_size, cfg.vocab_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.layer_norm(F.gelu(self.dense(x))))  # [n, V]
+
+
+class LMHeadSplade(SpladeHead):
+    """*ForMaskedLM's `lm_head` (RoBERTa, XLM-R, CamemBERT, MPNet) under SPLADE pooling; the decoder weight
+    is tied to the word embeddings and its bias stored as `lm_head.bias`."""
+
+    tied_weights: ClassVar[dict[str, tuple[str, ...]]] = {
+        "lm_head.decoder.weight": ("backbone.embeddings.word_embeddings.weight",),
+        "lm_head.decoder.bias": ("lm_head.bias",),
+    }
+
+    def __init__(self, cfg: BertConfig) -> None:
+        super().__init__()
+        self.lm_head = LMHead(cfg)
+        self._vocab_size = cfg.vocab_size
+
+    @property
+    def vocab_size(self) -> int:
+        return self._vocab_size
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(x)

@@ -1,0 +1,139 @@
+"""ColBERT multi-vectors (per-token projection, L2-normalised) and MaxSim vs direct computations.
+
+Thresholds: fp32 max abs ≤ 1e-4 against HF BertModel hidden states @ W.T, normalised; ≤ 1e-5 for batch
+invariance and for MaxSim against a per-pair loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+
+import pytest
+import torch
+import transformers
+from safetensors.torch import load_file, save_file
+
+from engine.heads.colbert import maxsim
+from engine.loading import LoadOptions, load_model
+from engine.registry import Task
+from tests.reference import max_abs, reference_hidden
+
+PARITY = 1e-4
+INVARIANCE = 1e-5
+DIM = 32
+
+
+@pytest.fixture(scope="module")
+def colbert_dirs(make_hf_model, tmp_path_factory):
+    """(plain BertModel dir, colbert-ir layout dir, PyLate layout dir, projection W [DIM, hidden])."""
+    base = make_hf_model("BertModel", seed=5)
+    w = torch.randn(DIM, 64, generator=torch.Generator().manual_seed(7)) * 0.2
+    state = load_file(base / "model.safetensors")
+
+    colbert = tmp_path_factory.mktemp("hf_colbert")
+    shutil.copytree(base, colbert, dirs_exist_ok=True)
+    cfg = json.loads((base / "config.json").read_text())
+    (colbert / "config.json").write_text(json.dumps({**cfg, "architectures": ["HF_ColBERT"]}))
+    save_file({**{f"bert.{k}": v for k, v in state.items()}, "linear.weight": w.contiguous()},
+              colbert / "model.safetensors")
+
+    pylate = tmp_path_factory.mktemp("pylate")
+    shutil.copytree(base, pylate, dirs_exist_ok=True)
+    (pylate / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Dense", "type": "pylate.models.Dense.Dense"}]))
+    (pylate / "1_Dense").mkdir()
+    (pylate / "1_Dense" / "config.json").write_text(json.dumps({
+        "in_features": 64, "out_features": DIM, "bias": False,
+        "activation_function": "torch.nn.modules.linear.Identity"}))
+    save_file({"linear.weight": w.contiguous()}, pylate / "1_Dense" / "model.safetensors")
+    return base, colbert, pylate, w
+
+
+def _load(path, **kw):
+    return load_model(path, LoadOptions(dtype="float32", **kw))
+
+
+def test_multi_vectors_match_direct_computation(colbert_dirs, texts):
+    base, colbert, _, w = colbert_dirs
+    ours = _load(colbert)  # HF_ColBERT architecture: multi_vector without any override
+    assert ours.info.task is Task.MULTI_VECTOR and ours.info.output_dim == DIM
+    hf = transformers.BertModel.from_pretrained(base, attn_implementation="eager").eval()
+    encoded = ours.tokenizer.encode(texts)
+    ref = [torch.nn.functional.normalize(h @ w.T, dim=-1) for h in reference_hidden(hf, encoded)]
+    out = ours.multi_vector(texts)
+    assert out.token_counts == [len(e) for e in encoded]
+    for got, r in zip(out.vectors, ref, strict=True):
+        assert got.shape == r.shape
+        assert max_abs(got, r) <= PARITY
+        assert torch.allclose(got.norm(dim=-1), torch.ones(len(got)), atol=1e-5)
+
+
+def test_pylate_layout_equals_colbert_layout(colbert_dirs, texts):
+    _, colbert, pylate, _ = colbert_dirs
+    a = _load(colbert).multi_vector(texts).vectors
+    b = _load(pylate, task="multi_vector").multi_vector(texts).vectors
+    for x, y in zip(a, b, strict=True):
+        assert max_abs(x, y) <= INVARIANCE
+
+
+def test_multi_vector_needs_a_projection(colbert_dirs):
+    from engine.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="linear.weight"):
+        _load(colbert_dirs[0], task="multi_vector")
+
+
+def test_batch_invariance(colbert_dirs, texts):
+    ours = _load(colbert_dirs[1])
+    together = ours.multi_vector(texts).vectors
+    for i in [*range(6), max(range(len(texts)), key=lambda i: len(texts[i])), len(texts) - 1]:
+        assert max_abs(ours.multi_vector([texts[i]]).vectors[0], together[i]) <= INVARIANCE
+
+
+def test_maxsim_matches_per_pair_loop(colbert_dirs, texts):
+    ours = _load(colbert_dirs[1])
+    queries = ours.multi_vector(texts[:4]).vectors
+    docs = ours.multi_vector(texts).vectors
+
+    def loop(q, d):
+        return sum(max(float(qi @ dj) for dj in d) for qi in q)
+
+    for q in queries:
+        scores = maxsim(q, docs)
+        assert scores.shape == (len(docs),)
+        for s, d in zip(scores, docs, strict=True):
+            assert abs(float(s) - loop(q, d)) <= INVARIANCE * len(q)
+        assert float(maxsim(q, docs[3])) == pytest.approx(float(scores[3]), abs=1e-6)
+    # A text scores highest against itself (normalised vectors: every query token finds itself).
+    assert float(maxsim(docs[5], docs[5])) == pytest.approx(len(docs[5]), abs=1e-4)
+
+
+def test_engine_multi_vector_through_the_scheduler(colbert_dirs, texts):
+    from engine.catalog import Catalog, CatalogEntry
+    from engine.engine import Engine
+    from engine.errors import UnsupportedTask
+    from engine.pool import PoolConfig
+
+    _, colbert, pylate, _ = colbert_dirs
+    cat = Catalog()
+    cat.add(CatalogEntry(id="colbert", source=f"path:{colbert}", dtype="float32"))
+    cat.add(CatalogEntry(id="pylate", source=f"path:{pylate}", task="multi_vector", dtype="float32"))
+    direct = _load(colbert).multi_vector(texts).vectors
+
+    async def main():
+        engine = Engine(cat, PoolConfig(host_budget_bytes=0))
+        try:
+            a = await engine.multi_vector("colbert", texts)
+            b = await engine.multi_vector("pylate", texts, kind="query")
+            with pytest.raises(UnsupportedTask):
+                await engine.embed("colbert", texts[:1])
+            return a, b
+        finally:
+            await engine.shutdown()
+
+    a, b = asyncio.run(main())
+    for x, y, z in zip(a.vectors, b.vectors, direct, strict=True):
+        assert max_abs(x, z) <= INVARIANCE and max_abs(y, z) <= INVARIANCE

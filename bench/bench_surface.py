@@ -17,10 +17,9 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
-import statistics
-import re
 import subprocess
 import sys
 import tempfile

@@ -10,5 +10,5 @@ python bench/bench_engine.py --runs 3 2>&1 | grep -v -e Warning -e 'Loading weig
 python bench/bench_engine.py --runs 3 --only ours --sweep --limit 1500 2>&1 | grep '^|' | tee "$out/engine_sweep.md"
 python bench/bench_pool.py 2>&1 | tee "$out/pool.md"
 python bench/bench_surface.py 2>&1 | tee "$out/surface.md"
-[ -f bench/bench_families.py ] && python bench/bench_families.py 2>&1 | tee "$out/families.md"
+[ -f bench/bench_families.py ] && python bench/bench_families.py --limit 150 --runs 3 2>&1 | tee "$out/families.md"
 echo "logs in $out"

@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from functools import partial
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
 from engine.catalog import Catalog, CatalogEntry
 from engine.errors import InvalidInput, UnsupportedTask
 from engine.heads.pooling import finish_embeddings
-from engine.heads.splade import SparseVector, top_terms
+from engine.heads.splade import top_terms
 from engine.metrics import EngineMetrics
-from engine.model import EmbeddingOutput, ModelInfo, MultiVectorOutput, TokenLogits
+from engine.model import EmbeddingOutput, ModelInfo, MultiVectorOutput, SparseOutput, TokenLogits
 from engine.pool import ModelPool, PoolConfig
 from engine.registry import Task
 from engine.scheduler import Scheduler, SchedulerConfig
 from engine.tokenization import Encoded, TextTokenizer, validate_texts
-
 
 INLINE_TOKENIZE_CHARS = 4096
 
@@ -125,7 +124,7 @@ class Engine:
         return [TokenLogits(r, e) for r, e in zip(rows, encoded, strict=True)]
 
     async def sparse_embed(self, model_id: str, texts: Sequence[str], top_k: int | None = 128
-                           ) -> list[SparseVector]:
+                           ) -> SparseOutput:
         """SPLADE vectors: per text its `top_k` heaviest vocabulary terms (all non-zero ones when None).
         Across the scheduler each sequence's output is its sparse [V] row (non-zeros only)."""
         texts = validate_texts(texts)
@@ -135,7 +134,8 @@ class Engine:
             _, tokenizer = await self._prepare(model_id, Task.SPARSE_EMBED)
             encoded = await self._tokenize(model_id, partial(tokenizer.encode, offsets=False), texts)
             rows = await self.scheduler.submit(model_id, encoded)
-        return [top_terms(row, top_k, tokenizer.id_to_token) for row in rows]
+        return SparseOutput([top_terms(row, top_k, tokenizer.id_to_token) for row in rows],
+                            [len(e) for e in encoded], [e.truncated for e in encoded])
 
     async def multi_vector(self, model_id: str, texts: Sequence[str], kind: str | None = None
                            ) -> MultiVectorOutput:

@@ -58,6 +58,13 @@ class MultiVectorOutput:
 
 
 @dataclass(frozen=True)
+class SparseOutput:
+    vectors: list  # per input a heads.splade.SparseVector (top terms)
+    token_counts: list[int]
+    truncated: list[bool]
+
+
+@dataclass(frozen=True)
 class TokenLogits:
     logits: torch.Tensor  # [n_tokens, num_labels] float32
     encoded: Encoded

@@ -6,8 +6,17 @@ import logging
 
 from mcp.server.mcpserver.exceptions import ToolError
 
-from engine.errors import (EngineError, InputTooLong, InvalidInput, ModelLoadError, Overloaded, RequestTimeout,
-                           ShuttingDown, UnknownModel, UnsupportedTask)
+from engine.errors import (
+    EngineError,
+    InputTooLong,
+    InvalidInput,
+    ModelLoadError,
+    Overloaded,
+    RequestTimeout,
+    ShuttingDown,
+    UnknownModel,
+    UnsupportedTask,
+)
 
 log = logging.getLogger("sie_mcp")
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from engine.catalog import Catalog
 from engine.engine import Engine
-from engine.errors import EngineError, InvalidInput
+from engine.errors import EngineError, InvalidInput, UnsupportedTask
 from sie_mcp import __version__
 from sie_mcp.errors import error_body, http_status
 from sie_mcp.mcp_server import build_mcp, shared_runtime
@@ -210,6 +210,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def embeddings(body: EmbeddingsRequest) -> dict:
         """OpenAI-compatible embeddings (`dimensions` and `encoding_format` honoured)."""
         result = await embed_tool(runtime.tool_context(), body.input, model=body.model, dimensions=body.dimensions)
+        if result.representation != "dense":
+            raise UnsupportedTask(f"model {result.model} produces {result.representation} vectors; the OpenAI "
+                                  "embeddings shape holds dense ones: use POST /v1/tools/embed")
         data = []
         for i, vec in enumerate(result.embeddings):
             value: Any = vec

@@ -78,10 +78,12 @@ async def embed(
                                                               "(Matryoshka), re-normalised")] = None,
     normalize: Annotated[bool | None, Field(description="L2-normalise (default: what the model card says)")] = None,
 ) -> EmbedResult:
-    """Embed texts into dense vectors for semantic search, clustering or deduplication.
+    """Embed texts into vectors for semantic search, clustering or deduplication.
 
     Returns one vector per text plus token counts and truncation flags. Compare vectors with dot product
-    when `normalized` is true. To rank documents for a query use `rerank`; to label texts use `classify`.
+    when `normalized` is true. SPLADE models return sparse term weights (readable terms) and ColBERT models
+    one vector per token (`representation` says which). To rank documents for a query use `rerank`; to
+    label texts use `classify`.
     """
     return await _run(ctx, embed_tool.embed, texts=texts, model=model, kind=kind, dimensions=dimensions,
                       normalize=normalize)

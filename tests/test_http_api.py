@@ -135,3 +135,8 @@ def test_not_ready_while_default_model_fails(surface_catalog):
             time.sleep(0.05)
         assert c.get("/readyz").status_code == 503 and "broken" in body["preload_error"]
         assert c.get("/healthz").status_code == 200
+
+
+def test_openai_embeddings_refuse_non_dense_models(client):
+    response = client.post("/v1/embeddings", json={"input": "x", "model": "splade-tiny"})
+    assert response.status_code == 400 and "/v1/tools/embed" in response.json()["error"]["message"]

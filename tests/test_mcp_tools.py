@@ -153,3 +153,23 @@ async def test_rerank_and_classify_errors(server):
     assert too_many.is_error and "limit is 50" in too_many.content[0].text
     assert both.is_error and "exactly one of labels" in both.content[0].text
     assert own_labels.is_error and "negative, neutral, positive" in own_labels.content[0].text
+
+
+async def test_sparse_and_multi_vector_models_through_embed_and_rerank(server):
+    docs = ["The cat sat on the mat.", "Stock markets fell sharply today.", "Kittens love to play."]
+    async with Client(server) as client:
+        sparse = (await client.call_tool("embed", {"texts": "cats and kittens", "model": "splade-tiny"}))
+        multi = (await client.call_tool("embed", {"texts": ["a b c", "hello"], "model": "tiny-colbert"}))
+        by_terms = (await client.call_tool("rerank", {"query": "cat", "documents": docs, "model": "splade-tiny"}))
+        late = (await client.call_tool("rerank", {"query": "cats", "documents": docs, "model": "tiny-colbert"}))
+    out = sparse.structured_content
+    assert out["representation"] == "sparse" and out["dimensions"] == 30522 and out["embeddings"] == []
+    terms = out["sparse_embeddings"][0]
+    assert "cats" in terms["tokens"][:10] and terms["weights"] == sorted(terms["weights"], reverse=True)
+    out = multi.structured_content
+    assert out["representation"] == "multi_vector" and out["dimensions"] == 32
+    assert [len(v) for v in out["multi_vector_embeddings"]] == out["token_counts"]
+    assert by_terms.structured_content["method"] == "sparse-dot"
+    assert by_terms.structured_content["results"][0]["index"] == 0  # the only document sharing the term 'cat'
+    assert late.structured_content["method"] == "late-interaction"
+    assert sorted(r["index"] for r in late.structured_content["results"]) == [0, 1, 2]

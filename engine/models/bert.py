@@ -86,6 +86,21 @@ class BertEmbeddings(nn.Module):
         return self.LayerNorm(x)
 
 
+class WordPositionEmbeddings(nn.Module):
+    """word + position -> LayerNorm, no token types (DistilBERT, MPNet; positions arrive offset by the batch).
+    Token types the tokenizer may emit are ignored, as transformers does for these families."""
+
+    def __init__(self, cfg: BertConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.position_embeddings = nn.Embedding(cfg.max_position_embeddings, cfg.hidden_size)
+        self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+
+    def forward(self, batch: PackedBatch) -> torch.Tensor:
+        x = self.word_embeddings(batch.input_ids) + self.position_embeddings(batch.position_ids)  # [T, C]
+        return self.LayerNorm(x)
+
+
 class BertSelfAttention(FusedQKV):
     pass
 

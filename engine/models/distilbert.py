@@ -15,10 +15,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from engine.batch import PackedBatch
 from engine.heads.classification import PreClassifierHead
 from engine.heads.splade import SpladeHead
-from engine.models.bert import BertConfig, BertModel
+from engine.models.bert import BertConfig, BertModel, WordPositionEmbeddings
 from engine.models.layers import activation
 
 LAYER_NORM_EPS = 1e-12  # hard-coded in transformers' DistilBERT
@@ -44,20 +43,6 @@ class DistilBertConfig(BertConfig):
         )
 
 
-class DistilBertEmbeddings(nn.Module):
-    """word + position -> LayerNorm. Token types, if the tokenizer emits them, are ignored (as in HF)."""
-
-    def __init__(self, cfg: DistilBertConfig) -> None:
-        super().__init__()
-        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.position_embeddings = nn.Embedding(cfg.max_position_embeddings, cfg.hidden_size)
-        self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-
-    def forward(self, batch: PackedBatch) -> torch.Tensor:
-        x = self.word_embeddings(batch.input_ids) + self.position_embeddings(batch.position_ids)  # [T, C]
-        return self.LayerNorm(x)
-
-
 # DistilBERT name (under transformer.layer.N.) -> BERT name (under encoder.layer.N.)
 _LAYER_RENAMES = {
     "attention.q_lin": "attention.self.query",
@@ -77,7 +62,7 @@ class DistilBertModel(BertModel):
     backbone_prefixes = ("distilbert.", "")
 
     def __init__(self, cfg: DistilBertConfig, embeddings: nn.Module | None = None) -> None:
-        super().__init__(cfg, embeddings if embeddings is not None else DistilBertEmbeddings(cfg))
+        super().__init__(cfg, embeddings if embeddings is not None else WordPositionEmbeddings(cfg))
 
     @classmethod
     def convert_state_dict(cls, state: dict[str, torch.Tensor], cfg: DistilBertConfig) -> dict[str, torch.Tensor]:

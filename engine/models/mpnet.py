@@ -23,7 +23,7 @@ from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.classification import DenseClassifier, SequenceClassificationHead
 from engine.heads.splade import SpladeHead
-from engine.models.bert import BertConfig, BertModel
+from engine.models.bert import BertConfig, BertModel, WordPositionEmbeddings
 from engine.models.layers import AttentionContext
 from engine.models.roberta import LMHeadSplade
 
@@ -42,20 +42,6 @@ class MPNetConfig(BertConfig):
                                           f"for mpnet; supported: {NUM_BUCKETS}")
         cfg = super().from_hf_config({"layer_norm_eps": 1e-12, "pad_token_id": 1, **hf, "type_vocab_size": 0})
         return dataclasses.replace(cfg, position_offset=PADDING_IDX + 1)
-
-
-class MPNetEmbeddings(nn.Module):
-    """word + position (already offset by the batch) -> LayerNorm; no token types."""
-
-    def __init__(self, cfg: MPNetConfig) -> None:
-        super().__init__()
-        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.position_embeddings = nn.Embedding(cfg.max_position_embeddings, cfg.hidden_size)
-        self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-
-    def forward(self, batch: PackedBatch) -> torch.Tensor:
-        x = self.word_embeddings(batch.input_ids) + self.position_embeddings(batch.position_ids)  # [T, C]
-        return self.LayerNorm(x)
 
 
 def relative_position_bucket(relative_position: torch.Tensor) -> torch.Tensor:
@@ -90,7 +76,7 @@ class MPNetModel(BertModel):
     needs_attention_bias = True
 
     def __init__(self, cfg: MPNetConfig) -> None:
-        super().__init__(cfg, MPNetEmbeddings(cfg))
+        super().__init__(cfg, WordPositionEmbeddings(cfg))
         self.relative_attention_bias = nn.Embedding(NUM_BUCKETS, cfg.num_attention_heads)
 
     def position_bias(self, length: int) -> torch.Tensor:

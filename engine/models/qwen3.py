@@ -19,8 +19,16 @@ from engine.attention import AttentionSpec
 from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.pooling import PoolingMode
-from engine.models.layers import (AttentionContext, FusedQKV, GatedMLP, RMSNorm, Rotary, activation,
-                                  apply_rotary, fuse_qkv)
+from engine.models.layers import (
+    AttentionContext,
+    FusedQKV,
+    GatedMLP,
+    RMSNorm,
+    Rotary,
+    activation,
+    apply_rotary,
+    fuse_qkv,
+)
 
 
 def _rope_theta(hf: dict[str, Any]) -> float:

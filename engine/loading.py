@@ -223,7 +223,8 @@ def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Loaded
     device = torch.device(options.device)
     dtype = resolve_dtype(options.dtype, device)
     attention, reason = select_backend(device, dtype, options.attention_backend,
-                                       needs_bias=getattr(backbone_cls, "needs_attention_bias", False))
+                                       needs_bias=getattr(backbone_cls, "needs_attention_bias", False),
+                                       own_attention=getattr(backbone_cls, "own_attention", None))
 
     task = task_override(options.task) if options.task else entry.task
     template = PairTemplate.parse(options.pair_template) if options.pair_template else None

@@ -138,3 +138,12 @@ def test_unsupported_config_is_refused_by_name(make_hf_model, tmp_path, field, v
     (path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(UnsupportedArchitecture, match=field):
         load_model(path)
+
+
+def test_bfloat16_stays_close_to_the_fp32_reference(make_hf_model, texts):
+    path = _make(make_hf_model, "DebertaV2ForMaskedLM", variant="v2_conv")
+    ours = load_model(path, LoadOptions(dtype="bfloat16"))
+    encoded = ours.tokenizer.encode(texts)
+    ref = torch.stack([r.mean(0) for r in reference_hidden(_hf("DebertaV2ForMaskedLM", path).deberta, encoded)])
+    got = ours.embed(texts).vectors
+    assert float(torch.nn.functional.cosine_similarity(got, ref).min()) >= 0.999

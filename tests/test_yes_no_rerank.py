@@ -162,3 +162,11 @@ def test_tokenizer_without_the_answer_token_fails_clearly(make_hf_model, tmp_pat
 def test_encoders_have_no_yes_no_head(make_hf_model):
     with pytest.raises(UnsupportedTask, match="needs a causal LM"):
         _load(make_hf_model("BertModel"))
+
+
+def test_bfloat16_stays_close_to_the_fp32_reference(make_hf_model, texts):
+    path = _make(make_hf_model, tied=True)
+    ours = load_model(path, LoadOptions(dtype="bfloat16", task=YES_NO_RERANK))
+    logits, _ = ours.classify(texts)
+    ref = _reference(path, ours.tokenizer.encode(texts))
+    assert max_abs(torch.sigmoid(logits[:, 0]), torch.softmax(ref, dim=-1)[:, 1]) <= 0.02

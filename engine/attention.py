@@ -19,6 +19,10 @@ function of the (padded) sequence length returning an [H, L, L] bias that depend
 only. The SDPA backends add it to the scores; the varlen kernels cannot, so models that need one
 are given an SDPA backend at load (`select_backend(..., needs_bias=True)`). Without a bias the code
 paths are unchanged.
+
+Attention computed by the model (DeBERTa's disentangled attention, whose position terms depend on the
+queries and keys): the model asks for `own_attention` and gets `sdpa_grouped`, on every device, for its
+runs of equal-length sequences (`prepare`); it never calls `attend`.
 """
 
 from __future__ import annotations
@@ -328,15 +332,21 @@ def _unavailable(name: AttentionBackendName, device: torch.device, dtype: torch.
 
 
 def select_backend(device: torch.device, dtype: torch.dtype, requested: str | None = None,
-                   needs_bias: bool = False) -> tuple[AttentionBackend, str]:
+                   needs_bias: bool = False, own_attention: str | None = None) -> tuple[AttentionBackend, str]:
     """Pick the attention backend for a model; returns it with a human-readable reason.
-    `needs_bias`: the model passes an AttentionBias (only backends with `supports_bias` qualify)."""
+    `needs_bias`: the model passes an AttentionBias (only backends with `supports_bias` qualify).
+    `own_attention`: why the model computes attention itself; it gets sdpa_grouped for the grouping."""
     if requested:
         try:
             name = AttentionBackendName(requested)
         except ValueError:
             valid = ", ".join(n.value for n in AttentionBackendName)
             raise BackendUnavailable(f"unknown attention backend {requested!r}; valid: {valid}") from None
+    if own_attention is not None:
+        if requested and name is not AttentionBackendName.SDPA_GROUPED:
+            raise BackendUnavailable(f"attention backend {name.value} unavailable: {own_attention}")
+        return SdpaGrouped(), f"sdpa_grouped grouping only: {own_attention}"
+    if requested:
         why_not = _unavailable(name, device, dtype, needs_bias)
         if why_not:
             raise BackendUnavailable(f"attention backend {name.value} unavailable: {why_not}")

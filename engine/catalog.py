@@ -13,22 +13,25 @@ from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from engine.errors import ModelLoadError, UnknownModel
+from engine.errors import InvalidInput, ModelLoadError, UnknownModel
 from engine.heads.pooling import PoolingMode
 from engine.loading import LoadOptions
+from engine.tokenization import PairTemplate
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CATALOG = Path(__file__).with_name("catalog.yaml")
 HF_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*", "1_Dense/*", "2_Dense/*", "3_Dense/*"]
 # Catalog tasks that choose what a checkpoint computes at load (LoadOptions.task); the others follow its
-# architecture. A *ForMaskedLM checkpoint is an encoder unless its entry says `sparse`.
+# architecture. A *ForMaskedLM checkpoint is an encoder unless its entry says `sparse`. An entry's
+# `load_task` names the head outright where the tool-facing task does not (a causal LM used for `rerank`
+# loads with `load_task: yes_no_rerank`).
 LOAD_TASKS = {"sparse": "sparse", "multi_vector": "multi_vector"}
 
 
@@ -46,6 +49,8 @@ class CatalogEntry:
     query_prompt: str = ""
     document_prompt: str = ""
     pinned: bool = False
+    load_task: str | None = None  # LoadOptions.task when the task alone does not say (registry.TASK_OVERRIDES)
+    pair_template: str | None = None  # rerankers: one prompt per pair, `{query}` then `{document}`
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CatalogEntry:
@@ -56,6 +61,11 @@ class CatalogEntry:
         if "id" not in data or "source" not in data:
             raise ValueError(f"catalog entry {data!r}: 'id' and 'source' are required")
         data = dict(data)
+        if data.get("pair_template"):
+            try:
+                PairTemplate.parse(data["pair_template"])
+            except InvalidInput as e:
+                raise ValueError(f"catalog entry {data['id']!r}: {e}") from None
         if data.get("pooling"):
             data["pooling"] = PoolingMode(data["pooling"])
         return cls(**data)
@@ -63,7 +73,7 @@ class CatalogEntry:
     def load_options(self, device: str, default_dtype: str, attention_backend: str | None) -> LoadOptions:
         return LoadOptions(device=device, dtype=self.dtype or default_dtype, attention_backend=attention_backend,
                            max_length=self.max_length, pooling=self.pooling, normalize=self.normalize,
-                           task=LOAD_TASKS.get(self.task))
+                           task=self.load_task or LOAD_TASKS.get(self.task), pair_template=self.pair_template)
 
     def resolve_path(self) -> Path:
         """The local directory holding this model's files, downloading from the Hub if needed."""
@@ -127,8 +137,9 @@ class Catalog:
         if not sep or not name or not path:
             raise ValueError(f"--model expects NAME=PATH, got {spec!r}")
         base = self.entries.get(name)
-        entry = CatalogEntry(id=name, source=f"path:{path}", task=base.task if base else "embed",
-                             description=base.description if base else f"local model at {path}")
+        # A local copy of a catalog model keeps the entry's settings (task, head, prompts, template, …).
+        entry = (replace(base, source=f"path:{path}") if base
+                 else CatalogEntry(id=name, source=f"path:{path}", description=f"local model at {path}"))
         self.add(entry)
         return entry
 

@@ -19,7 +19,14 @@ from engine.errors import InvalidInput, UnsupportedTask
 from engine.heads.pooling import finish_embeddings
 from engine.heads.splade import top_terms
 from engine.metrics import EngineMetrics
-from engine.model import EmbeddingOutput, ModelInfo, MultiVectorOutput, SparseOutput, TokenLogits
+from engine.model import (
+    EmbeddingOutput,
+    ModelInfo,
+    MultiVectorOutput,
+    SparseOutput,
+    TokenLogits,
+    require_no_template,
+)
 from engine.pool import ModelPool, PoolConfig
 from engine.registry import Task
 from engine.scheduler import Scheduler, SchedulerConfig
@@ -99,18 +106,22 @@ class Engine:
 
     async def classify(self, model_id: str, texts: Sequence[str],
                        pairs: Sequence[str] | None = None) -> ClassifyOutput:
-        """Sequence-classification logits for texts, or for (text, pair) pairs (cross-encoders)."""
+        """Sequence-classification logits for texts, or for (text, pair) pairs (cross-encoders). A model with
+        a pair template (catalog `pair_template`, e.g. Qwen3-Reranker) gets each pair as one prompt."""
         texts = validate_texts(texts)
         if pairs is not None:
             pairs = validate_texts(pairs, "pairs")
             if len(pairs) != len(texts):
                 raise InvalidInput(f"got {len(texts)} texts but {len(pairs)} pairs")
         async with self.scheduler.admitted(model_id) as model_id:
-            _, tokenizer = await self._prepare(model_id, Task.SEQUENCE_CLASSIFICATION)
+            info, tokenizer = await self._prepare(model_id, Task.SEQUENCE_CLASSIFICATION)
+            template = info.pair_template
             if pairs is not None:
-                encoded = await self._tokenize(model_id, partial(tokenizer.encode_pairs, offsets=False),
-                                               list(zip(texts, pairs, strict=True)))
+                encode = (partial(tokenizer.encode_template, template) if template
+                          else partial(tokenizer.encode_pairs, offsets=False))
+                encoded = await self._tokenize(model_id, encode, list(zip(texts, pairs, strict=True)))
             else:
+                require_no_template(template)
                 encoded = await self._tokenize(model_id, partial(tokenizer.encode, offsets=False), texts)
             rows = await self.scheduler.submit(model_id, encoded)
         return ClassifyOutput(torch.stack(rows), [len(e) for e in encoded], [e.truncated for e in encoded])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,9 @@ from engine.errors import InvalidInput, ModelLoadError, UnsupportedTask
 from engine.heads.colbert import MultiVectorHead
 from engine.heads.pooling import EmbeddingHead, PoolingMode
 from engine.model import LoadedModel, ModelInfo
-from engine.registry import Task, resolve, task_override
+from engine.registry import YES_NO_RERANK, Task, resolve, task_override
 from engine.st_metadata import SentenceTransformersSpec, read_sentence_transformers
-from engine.tokenization import TextTokenizer
+from engine.tokenization import PairTemplate, TextTokenizer
 from engine.weights import read_state_dict, weight_files
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,10 @@ class LoadOptions:
     max_length: int | None = None  # None: what the model's files say
     pooling: PoolingMode | None = None  # override for models without sentence-transformers metadata
     normalize: bool | None = None
-    task: str | None = None  # None: the architecture's default; "sparse" / "multi_vector" / "embed"
+    task: str | None = None  # None: the architecture's default; see registry.TASK_OVERRIDES
+    # Sequence classifiers only: one prompt per (query, document) pair, `{query}` then `{document}`
+    # (tokenization.PairTemplate), instead of the tokenizer's pair encoding.
+    pair_template: str | None = None
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -86,12 +89,26 @@ def _num_labels(hf: dict[str, Any]) -> int:
     return int(hf.get("num_labels", 2))
 
 
+def _answer_token(tokenizer: TextTokenizer, word: str, where: Path) -> int:
+    token_id = tokenizer.token_id(word)
+    if token_id is None:
+        raise ModelLoadError(f"{where}: task {YES_NO_RERANK} needs {word!r} as a single token of the tokenizer, "
+                             "and tokenizer.json has none")
+    return token_id
+
+
 def _build_head(task: Task, backbone_cls: Any, cfg: Any, hf: dict[str, Any],
                 st: SentenceTransformersSpec | None, options: LoadOptions,
-                state: dict[str, torch.Tensor], where: Path
+                state: dict[str, torch.Tensor], tokenizer: TextTokenizer, where: Path
                 ) -> tuple[nn.Module, tuple[PoolingMode, ...], bool, int]:
     """(head, pooling modes, normalize, output dim). Built on the meta device, except ST Dense layers,
     which `read_sentence_transformers` already loaded."""
+    if options.task == YES_NO_RERANK:  # a causal LM's "yes" - "no" next-token logit: one label
+        if not hasattr(backbone_cls, "yes_no_head"):
+            raise UnsupportedTask(f"{where}: task {YES_NO_RERANK} needs a causal LM; {backbone_cls.__name__} "
+                                  "has no LM head to score yes/no with")
+        yes, no = _answer_token(tokenizer, "yes", where), _answer_token(tokenizer, "no", where)
+        return backbone_cls.yes_no_head(cfg, hf, yes, no), (), False, 1
     if task is Task.SEQUENCE_CLASSIFICATION:  # the family knows its task model's head layout
         n = _num_labels(hf)
         return backbone_cls.sequence_head(cfg, n), (), False, n
@@ -184,7 +201,8 @@ def _tie_weights(head: nn.Module, head_state: dict[str, torch.Tensor], backbone:
 
 def _split_state(state: dict[str, torch.Tensor], prefixes: tuple[str, ...], head_keys: set[str]
                  ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Strip the task model's backbone prefix; route head-owned keys (pooler., classifier.) to the head."""
+    """Strip the task model's backbone prefix; route head-owned keys (pooler., classifier., lm_head.) to the
+    head."""
     backbone: dict[str, torch.Tensor] = {}
     head: dict[str, torch.Tensor] = {}
     prefix = next((p for p in prefixes if p and any(k.startswith(p) for k in state)), "")
@@ -205,32 +223,43 @@ def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Loaded
     device = torch.device(options.device)
     dtype = resolve_dtype(options.dtype, device)
     attention, reason = select_backend(device, dtype, options.attention_backend,
-                                       needs_bias=getattr(backbone_cls, "needs_attention_bias", False))
+                                       needs_bias=getattr(backbone_cls, "needs_attention_bias", False),
+                                       own_attention=getattr(backbone_cls, "own_attention", None))
 
     task = task_override(options.task) if options.task else entry.task
+    template = PairTemplate.parse(options.pair_template) if options.pair_template else None
+    if template is not None and task is not Task.SEQUENCE_CLASSIFICATION:
+        raise InvalidInput(f"pair_template applies to sequence classifiers (rerankers); this model computes "
+                           f"{task.value}")
     st = read_sentence_transformers(model_dir) if task in (Task.EMBED, Task.MULTI_VECTOR) else None
+    max_length = _max_length(model_dir, cfg, st.max_seq_length if st else None, options.max_length)
+    tokenizer = TextTokenizer.from_dir(model_dir, max_length)
     state = _legacy_norm_names(read_state_dict(weight_files(model_dir)))  # mmap'd: nothing copied yet
     with torch.device("meta"):
         backbone = backbone_cls(cfg)
-        head, modes, normalize, out_dim = _build_head(task, backbone_cls, cfg, hf, st, options, state, model_dir)
-    tied_sources = {s for srcs in getattr(head, "tied_weights", {}).values() for s in srcs}
+        head, modes, normalize, out_dim = _build_head(task, backbone_cls, cfg, hf, st, options, state, tokenizer,
+                                                      model_dir)
+    tied = getattr(head, "tied_weights", {})
+    tied_keys = set(tied) | {s for srcs in tied.values() for s in srcs}
     backbone_state, head_state = _split_state(state, backbone_cls.backbone_prefixes,
-                                              set(head.state_dict()) | tied_sources)
+                                              set(head.state_dict()) | tied_keys)
     backbone_state = backbone_cls.convert_state_dict(backbone_state, cfg)
     _assign_weights(backbone, backbone_state, dtype, model_dir)
     _tie_weights(head, head_state, backbone)
+    if hasattr(head, "convert_state_dict"):  # e.g. the yes/no head keeps two rows of the LM head
+        head_state = head.convert_state_dict(head_state)
     _assign_weights(head, head_state, dtype, model_dir)
     backbone.to(device).eval()
     head.to(device).eval()
 
-    max_length = _max_length(model_dir, cfg, st.max_seq_length if st else None, options.max_length)
-    tokenizer = TextTokenizer.from_dir(model_dir, max_length)
     info = ModelInfo(
         architecture=arch, family=entry.module, task=task, hidden_size=cfg.hidden_size,
         output_dim=out_dim, max_length=max_length, dtype=dtype, device=device,
         attention_backend=attention.name.value, attention_reason=reason, pooling=modes, normalize=normalize,
         labels=_labels(hf) if task in (Task.SEQUENCE_CLASSIFICATION, Task.TOKEN_CLASSIFICATION) else {},
-        prompts=st.prompts if st else {})
+        prompts=st.prompts if st else {}, pair_template=template)
+    if options.task == YES_NO_RERANK:
+        info = replace(info, labels={0: "yes"})  # the logit yes - no: its sigmoid is P(yes | yes or no)
     log.info("loaded %s (%s, %s, %s) attention=%s", model_dir, arch, dtype, device, reason)
     return LoadedModel(info, backbone, head, tokenizer, attention, getattr(cfg, "position_offset", 0))
 

@@ -15,12 +15,12 @@ from torch import nn
 
 from engine.attention import AttentionBackend
 from engine.batch import PackedBatch, pack
-from engine.errors import UnsupportedTask
+from engine.errors import InvalidInput, UnsupportedTask
 from engine.heads.pooling import PoolingMode, finish_embeddings
 from engine.heads.splade import SparseVector, top_terms
 from engine.models.layers import AttentionContext
 from engine.registry import Task
-from engine.tokenization import Encoded, TextTokenizer, validate_texts
+from engine.tokenization import Encoded, PairTemplate, TextTokenizer, validate_texts
 
 DEFAULT_MAX_BATCH_TOKENS = {"cpu": 4096, "cuda": 32768}
 
@@ -41,6 +41,7 @@ class ModelInfo:
     normalize: bool = False
     labels: dict[int, str] = field(default_factory=dict)
     prompts: dict[str, str] = field(default_factory=dict)
+    pair_template: PairTemplate | None = None  # classify(texts, pairs) formats each pair into one prompt
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,11 @@ class SparseOutput:
 class TokenLogits:
     logits: torch.Tensor  # [n_tokens, num_labels] float32
     encoded: Encoded
+
+
+def require_no_template(template: PairTemplate | None) -> None:
+    if template is not None:
+        raise InvalidInput("this model scores (query, document) pairs through its prompt template: send pairs")
 
 
 def plan_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int]]:
@@ -171,10 +177,14 @@ class LoadedModel:
         """Logits [N, num_labels] for texts, or for (text, pair) pairs (cross-encoders)."""
         self._require(Task.SEQUENCE_CLASSIFICATION)
         texts = validate_texts(texts)
+        template = self.info.pair_template
         if pairs is not None:
             pairs = validate_texts(pairs, "pairs")
-            encoded = self.tokenizer.encode_pairs(list(zip(texts, pairs, strict=True)))
+            items = list(zip(texts, pairs, strict=True))
+            encoded = (self.tokenizer.encode_template(template, items) if template
+                       else self.tokenizer.encode_pairs(items))
         else:
+            require_no_template(template)
             encoded = self.tokenizer.encode(texts)
         return torch.stack(self.run(encoded, max_batch_tokens)), [e.truncated for e in encoded]
 

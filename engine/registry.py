@@ -28,13 +28,18 @@ class Task(str, Enum):
     """L2-normalised ColBERT vectors per token, compared by MaxSim."""
 
 
+# A causal LM scored by its "yes"/"no" next-token logits (Qwen3-Reranker): a one-logit sequence classifier.
+YES_NO_RERANK = "yes_no_rerank"
+
 # Names a catalog entry or LoadOptions may use to override what an architecture computes by default
-# (a *ForMaskedLM checkpoint is an encoder unless asked for SPLADE; a BertModel + Dense can be ColBERT).
+# (a *ForMaskedLM checkpoint is an encoder unless asked for SPLADE; a BertModel + Dense can be ColBERT;
+# a *ForCausalLM can be a yes/no reranker).
 TASK_OVERRIDES: dict[str, Task] = {
     "embed": Task.EMBED,
     "sparse": Task.SPARSE_EMBED,
     "sparse_embed": Task.SPARSE_EMBED,
     "multi_vector": Task.MULTI_VECTOR,
+    YES_NO_RERANK: Task.SEQUENCE_CLASSIFICATION,
 }
 
 
@@ -91,6 +96,11 @@ ARCHITECTURES: dict[str, ArchitectureEntry] = {
     "MPNetForMaskedLM": ArchitectureEntry("mpnet", "MPNetModel", Task.EMBED),
     "MPNetForSequenceClassification": ArchitectureEntry("mpnet", "MPNetModel", Task.SEQUENCE_CLASSIFICATION),
     "MPNetForTokenClassification": ArchitectureEntry("mpnet", "MPNetModel", Task.TOKEN_CLASSIFICATION),
+    "DebertaV2Model": ArchitectureEntry("deberta_v2", "DebertaV2Model", Task.EMBED),
+    "DebertaV2ForMaskedLM": ArchitectureEntry("deberta_v2", "DebertaV2Model", Task.EMBED),
+    "DebertaV2ForSequenceClassification": ArchitectureEntry("deberta_v2", "DebertaV2Model",
+                                                            Task.SEQUENCE_CLASSIFICATION),
+    "DebertaV2ForTokenClassification": ArchitectureEntry("deberta_v2", "DebertaV2Model", Task.TOKEN_CLASSIFICATION),
     "Qwen3Model": ArchitectureEntry("qwen3", "Qwen3Model", Task.EMBED),
     "Qwen3ForCausalLM": ArchitectureEntry("qwen3", "Qwen3Model", Task.EMBED),
     "Qwen2Model": ArchitectureEntry("qwen3", "Qwen3Model", Task.EMBED),
@@ -106,6 +116,7 @@ MODEL_TYPES: dict[str, str] = {
     "distilbert": "DistilBertModel",
     "modernbert": "ModernBertModel",
     "mpnet": "MPNetModel",
+    "deberta-v2": "DebertaV2Model",
     "qwen3": "Qwen3Model",
     "qwen2": "Qwen2Model",
 }
@@ -137,11 +148,13 @@ _MLM_SUFFIXES = ("ForMaskedLM", "ForPreTraining")
 def heads(arch: str) -> list[Task]:
     """What an architecture's checkpoints can compute: its default task first, then the tasks a catalog
     entry or LoadOptions.task may choose (SPLADE from a masked-LM head; ColBERT from a bare backbone with
-    a PyLate Dense projection)."""
+    a PyLate Dense projection; yes/no reranking from a causal LM's head)."""
     entry = ARCHITECTURES[arch]
     tasks = [entry.task]
     if arch.endswith(_MLM_SUFFIXES) and hasattr(entry.backbone_class(), "mlm_head"):
         tasks.append(Task.SPARSE_EMBED)
+    if arch.endswith("ForCausalLM") and hasattr(entry.backbone_class(), "yes_no_head"):
+        tasks.append(Task.SEQUENCE_CLASSIFICATION)
     if arch.endswith("Model") and Task.MULTI_VECTOR not in tasks:
         tasks.append(Task.MULTI_VECTOR)
     return tasks

@@ -82,7 +82,47 @@ class TextTokenizer:
     def encode_pairs(self, pairs: Sequence[tuple[str, str]], offsets: bool = True) -> list[Encoded]:
         return [self._wrap(e, offsets) for e in self._tok.encode_batch(list(pairs), add_special_tokens=True)]
 
+    def encode_template(self, template: PairTemplate, pairs: Sequence[tuple[str, str]]) -> list[Encoded]:
+        """(query, document) pairs formatted into one prompt each. The template spells out every special
+        token, so none are added. The tail after `{document}` is tokenised once, on its own, and always
+        kept: a prompt over the max length loses the end of its document (then its query), not the tail.
+        No offsets or special-token masks (scoring needs none)."""
+        tail = self._tok.encode(template.tail, add_special_tokens=False).ids if template.tail else []
+        budget = self.max_length - len(tail)
+        if budget < 1:
+            raise InvalidInput(f"the pair template's fixed tail has {len(tail)} tokens, the model's max length "
+                               f"is {self.max_length}")
+        prompts = template.prompts([q for q, _ in pairs], [d for _, d in pairs])
+        out = []
+        for e in self._tok.encode_batch(prompts, add_special_tokens=False):  # truncated at max_length
+            ids = e.ids[:budget] + tail
+            cut = bool(e.overflowing) or len(e.ids) > budget
+            out.append(Encoded(ids=ids, type_ids=[0] * len(ids), offsets=[], special=[], truncated=cut))
+        return out
+
     @staticmethod
     def _wrap(e, offsets: bool) -> Encoded:
         return Encoded(ids=e.ids, type_ids=e.type_ids, offsets=e.offsets if offsets else [],
                        special=e.special_tokens_mask if offsets else [], truncated=bool(e.overflowing))
+
+
+@dataclass(frozen=True)
+class PairTemplate:
+    """A prompt with one `{query}` and, after it, one `{document}` placeholder (plain replacement, so
+    braces elsewhere in the template or in the texts are kept as they are)."""
+
+    head: str  # up to `{document}`, still holding `{query}`
+    tail: str  # after `{document}`: the same for every pair
+
+    @classmethod
+    def parse(cls, template: str) -> PairTemplate:
+        if template.count("{query}") != 1 or template.count("{document}") != 1:
+            raise InvalidInput("pair_template must contain `{query}` and `{document}` exactly once each")
+        head, _, tail = template.partition("{document}")
+        if "{query}" not in head:
+            raise InvalidInput("pair_template must place `{query}` before `{document}`")
+        return cls(head, tail)
+
+    def prompts(self, queries: Sequence[str], documents: Sequence[str]) -> list[str]:
+        """The text before the tail, one per pair."""
+        return [self.head.replace("{query}", q) + d for q, d in zip(queries, documents, strict=True)]

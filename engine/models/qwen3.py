@@ -19,6 +19,7 @@ from engine.attention import AttentionSpec
 from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.pooling import PoolingMode
+from engine.heads.yes_no import YesNoHead
 from engine.models.layers import (
     AttentionContext,
     FusedQKV,
@@ -156,3 +157,10 @@ class Qwen3Model(nn.Module):
             pairs.append(([f"{m}.gate_proj", f"{m}.up_proj"], f"{m}.Wi"))  # activated half first
         fuse_qkv(out, pairs)
         return out
+
+    @staticmethod
+    def yes_no_head(cfg: Qwen3Config, hf: dict[str, Any], yes_id: int, no_id: int) -> YesNoHead:
+        """*ForCausalLM as a yes/no reranker (Qwen3-Reranker): two rows of `lm_head`, which tied checkpoints
+        (`tie_word_embeddings`, transformers' default False for Qwen2/3) take from `embed_tokens`."""
+        tied = "backbone.embed_tokens.weight" if hf.get("tie_word_embeddings", False) else None
+        return YesNoHead(cfg.hidden_size, yes_id, no_id, tied)

@@ -160,17 +160,24 @@ class ModelPool:
             await self.release(model_id)
 
     async def acquire(self, model_id: str) -> LoadedModel:
-        """The model, resident on the device and marked in use (never evicted until `release`)."""
+        """The model, resident on the device and marked in use (never evicted until `release`).
+
+        The in-use mark is taken before waiting for the load, as a reservation: the moment the model is
+        resident it cannot be evicted by another model's load before this waiter wakes up. (Taking it only
+        after waking let two waiters evict each other's freshly loaded model forever.)"""
         slot = self._slot(model_id)
-        while True:
-            if slot.tier is Tier.DEVICE and slot.model is not None:
-                slot.in_use += 1
-                slot.last_used = time.monotonic()
-                return slot.model
-            if slot.loading is None:
-                slot.loading = asyncio.get_running_loop().create_future()
-                asyncio.create_task(self._bring_in(slot))
-            await asyncio.shield(slot.loading)  # raises the load's error for every waiter
+        slot.in_use += 1
+        try:
+            while not (slot.tier is Tier.DEVICE and slot.model is not None):
+                if slot.loading is None:
+                    slot.loading = asyncio.get_running_loop().create_future()
+                    asyncio.create_task(self._bring_in(slot))
+                await asyncio.shield(slot.loading)  # raises the load's error for every waiter
+        except BaseException:
+            await self.release(model_id)
+            raise
+        slot.last_used = time.monotonic()
+        return slot.model
 
     async def release(self, model_id: str) -> None:
         slot = self._slot(model_id)
@@ -207,7 +214,10 @@ class ModelPool:
             future.set_exception(err)
         finally:
             slot.loading = None
-            future.exception()  # mark retrieved: waiters may all have gone away
+            if not future.done():  # cancelled (engine shutting down): release the waiters
+                future.cancel()
+            elif not future.cancelled():
+                future.exception()  # mark retrieved: waiters may all have gone away
 
     async def _bring_in_locked(self, slot: _Slot) -> None:
         now = time.monotonic()

@@ -253,16 +253,19 @@ def test_graceful_shutdown_finishes_accepted_work(minilm_dir):
     assert len(results) == 10 and all(r.vectors.shape == (5, 384) for r in results)
 
 
-def test_thrash_alternating_models(tiny_dirs, tiny_bytes):
-    """3 models, a budget that fits 2, 8 clients alternating: no errors and far fewer loads than calls."""
+@pytest.mark.parametrize("n_models, host_tier", [(3, False), (4, True)], ids=["3-models-drop", "4-models-host"])
+def test_thrash_alternating_models(tiny_dirs, tiny_bytes, n_models, host_tier):
+    """N models, a budget that fits 2, 8 clients alternating: no errors, far fewer loads than calls.
+    The 4-model case with a host tier once livelocked: two waiters evicted each other's fresh load."""
 
     async def main():
-        engine = _engine(_catalog(tiny_dirs[:3]), budget=int(2.5 * tiny_bytes))
+        engine = _engine(_catalog(tiny_dirs[:n_models]), budget=int(2.5 * tiny_bytes),
+                         host_budget=10 * tiny_bytes if host_tier else 0, request_timeout_s=20)
         CheckedPool.loader_calls = 0
 
         async def client(c):
             for i in range(15):
-                await engine.embed(f"m{(c + i) % 3}", [f"client {c} call {i}"])
+                await engine.embed(f"m{(c + i) % n_models}", [f"client {c} call {i}"])
 
         await asyncio.gather(*(client(c) for c in range(8)))
         await engine.shutdown()

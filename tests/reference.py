@@ -50,3 +50,16 @@ def engine_hidden(model, encoded: list[Encoded]) -> list[torch.Tensor]:
     batch = model.make_batch(encoded)
     hidden = model.backbone(batch, AttentionContext(model.attention, model.attention.prepare(batch)))
     return list(hidden.split([len(e) for e in encoded]))
+
+
+def assert_token_logits_match(ours, hf_model, texts: list[str], make_inputs=padded_inputs, tol: float = 1e-4):
+    """Our per-token logits against the reference's on every real token; returns our results."""
+    results = ours.token_logits(texts)
+    encoded = ours.tokenizer.encode(texts)
+    with torch.inference_mode():
+        ref = hf_model(**make_inputs(encoded)).logits
+    for i, r in enumerate(results):
+        n = len(encoded[i])
+        assert r.logits.shape == (n, ref.shape[-1])
+        assert max_abs(r.logits, ref[i, :n]) <= tol
+    return results

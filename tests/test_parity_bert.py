@@ -13,7 +13,7 @@ from engine.attention import AttentionBackendName
 from engine.batch import pack
 from engine.heads.pooling import PoolingMode
 from engine.loading import LoadOptions, load_model
-from tests.reference import max_abs, padded_inputs, reference_hidden, reference_pool
+from tests.reference import assert_token_logits_match, max_abs, padded_inputs, reference_hidden, reference_pool
 
 PARITY = 1e-4
 INVARIANCE = 1e-5
@@ -103,18 +103,11 @@ def test_sequence_classification_matches(make_hf_model, texts, num_labels):
 
 def test_token_classification_matches(make_hf_model, texts):
     path = make_hf_model("BertForTokenClassification", num_labels=5)
-    ours = _load(path)
-    hf = transformers.BertForTokenClassification.from_pretrained(path, attn_implementation="eager").eval()
-    results = ours.token_logits(texts)
-    encoded = ours.tokenizer.encode(texts)
-    with torch.inference_mode():
-        ref = hf(**padded_inputs(encoded)).logits
-    for i, r in enumerate(results):
-        assert r.logits.shape == (len(encoded[i]), 5)
-        assert max_abs(r.logits, ref[i, : len(encoded[i])]) <= PARITY
-        # Character offsets survive for NER: each non-special token maps into its text.
+    results = assert_token_logits_match(_load(path), transformers.BertForTokenClassification.from_pretrained(path, attn_implementation="eager").eval(), texts, padded_inputs, PARITY)
+    # Character offsets survive for NER: each non-special token maps into its text.
+    for text, r in zip(texts, results, strict=True):
         for (s, e), special in zip(r.encoded.offsets, r.encoded.special, strict=True):
-            assert special or 0 <= s < e <= len(texts[i])
+            assert special or 0 <= s < e <= len(text)
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS, ids=lambda b: b.value)

@@ -20,7 +20,7 @@ import transformers
 from engine.errors import BackendUnavailable, UnsupportedArchitecture
 from engine.heads.pooling import PoolingMode
 from engine.loading import LoadOptions, load_model
-from tests.reference import engine_hidden, max_abs, padded_inputs, reference_hidden
+from tests.reference import assert_token_logits_match, engine_hidden, max_abs, padded_inputs, reference_hidden
 
 PARITY = 1e-4
 INVARIANCE = 1e-5
@@ -91,14 +91,7 @@ def test_sequence_classification_matches(make_hf_model, texts, variant):
 
 def test_token_classification_matches(make_hf_model, texts):
     path = _make(make_hf_model, "DebertaV2ForTokenClassification", num_labels=5)
-    ours = _load(path)
-    results = ours.token_logits(texts)
-    encoded = ours.tokenizer.encode(texts)
-    with torch.inference_mode():
-        ref = _hf("DebertaV2ForTokenClassification", path)(**padded_inputs(encoded)).logits
-    for i, r in enumerate(results):
-        assert r.logits.shape == (len(encoded[i]), 5)
-        assert max_abs(r.logits, ref[i, : len(encoded[i])]) <= PARITY
+    assert_token_logits_match(_load(path), _hf("DebertaV2ForTokenClassification", path), texts, padded_inputs, PARITY)
 
 
 def test_embeddings_default_to_mean_pooling(make_hf_model, texts):

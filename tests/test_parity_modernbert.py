@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from functools import partial
 
 import pytest
 import torch
@@ -17,7 +18,7 @@ from engine.attention import AttentionBackendName
 from engine.errors import UnsupportedArchitecture
 from engine.heads.pooling import PoolingMode
 from engine.loading import LoadOptions, load_model
-from tests.reference import engine_hidden, max_abs, padded_inputs, reference_hidden
+from tests.reference import assert_token_logits_match, engine_hidden, max_abs, padded_inputs, reference_hidden
 
 PARITY = 1e-4
 INVARIANCE = 1e-5
@@ -112,15 +113,7 @@ def test_sequence_classification_matches(make_hf_model, texts, pooling):
 
 def test_token_classification_matches(make_hf_model, texts):
     path = _make(make_hf_model, "ModernBertForTokenClassification", num_labels=5)
-    ours = _load(path)
-    hf = _hf("ModernBertForTokenClassification", path)
-    results = ours.token_logits(texts)
-    encoded = ours.tokenizer.encode(texts)
-    with torch.inference_mode():
-        ref = hf(**padded_inputs(encoded, token_types=False)).logits
-    for i, r in enumerate(results):
-        assert r.logits.shape == (len(encoded[i]), 5)
-        assert max_abs(r.logits, ref[i, : len(encoded[i])]) <= PARITY
+    assert_token_logits_match(_load(path), _hf("ModernBertForTokenClassification", path), texts, partial(padded_inputs, token_types=False), PARITY)
 
 
 def test_masked_lm_checkpoint_loads_as_an_encoder(make_hf_model, texts):

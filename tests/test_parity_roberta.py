@@ -17,7 +17,7 @@ from engine.errors import UnsupportedArchitecture
 from engine.heads.pooling import PoolingMode
 from engine.loading import LoadOptions, load_model
 from tests.conftest import tiny_bert_config
-from tests.reference import engine_hidden, max_abs, padded_inputs, reference_hidden
+from tests.reference import assert_token_logits_match, engine_hidden, max_abs, padded_inputs, reference_hidden
 
 PARITY = 1e-4
 INVARIANCE = 1e-5
@@ -81,15 +81,7 @@ def test_sequence_classification_matches(make_hf_model, texts, family):
 
 def test_token_classification_matches(make_hf_model, texts):
     path = _make(make_hf_model, "XLMRoberta", "ForTokenClassification", num_labels=5)
-    ours = _load(path)
-    hf = transformers.XLMRobertaForTokenClassification.from_pretrained(path, attn_implementation="eager").eval()
-    results = ours.token_logits(texts)
-    encoded = ours.tokenizer.encode(texts)
-    with torch.inference_mode():
-        ref = hf(**_reference_inputs(encoded)).logits
-    for i, r in enumerate(results):
-        assert r.logits.shape == (len(encoded[i]), 5)
-        assert max_abs(r.logits, ref[i, : len(encoded[i])]) <= PARITY
+    assert_token_logits_match(_load(path), transformers.XLMRobertaForTokenClassification.from_pretrained(path, attn_implementation="eager").eval(), texts, _reference_inputs, PARITY)
 
 
 def test_masked_lm_checkpoint_loads_as_an_encoder(make_hf_model, texts):

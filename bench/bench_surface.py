@@ -131,6 +131,20 @@ async def main_async(args) -> None:
             r = await http.post(f"{url}/v1/tools/embed", json={"texts": batch})
             r.raise_for_status()
 
+        rpc_id = 0
+
+        async def via_mcp_raw(batch):
+            """One JSON-RPC tools/call POST (what any MCP client sends), without the SDK client's own work
+            (session objects, pydantic models, JSON-Schema validation of the result)."""
+            nonlocal rpc_id
+            rpc_id += 1
+            r = await http.post(f"{url}/mcp", headers={"accept": "application/json, text/event-stream"},
+                                json={"jsonrpc": "2.0", "id": rpc_id, "method": "tools/call",
+                                      "params": {"name": "embed", "arguments": {"texts": batch}}})
+            r.raise_for_status()
+            data = next(line[5:] for line in r.text.splitlines() if line.startswith("data:"))
+            assert "structuredContent" in json.loads(data)["result"]
+
         async with Client(f"{url}/mcp") as mcp_client:
             async def via_mcp(batch):
                 result = await mcp_client.call_tool("embed", {"texts": batch})
@@ -140,12 +154,15 @@ async def main_async(args) -> None:
             print("| path | p50 ms | p99 ms | p50 overhead vs direct |")
             print("|---|---:|---:|---:|")
             base = None
-            for name, call in (("engine direct", direct), ("HTTP /v1/tools/embed", via_http), ("MCP tools/call", via_mcp)):
+            paths = (("engine direct", direct), ("HTTP /v1/tools/embed", via_http),
+                     ("MCP tools/call, raw JSON-RPC POST", via_mcp_raw), ("MCP tools/call, official SDK client", via_mcp))
+            for name, call in paths:
                 lat = await latency(call, args.calls)
                 p50, p99 = pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
                 base = p50 if base is None else base
                 print(f"| {name} | {p50:.2f} | {p99:.2f} | {p50 - base:+.2f} ms |", flush=True)
 
+        if not args.skip_throughput:
             print(f"\n## throughput, 4 texts per call, {args.duration:.0f} s per cell (texts/s); HTTP and MCP "
                   "driven by wrk from a second process")
             print("| clients | engine direct | HTTP | MCP | HTTP / direct | MCP / direct |")
@@ -170,6 +187,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--duration", type=float, default=10.0)
+    ap.add_argument("--skip-throughput", action="store_true")
     asyncio.run(main_async(ap.parse_args()))
 
 

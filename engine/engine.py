@@ -91,15 +91,22 @@ class Engine:
         if kind not in (None, "query", "document"):
             raise InvalidInput(f"kind must be 'query' or 'document', got {kind!r}")
 
+    async def _compute(self, model_id: str, task: Task, texts: list[str], kind: str | None = None,
+                       offsets: bool = False) -> tuple[ModelInfo, TextTokenizer, list[Encoded], list[torch.Tensor]]:
+        """The one path for single-text tasks: admit, check the task, apply the catalog prompt, tokenise,
+        submit. Returns the model's info and tokenizer, the encodings and the per-input outputs."""
+        async with self.scheduler.admitted(model_id) as model_id:
+            info, tokenizer = await self._prepare(model_id, task)
+            texts = self._with_prompt(model_id, kind, texts)
+            encoded = await self._tokenize(model_id, partial(tokenizer.encode, offsets=offsets), texts)
+            rows = await self.scheduler.submit(model_id, encoded)
+        return info, tokenizer, encoded, rows
+
     async def embed(self, model_id: str, texts: Sequence[str], kind: str | None = None,
                     normalize: bool | None = None, dimensions: int | None = None) -> EmbeddingOutput:
         texts = validate_texts(texts)
         self._check_kind(kind)
-        async with self.scheduler.admitted(model_id) as model_id:
-            info, tokenizer = await self._prepare(model_id, Task.EMBED)
-            texts = self._with_prompt(model_id, kind, texts)
-            encoded = await self._tokenize(model_id, partial(tokenizer.encode, offsets=False), texts)
-            rows = await self.scheduler.submit(model_id, encoded)
+        info, _, encoded, rows = await self._compute(model_id, Task.EMBED, texts, kind)
         vectors = finish_embeddings(torch.stack(rows), info.normalize if normalize is None else normalize,
                                     dimensions)
         return EmbeddingOutput(vectors, [len(e) for e in encoded], [e.truncated for e in encoded])
@@ -128,10 +135,7 @@ class Engine:
 
     async def token_logits(self, model_id: str, texts: Sequence[str]) -> list[TokenLogits]:
         texts = validate_texts(texts)
-        async with self.scheduler.admitted(model_id) as model_id:
-            _, tokenizer = await self._prepare(model_id, Task.TOKEN_CLASSIFICATION)
-            encoded = await self._tokenize(model_id, tokenizer.encode, texts)
-            rows = await self.scheduler.submit(model_id, encoded)
+        _, _, encoded, rows = await self._compute(model_id, Task.TOKEN_CLASSIFICATION, texts, offsets=True)
         return [TokenLogits(r, e) for r, e in zip(rows, encoded, strict=True)]
 
     async def sparse_embed(self, model_id: str, texts: Sequence[str], top_k: int | None = 128
@@ -141,10 +145,7 @@ class Engine:
         texts = validate_texts(texts)
         if top_k is not None and top_k < 1:
             raise InvalidInput(f"top_k must be at least 1, got {top_k}")
-        async with self.scheduler.admitted(model_id) as model_id:
-            _, tokenizer = await self._prepare(model_id, Task.SPARSE_EMBED)
-            encoded = await self._tokenize(model_id, partial(tokenizer.encode, offsets=False), texts)
-            rows = await self.scheduler.submit(model_id, encoded)
+        _, tokenizer, encoded, rows = await self._compute(model_id, Task.SPARSE_EMBED, texts)
         return SparseOutput([top_terms(row, top_k, tokenizer.id_to_token) for row in rows],
                             [len(e) for e in encoded], [e.truncated for e in encoded])
 
@@ -153,9 +154,5 @@ class Engine:
         """ColBERT multi-vectors: per text [n_tokens, dim] L2-normalised rows (score with heads.colbert.maxsim)."""
         texts = validate_texts(texts)
         self._check_kind(kind)
-        async with self.scheduler.admitted(model_id) as model_id:
-            _, tokenizer = await self._prepare(model_id, Task.MULTI_VECTOR)
-            texts = self._with_prompt(model_id, kind, texts)
-            encoded = await self._tokenize(model_id, partial(tokenizer.encode, offsets=False), texts)
-            rows = await self.scheduler.submit(model_id, encoded)
+        _, _, encoded, rows = await self._compute(model_id, Task.MULTI_VECTOR, texts, kind)
         return MultiVectorOutput(rows, [len(e) for e in encoded], [e.truncated for e in encoded])

@@ -63,3 +63,10 @@ def assert_token_logits_match(ours, hf_model, texts: list[str], make_inputs=padd
         assert r.logits.shape == (n, ref.shape[-1])
         assert max_abs(r.logits, ref[i, :n]) <= tol
     return results
+
+
+def assert_batch_invariant(ours, texts: list[str], tol: float = 1e-5) -> None:
+    """Each text embedded alone equals its row when embedded together with all the others."""
+    together = ours.embed(texts).vectors
+    for i, text in enumerate(texts):
+        assert max_abs(ours.embed([text]).vectors[0], together[i]) <= tol

@@ -13,7 +13,14 @@ from engine.attention import AttentionBackendName
 from engine.batch import pack
 from engine.heads.pooling import PoolingMode
 from engine.loading import LoadOptions, load_model
-from tests.reference import assert_token_logits_match, max_abs, padded_inputs, reference_hidden, reference_pool
+from tests.reference import (
+    assert_batch_invariant,
+    assert_token_logits_match,
+    max_abs,
+    padded_inputs,
+    reference_hidden,
+    reference_pool,
+)
 
 PARITY = 1e-4
 INVARIANCE = 1e-5
@@ -114,10 +121,7 @@ def test_token_classification_matches(make_hf_model, texts):
 def test_batch_invariance(make_hf_model, texts, backend):
     path = make_hf_model("BertModel")
     ours = _load(path, backend, pooling=PoolingMode.MEAN, normalize=False)
-    together = ours.embed(texts).vectors
-    for i, t in enumerate(texts):
-        alone = ours.embed([t]).vectors[0]
-        assert max_abs(alone, together[i]) <= INVARIANCE
+    assert_batch_invariant(ours, texts, INVARIANCE)
 
 
 def test_pytorch_bin_checkpoint_loads_identically(make_hf_model, texts):

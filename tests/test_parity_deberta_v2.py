@@ -20,7 +20,14 @@ import transformers
 from engine.errors import BackendUnavailable, UnsupportedArchitecture
 from engine.heads.pooling import PoolingMode
 from engine.loading import LoadOptions, load_model
-from tests.reference import assert_token_logits_match, engine_hidden, max_abs, padded_inputs, reference_hidden
+from tests.reference import (
+    assert_batch_invariant,
+    assert_token_logits_match,
+    engine_hidden,
+    max_abs,
+    padded_inputs,
+    reference_hidden,
+)
 
 PARITY = 1e-4
 INVARIANCE = 1e-5
@@ -106,9 +113,7 @@ def test_embeddings_default_to_mean_pooling(make_hf_model, texts):
 @pytest.mark.parametrize("variant", ["v3", "v2_conv"])
 def test_batch_invariance(make_hf_model, texts, variant):
     ours = _load(_make(make_hf_model, variant=variant), normalize=False)
-    together = ours.embed(texts).vectors
-    for i, t in enumerate(texts):
-        assert max_abs(ours.embed([t]).vectors[0], together[i]) <= INVARIANCE
+    assert_batch_invariant(ours, texts, INVARIANCE)
 
 
 def test_kernel_backends_are_refused(make_hf_model):

@@ -53,14 +53,17 @@ def ours(model_dir: str, dtype: str, backend: str | None = None, budget: int | N
     return lambda texts: m.embed(texts, max_batch_tokens=budget).vectors
 
 
-def sentence_transformers(model_dir: str, autocast: torch.dtype | None, device: str = "cpu"):
+def sentence_transformers(model_dir: str, autocast: torch.dtype | None, device: str = "cpu",
+                          batch_size: int = 32, half_weights: torch.dtype | None = None):
+    """`autocast`: mixed precision over fp32 weights; `half_weights`: the whole model cast to that dtype."""
     from sentence_transformers import SentenceTransformer
 
-    st = SentenceTransformer(model_dir, device=device)
+    # fp32 unless told otherwise, whatever dtype the checkpoint stores (transformers may keep it).
+    st = SentenceTransformer(model_dir, device=device).to(half_weights or torch.float32)
 
     def run(texts):
         with torch.autocast(device, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
-            return st.encode(texts, batch_size=32, convert_to_tensor=True).float()
+            return st.encode(texts, batch_size=batch_size, convert_to_tensor=True).float()
 
     return run
 
@@ -138,9 +141,13 @@ def main() -> None:
             if "st" in only:
                 configs.append((f"sentence-transformers {label} autocast, batch 32 (cuda)",
                                 lambda d=dt: sentence_transformers(model_dir, d, "cuda")))
+                configs.append((f"sentence-transformers {label} weights, batch 256 (cuda)",
+                                lambda d=dt: sentence_transformers(model_dir, None, "cuda", 256, d)))
             if "ours" in only:
-                configs.append((f"sie-mcp {label} (cuda)", lambda d=str(dt).split(".")[1]: ours(
-                    model_dir, d, device="cuda", budget=32768)))
+                for budget in (16384, 65536):
+                    configs.append((f"sie-mcp {label}, batch budget {budget} tokens (cuda)",
+                                    lambda d=str(dt).split(".")[1], n=budget: ours(model_dir, d, device="cuda",
+                                                                                   budget=n)))
         only = set()
     if "st" in only:
         configs += [("sentence-transformers fp32, batch 32", lambda: sentence_transformers(model_dir, None)),

@@ -261,9 +261,22 @@ def _attend_padded(q, k, v, p: _Padded, spec: AttentionSpec, bias: AttentionBias
     return o[p.valid]  # [real tokens, H, D] in packed order
 
 
+def _varlen_attn_parameters() -> frozenset[str]:
+    """Keyword parameters of this torch's `varlen_attn`: 2.10 has `is_causal`; later releases replace it
+    with `window_size` and add `enable_gqa`. Read once, so one backend serves every release."""
+    import inspect
+
+    from torch.nn.attention.varlen import varlen_attn
+
+    return frozenset(inspect.signature(varlen_attn).parameters)
+
+
 class TorchVarlen(AttentionBackend):
     name = AttentionBackendName.TORCH_VARLEN
     supports_bias = False
+
+    def __init__(self) -> None:
+        self._params = _varlen_attn_parameters()
 
     @classmethod
     def unavailable_reason(cls, device, dtype):
@@ -278,11 +291,22 @@ class TorchVarlen(AttentionBackend):
     def attend(self, q, k, v, meta: PackedBatch, spec: AttentionSpec, bias=None) -> torch.Tensor:
         from torch.nn.attention.varlen import varlen_attn
 
-        left, right = spec.window if spec.window is not None else (-1, -1)
-        if spec.causal:
-            right = 0
-        return varlen_attn(q, k, v, meta.cu_seqlens, meta.cu_seqlens, meta.max_seqlen, meta.max_seqlen,
-                           scale=spec.scale, window_size=(left, right), enable_gqa=k.shape[1] != q.shape[1])
+        kwargs: dict[str, Any] = {"scale": spec.scale}
+        if "window_size" in self._params:
+            left, right = spec.window if spec.window is not None else (-1, -1)
+            kwargs["window_size"] = (left, 0 if spec.causal else right)
+        elif spec.window is not None:
+            # torch 2.10's varlen_attn has no sliding window: these layers take the padded path.
+            return _attend_padded(q, k, v, _make_padded(0, list(meta.seqlens), q.device), spec, None)
+        else:
+            kwargs["is_causal"] = spec.causal
+        if k.shape[1] != q.shape[1]:  # GQA
+            if "enable_gqa" in self._params:
+                kwargs["enable_gqa"] = True
+            else:
+                k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
+                v = v.repeat_interleave(q.shape[1] // v.shape[1], dim=1)
+        return varlen_attn(q, k, v, meta.cu_seqlens, meta.cu_seqlens, meta.max_seqlen, meta.max_seqlen, **kwargs)
 
 
 class FlashVarlen(AttentionBackend):

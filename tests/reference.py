@@ -47,7 +47,7 @@ def engine_hidden(model, encoded: list[Encoded]) -> list[torch.Tensor]:
     """Our side of the comparison: the backbone's hidden states on one packed batch, split per sequence."""
     from engine.models.layers import AttentionContext
 
-    batch = model.make_batch(encoded)
+    batch = model.make_batch(encoded).to(model.info.device)
     hidden = model.backbone(batch, AttentionContext(model.attention, model.attention.prepare(batch)))
     return list(hidden.split([len(e) for e in encoded]))
 

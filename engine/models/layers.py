@@ -98,29 +98,51 @@ def fuse_qkv(state: dict[str, torch.Tensor], prefix_pairs: list[tuple[list[str],
 class Rotary:
     """RoPE in the rotate-half convention (transformers' "default" rope type).
 
-    Stateless: the frequencies are computed per batch from the position ids (a few hundred flops), so a
-    model built on the meta device has no buffer to materialise. cos/sin stay in fp32, and rotation
-    runs in fp32 whatever the model dtype, as transformers does.
+    Stateless: the angles are computed per batch from the position ids (a few hundred flops), so a model
+    built on the meta device has no buffer to materialise. Angles and their cos/sin are computed in fp32
+    and then cast to the model's dtype, as transformers does.
     """
 
     head_dim: int
     theta: float
 
-    def cos_sin(self, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """position_ids [T] -> (cos, sin), each [T, head_dim] fp32."""
+    def cos_sin(self, position_ids: torch.Tensor, dtype: torch.dtype = torch.float32
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """position_ids [T] -> (cos, sin), each [T, head_dim / 2] in `dtype` (the two halves of
+        transformers' [T, head_dim] tables are equal, so one half is kept)."""
         exponent = torch.arange(0, self.head_dim, 2, dtype=torch.float, device=position_ids.device) / self.head_dim
         inv_freq = 1.0 / (self.theta ** exponent)  # [D/2]
         freqs = position_ids[:, None].float() * inv_freq[None, :]  # [T, D/2]
-        emb = torch.cat((freqs, freqs), dim=-1)  # [T, D]
-        return emb.cos(), emb.sin()
+        return freqs.cos().to(dtype), freqs.sin().to(dtype)
+
+
+def rope_theta(hf: dict[str, Any], default: float) -> float:
+    """The rotary base of a config.json: transformers ≥ 5 writes `rope_parameters`, older configs
+    `rope_theta` (+ `rope_scaling`). Only the plain ("default") rope type is implemented."""
+    params = hf.get("rope_parameters") or {}
+    scaling = hf.get("rope_scaling") or {}
+    rope_type = params.get("rope_type", scaling.get("rope_type", scaling.get("type", "default")))
+    if rope_type != "default":
+        field = "rope_parameters" if params else "rope_scaling"
+        raise UnsupportedArchitecture(f"config field {field} rope_type={rope_type!r} is not supported; "
+                                      "supported: 'default'")
+    return float(params.get("rope_theta", hf.get("rope_theta", default)))
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x [T, H, D] rotated by position; cos/sin [T, D] from `Rotary.cos_sin`."""
-    xf = x.float()
-    x1, x2 = xf.chunk(2, dim=-1)  # [T, H, D/2] each
-    rotated = torch.cat((-x2, x1), dim=-1)  # [T, H, D]
-    return (xf * cos[:, None, :] + rotated * sin[:, None, :]).to(x.dtype)
+    """x [T, ..., D] (heads, or q and k heads together) rotated by position; cos/sin [T, D/2] from
+    `Rotary.cos_sin`. out = x·cos + rotate_half(x)·sin, written half by half: [x1·c − x2·s, x2·c + x1·s],
+    four fused passes over half the tensor and no temporaries (x may be a strided view of a QKV output)."""
+    shape = (cos.shape[0],) + (1,) * (x.dim() - 2) + (cos.shape[1],)
+    cos, sin = cos.view(shape), sin.view(shape)
+    x1, x2 = x.chunk(2, dim=-1)
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    o1, o2 = out.chunk(2, dim=-1)
+    torch.mul(x1, cos, out=o1)
+    o1.addcmul_(x2, sin, value=-1)
+    torch.mul(x2, cos, out=o2)
+    o2.addcmul_(x1, sin)
+    return out
 
 
 class GatedMLP(nn.Module):
@@ -128,11 +150,12 @@ class GatedMLP(nn.Module):
     (ModernBERT's `mlp.Wi` layout; separate gate/up projections are concatenated into it at load)."""
 
     def __init__(self, hidden: int, intermediate: int, act: Callable[[torch.Tensor], torch.Tensor],
-                 bias: bool = False) -> None:
+                 bias: bool = False, out_bias: bool | None = None) -> None:
         super().__init__()
         self.Wi = nn.Linear(hidden, 2 * intermediate, bias=bias)
         self.act = act
-        self.Wo = nn.Linear(intermediate, hidden, bias=bias)
+        # `out_bias`: where the output projection differs from the input one (GTE: only Wo has a bias).
+        self.Wo = nn.Linear(intermediate, hidden, bias=bias if out_bias is None else out_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inp, gate = self.Wi(x).chunk(2, dim=-1)  # [T, I] each

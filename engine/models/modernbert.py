@@ -134,8 +134,9 @@ class ModernBertAttention(nn.Module):
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], attn: AttentionContext,
                 spec: AttentionSpec) -> torch.Tensor:
         t = x.shape[0]
-        q, k, v = self.Wqkv(x).view(t, 3, self.num_heads, self.head_dim).unbind(1)  # [T, H, D] each
-        q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+        qkv = self.Wqkv(x).view(t, 3, self.num_heads, self.head_dim)  # [T, 3, H, D]
+        q, k = apply_rotary(qkv[:, :2], *rope).unbind(1)  # q and k rotated together: [T, H, D] each
+        v = qkv[:, 2]
         return self.Wo(attn(q, k, v, spec).reshape(t, -1))  # [T, C]
 
 
@@ -174,7 +175,7 @@ class ModernBertModel(nn.Module):
 
     def forward(self, batch: PackedBatch, attn: AttentionContext) -> torch.Tensor:
         x = self.embeddings(batch)
-        rope = {kind: self.rotary[kind].cos_sin(batch.position_ids) for kind in set(self.config.layer_types)}
+        rope = {kind: self.rotary[kind].cos_sin(batch.position_ids, x.dtype) for kind in set(self.config.layer_types)}
         for layer in self.layers:
             x = layer(x, rope[layer.attention_type], attn, self.specs[layer.attention_type])
         return self.final_norm(x)  # [T, C]

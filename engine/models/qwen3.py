@@ -29,19 +29,8 @@ from engine.models.layers import (
     activation,
     apply_rotary,
     fuse_qkv,
+    rope_theta,
 )
-
-
-def _rope_theta(hf: dict[str, Any]) -> float:
-    """transformers ≥ 5 writes `rope_parameters`; older configs `rope_theta` (+ `rope_scaling`)."""
-    params = hf.get("rope_parameters") or {}
-    scaling = hf.get("rope_scaling") or {}
-    rope_type = params.get("rope_type", scaling.get("rope_type", scaling.get("type", "default")))
-    if rope_type != "default":
-        field = "rope_parameters" if params else "rope_scaling"
-        raise UnsupportedArchitecture(f"config field {field} rope_type={rope_type!r} is not supported; "
-                                      "supported: 'default'")
-    return float(params.get("rope_theta", hf.get("rope_theta", 10_000.0)))
 
 
 @dataclass(frozen=True)
@@ -86,7 +75,7 @@ class Qwen3Config:
             hidden_act=hf.get("hidden_act", "silu"),
             max_position_embeddings=hf.get("max_position_embeddings", 32768),
             rms_norm_eps=hf.get("rms_norm_eps", 1e-6),
-            rope_theta=_rope_theta(hf),
+            rope_theta=rope_theta(hf, 10_000.0),
             qkv_bias=True if qwen2 else attention_bias,
             o_bias=False if qwen2 else attention_bias,
             qk_norm=not qwen2,
@@ -141,7 +130,7 @@ class Qwen3Model(nn.Module):
 
     def forward(self, batch: PackedBatch, attn: AttentionContext) -> torch.Tensor:
         x = self.embed_tokens(batch.input_ids)  # [T, C]
-        rope = self.rotary.cos_sin(batch.position_ids)
+        rope = self.rotary.cos_sin(batch.position_ids, x.dtype)
         for layer in self.layers:
             x = layer(x, rope, attn, self.spec)
         return self.norm(x)  # [T, C]

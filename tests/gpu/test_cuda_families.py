@@ -23,6 +23,7 @@ from tests.test_parity_mpnet import _make as make_mpnet
 from tests.test_parity_qwen3 import _make as make_qwen
 from tests.test_parity_roberta import PAD as ROBERTA_PAD
 from tests.test_parity_roberta import _make as make_roberta
+from tests.test_parity_rotary_bert import _make as make_rotary_bert
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -37,6 +38,8 @@ FAMILIES = {
     "qwen3": (make_qwen, "Qwen3Model", {"token_types": False}),
     "qwen2": (lambda m: make_qwen(m, "Qwen2"), "Qwen2Model", {"token_types": False}),
     "deberta-v3": (make_deberta, "DebertaV2Model", {}),
+    "nomic-bert": (lambda m: make_rotary_bert(m, "NomicBert"), "NomicBertModel", {}),
+    "gte": (lambda m: make_rotary_bert(m, "Gte"), "GteModel", {}),
 }
 
 

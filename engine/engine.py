@@ -50,13 +50,20 @@ class Engine:
         self.pool = ModelPool(catalog, pool, self.metrics)
         self.scheduler = Scheduler(self.pool, scheduler, self.metrics)
 
-    async def start(self, preload: Sequence[str] = ()) -> None:
+    async def start(self, preload: Sequence[str] = (), serving: bool = False) -> None:
+        """Start the device loop and load `preload`. `serving`: this event-loop thread only serves requests,
+        so it is kept at one intra-op thread: the small tensor work it does on results (stacking,
+        normalising, scoring) must never start a second OpenMP team beside the device thread's (see
+        `ModelPool.on_device`). The setting is per thread; the device thread keeps its threads."""
+        if serving:
+            torch.set_num_threads(1)
         self.scheduler.start()
         for model_id in preload:
             await self.pool.describe(model_id)
 
     async def shutdown(self) -> None:
         await self.scheduler.shutdown()
+        self.pool.close()
 
     def entry(self, model_id: str) -> CatalogEntry:
         return self.catalog.get(model_id)

@@ -1,8 +1,8 @@
 """The scheduler: per-model queues, token-budget batches, one device loop, bounded admission.
 
 One owner per queue: callers `submit` tokenised work and await a future; a single loop task forms
-batches and runs them on a single device thread, so compute never overlaps on the device and the event
-loop (tokenisation, HTTP, MCP) never blocks on it.
+batches and runs them on the pool's device thread (`ModelPool.on_device`), so compute never overlaps on
+the device and the event loop (tokenisation, HTTP, MCP) never blocks on it.
 
 Batching: a batch takes sequences from one model's queue in arrival order until `max_batch_tokens` real
 tokens; while the device is busy it waits at most `max_wait_s` for more when the queue holds less than a
@@ -20,7 +20,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -80,7 +79,6 @@ class Scheduler:
         self._wakeup = asyncio.Event()
         self._accepting = True
         self._loop_task: asyncio.Task | None = None
-        self._device = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sie-device")
         self._throughput = 2000.0  # tokens/s, a running estimate for retry-after hints
         self._last_batch_end = 0.0
 
@@ -104,7 +102,6 @@ class Scheduler:
             except asyncio.CancelledError:
                 pass
             self._loop_task = None
-        self._device.shutdown(wait=True)
 
     @property
     def accepting(self) -> bool:
@@ -223,10 +220,14 @@ class Scheduler:
     async def _fill_window(self, model_id: str, budget: int) -> None:
         """Wait (at most max_wait_s from the oldest arrival) while the queue holds less than a batch.
 
-        Only while busy: after an idle spell a lone request runs at once (waiting would only add latency;
-        under load, requests pile up during each batch anyway and the window tops batches up)."""
+        Only while busy and only when other requests are in flight (admitted, not queued: tokenising,
+        or their results being written out): a lone request, after an idle spell or from a client calling
+        one at a time, runs at once, since waiting could only add latency. Under load, requests pile up
+        during each batch anyway and the window tops batches up."""
         q = self._live(model_id)
         if not q or time.perf_counter() - self._last_batch_end > IDLE_AFTER_S:
+            return
+        if self._pending <= sum(len(other) for other in self._queues.values()):
             return
         wait = self.config.max_wait_s - (time.perf_counter() - q[0].enqueued_at)
         queued = sum(len(it.encoded[i]) for it in q for i in it.order)
@@ -259,7 +260,7 @@ class Scheduler:
         tokens = sum(len(e) for e in encoded)
         started = time.perf_counter()
         try:
-            outputs = await asyncio.get_running_loop().run_in_executor(self._device, self._compute, model, encoded)
+            outputs = await self.pool.on_device(self._compute, model, encoded)
         except torch.OutOfMemoryError:
             outputs = await self._recover_from_oom(model, encoded)
         except Exception as e:
@@ -289,7 +290,6 @@ class Scheduler:
 
     async def _recover_from_oom(self, model: LoadedModel, encoded: list[Encoded]) -> list:
         """Device OOM: evict other idle models and retry once, then split the batch, then fail alone."""
-        loop = asyncio.get_running_loop()
         model_id = next((s["id"] for s in self.pool.status() if self.pool.model_info(s["id"]) is model), "")
         await self.pool.evict_idle(keep=model_id)
         if torch.cuda.is_available():
@@ -297,7 +297,7 @@ class Scheduler:
 
         async def attempt(part: list[Encoded]) -> list:
             try:
-                return await loop.run_in_executor(self._device, self._compute, model, part)
+                return await self.pool.on_device(self._compute, model, part)
             except torch.OutOfMemoryError:
                 if len(part) == 1:
                     return [Overloaded("out of device memory on this input; retry later or send shorter text")]

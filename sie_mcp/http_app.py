@@ -120,7 +120,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        await engine.start()
+        await engine.start(serving=True)
         task = asyncio.create_task(preload())
         async with mcp.session_manager.run():
             yield

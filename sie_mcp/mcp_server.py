@@ -42,7 +42,7 @@ def owned_runtime(runtime: Runtime, preload: list[str]) -> Callable[[MCPServer],
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[Runtime]:
-        await runtime.engine.start(preload)
+        await runtime.engine.start(preload, serving=True)
         try:
             yield runtime
         finally:

@@ -377,3 +377,58 @@ def test_package_source_that_is_not_installed():
     entry = CatalogEntry(id="pkg", source="package:no_such_model_package")
     with pytest.raises(ModelLoadError, match="pip install no-such-model-package"):
         entry.resolve_path()
+
+
+def test_a_lone_request_does_not_wait_for_a_batch_window(tiny_dirs, tiny_bytes):
+    """A client calling one request at a time never pays the batching window (here a huge 0.5 s); requests
+    that arrive together still share one batch."""
+
+    async def main():
+        engine = _engine(_catalog(tiny_dirs[:1]), budget=4 * tiny_bytes, max_wait_s=0.5)
+        await engine.embed("m0", ["warm up"])
+        sequential = []
+        for i in range(5):  # each arrives right after the previous batch: the device counts as busy
+            t0 = time.perf_counter()
+            await engine.embed("m0", [f"text {i}"])
+            sequential.append(time.perf_counter() - t0)
+        batches_before = _metric(engine, "sie_batch_size_count", model="m0")
+        await asyncio.gather(*(engine.embed("m0", [f"together {i}"]) for i in range(6)))
+        batches = _metric(engine, "sie_batch_size_count", model="m0") - batches_before
+        await engine.shutdown()
+        return sequential, batches
+
+    sequential, batches = asyncio.run(main())
+    assert max(sequential) < 0.25, sequential
+    assert batches < 6  # the concurrent requests were batched
+
+
+def test_every_torch_operation_runs_on_the_one_device_thread(tiny_dirs, tiny_bytes):
+    """Loads, tier moves and forward passes share one thread (a second thread running CPU kernels would
+    give OpenMP more threads than cores and slow every kernel down)."""
+    import threading
+
+    from engine.scheduler import Scheduler
+
+    threads = set()
+
+    def loader(path, options):
+        threads.add(("load", threading.current_thread().name))
+        return load_model(path, options)
+
+    original = Scheduler._compute
+
+    def compute(model, encoded):
+        threads.add(("compute", threading.current_thread().name))
+        return original(model, encoded)
+
+    async def main():
+        engine = _engine(_catalog(tiny_dirs[:2]), budget=int(1.5 * tiny_bytes), host_budget=4 * tiny_bytes)
+        engine.pool._loader = loader
+        engine.scheduler._compute = compute
+        for m in ["m0", "m1", "m0"]:  # loads, evictions to host and a move back
+            await engine.embed(m, ["hello"])
+        await engine.shutdown()
+
+    asyncio.run(main())
+    assert {kind for kind, _ in threads} == {"load", "compute"}
+    assert len({name for _, name in threads}) == 1 and next(iter(threads))[1].startswith("sie-device")

@@ -1,14 +1,19 @@
 """Surface overhead and throughput: MCP (streamable HTTP) and HTTP vs the engine called directly.
 
-    python bench/bench_surface.py [--calls 300] [--duration 10]
+    python bench/bench_surface.py [--calls 300] [--latency-s 5] [--duration 10] [--repeats 2]
 
 1. Per-call latency, one short text, sequential: engine direct (in this process), HTTP
-   (POST /v1/tools/embed, keep-alive) and MCP (tools/call over streamable HTTP) against a real
-   `sie-mcp serve --transport http` process. p50/p99 and the overhead over direct.
+   (POST /v1/tools/embed, keep-alive) and MCP (tools/call over streamable HTTP) against real
+   `sie-mcp serve --transport http --stateless-http` processes: one with the default `--mcp-response
+   auto` (a call without a progress token is answered with one JSON body) and one with `sse` (every
+   call answered with an SSE stream). p50/p99, the overhead over direct, and the layers' own time: the
+   mean call minus the mean time the server's engine spent on it (tokenise + queue + compute, from its
+   /metrics), which leaves out the difference between the engine's speed in this process and in the
+   server's (on 2 cores a second process's threads slow the other's kernels).
 2. Throughput (texts/s) with 1, 8 and 64 concurrent clients, each call embedding 4 corpus texts, for
-   the same three paths: in-process coroutines for the engine, `wrk` (a C load generator, Debian
-   package `wrk`) from a second process for HTTP and MCP (the server runs with --stateless-http so each
-   MCP tools/call is one POST). On a 2-core machine the load generator shares the CPU with the server.
+   the same paths: in-process coroutines for the engine, `wrk` (a C load generator, Debian package
+   `wrk`) from a second process for HTTP and MCP (stateless, so each MCP tools/call is one POST). On a
+   2-core machine the load generator shares the CPU with the server.
 """
 
 from __future__ import annotations
@@ -99,6 +104,62 @@ def wrk_throughput(url: str, bodies: list[str], clients: int, duration: float) -
     return rps * 4
 
 
+def start_server(*extra: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    server = subprocess.Popen([SIE, "serve", "--transport", "http", "--port", str(port), "--log-level", "warning",
+                               "--max-queue", "4096", "--stateless-http", *extra], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env={**os.environ})
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    return server, url
+
+
+PHASES = ("tokenize", "queue", "compute")
+
+
+def engine_seconds(url: str) -> tuple[float, float]:
+    """(requests seen, seconds spent) by the server's engine so far, from its /metrics."""
+    text = httpx.get(f"{url}/metrics").text
+    total, count = 0.0, 0.0
+    for phase in PHASES:
+        for kind in ("sum", "count"):
+            m = re.search(r'sie_request_phase_seconds_%s\{model="all-MiniLM-L6-v2",phase="%s"\} ([\d.e+-]+)'
+                          % (kind, phase), text)
+            value = float(m.group(1)) if m else 0.0
+            if kind == "sum":
+                total += value
+            elif phase == "compute":
+                count = value
+    return count, total
+
+
+def _wrk_ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+
+
+def wrk_latency(url: str, bodies: list[str], duration: float) -> tuple[float, float, float, int]:
+    """One connection, calls back to back, from wrk (a C client: next to no client-side time).
+    Returns (p50 ms, p99 ms, mean ms, calls)."""
+    script = Path(tempfile.mkdtemp()) / "latency.lua"
+    script.write_text(WRK_SCRIPT % ", ".join(json.dumps(b) for b in bodies))
+    out = subprocess.run(["wrk", "-t1", "-c1", f"-d{duration:.0f}s", "--latency", "-s", str(script), url],
+                         capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"errors:\n{out}")
+    mean = _wrk_ms(re.search(r"Latency\s+(\S+)", out).group(1))
+    p50 = _wrk_ms(re.search(r"50%\s+(\S+)", out).group(1))
+    p99 = _wrk_ms(re.search(r"99%\s+(\S+)", out).group(1))
+    calls = int(re.search(r"(\d+) requests in", out).group(1))
+    return p50, p99, mean, calls
+
+
 async def main_async(args) -> None:
     from mcp import Client
 
@@ -106,87 +167,80 @@ async def main_async(args) -> None:
     from sie_mcp.settings import Settings
 
     texts = [json.loads(line) for line in CORPUS.read_text().splitlines()]
-    port = free_port()
-    server = subprocess.Popen([SIE, "serve", "--transport", "http", "--port", str(port), "--log-level", "warning",
-                               "--max-queue", "4096", "--stateless-http"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**os.environ})
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_server()
+    sse_server, sse_url = start_server("--mcp-response", "sse")
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
         runtime = build_runtime(Settings(max_queue=4096))
         await runtime.engine.start(["all-MiniLM-L6-v2"])
 
         async def direct(batch):
             await runtime.engine.embed("all-MiniLM-L6-v2", batch)
 
-        http = httpx.AsyncClient(limits=httpx.Limits(max_connections=128, max_keepalive_connections=128), timeout=120)
-
-        async def via_http(batch):
-            r = await http.post(f"{url}/v1/tools/embed", json={"texts": batch})
-            r.raise_for_status()
-
-        rpc_id = 0
-
-        async def via_mcp_raw(batch):
-            """One JSON-RPC tools/call POST (what any MCP client sends), without the SDK client's own work
-            (session objects, pydantic models, JSON-Schema validation of the result)."""
-            nonlocal rpc_id
-            rpc_id += 1
-            r = await http.post(f"{url}/mcp", headers={"accept": "application/json, text/event-stream"},
-                                json={"jsonrpc": "2.0", "id": rpc_id, "method": "tools/call",
-                                      "params": {"name": "embed", "arguments": {"texts": batch}}})
-            r.raise_for_status()
-            data = next(line[5:] for line in r.text.splitlines() if line.startswith("data:"))
-            assert "structuredContent" in json.loads(data)["result"]
-
         async with Client(f"{url}/mcp") as mcp_client:
             async def via_mcp(batch):
                 result = await mcp_client.call_tool("embed", {"texts": batch})
                 assert not result.is_error
 
-            print(f"## per-call latency, one short text, {args.calls} sequential calls")
-            print("| path | p50 ms | p99 ms | p50 overhead vs direct |")
-            print("|---|---:|---:|---:|")
-            base = None
-            paths = (("engine direct", direct), ("HTTP /v1/tools/embed", via_http),
-                     ("MCP tools/call, raw JSON-RPC POST", via_mcp_raw), ("MCP tools/call, official SDK client", via_mcp))
-            for name, call in paths:
-                lat = await latency(call, args.calls)
-                p50, p99 = pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
-                base = p50 if base is None else base
-                print(f"| {name} | {p50:.2f} | {p99:.2f} | {p50 - base:+.2f} ms |", flush=True)
+            print(f"## per-call latency, one short text, sequential calls ({args.calls} in process, "
+                  f"{args.latency_s:.0f} s of calls from wrk)")
+            print("| path | p50 ms | p99 ms | p50 overhead vs direct | layers' own time (mean call - server engine) |")
+            print("|---|---:|---:|---:|---:|")
+            lat = await latency(direct, args.calls)
+            base = pct(lat, 0.5) * 1e3
+            print(f"| engine direct (in process) | {base:.2f} | {pct(lat, 0.99) * 1e3:.2f} | — | — |", flush=True)
+            short = [f"A short query number {i}." for i in range(256)]
+            http_one = [json.dumps({"texts": [t]}) for t in short]
+            mcp_one = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                                   "params": {"name": "embed", "arguments": {"texts": [t]}}}) for i, t in enumerate(short)]
+            for name, target, bodies, server_url in (
+                    ("HTTP POST /v1/tools/embed (wrk)", f"{url}/v1/tools/embed", http_one, url),
+                    ("MCP tools/call, JSON answer (auto; wrk)", f"{url}/mcp", mcp_one, url),
+                    ("MCP tools/call, SSE answer (wrk)", f"{sse_url}/mcp", mcp_one, sse_url)):
+                wrk_latency(target, bodies, 1)  # warm-up
+                before = engine_seconds(server_url)
+                p50, p99, mean, _ = wrk_latency(target, bodies, args.latency_s)
+                count, seconds = (a - b for a, b in zip(engine_seconds(server_url), before, strict=True))
+                own = mean - seconds / max(count, 1) * 1e3
+                print(f"| {name} | {p50:.2f} | {p99:.2f} | {p50 - base:+.2f} ms | {own:.2f} ms |", flush=True)
+            lat = await latency(via_mcp, args.calls)
+            p50 = pct(lat, 0.5) * 1e3
+            print(f"| MCP tools/call, official Python SDK client (auto: JSON) | {p50:.2f} | {pct(lat, 0.99) * 1e3:.2f} "
+                  f"| {p50 - base:+.2f} ms | — |", flush=True)
 
         if not args.skip_throughput:
-            print(f"\n## throughput, 4 texts per call, {args.duration:.0f} s per cell (texts/s); HTTP and MCP "
-                  "driven by wrk from a second process")
-            print("| clients | engine direct | HTTP | MCP | HTTP / direct | MCP / direct |")
-            print("|---:|---:|---:|---:|---:|---:|")
+            print(f"\n## throughput, 4 texts per call, best of {args.repeats} x {args.duration:.0f} s per cell "
+                  "(texts/s); HTTP and MCP driven by wrk from a second process")
+            print("| clients | engine direct | HTTP | MCP (auto: JSON) | MCP (SSE) | HTTP / direct | MCP / direct "
+                  "| MCP SSE / direct |")
+            print("|---:|---:|---:|---:|---:|---:|---:|---:|")
             http_bodies = [json.dumps({"texts": calls_texts(texts, i)}) for i in range(256)]
             mcp_bodies = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call",
                                       "params": {"name": "embed", "arguments": {"texts": calls_texts(texts, i)}}})
                           for i in range(256)]
             for clients in (1, 8, 64):
-                d = await throughput(direct, clients, texts, args.duration)
-                h = wrk_throughput(f"{url}/v1/tools/embed", http_bodies, clients, args.duration)
-                m = wrk_throughput(f"{url}/mcp", mcp_bodies, clients, args.duration)
-                print(f"| {clients} | {d:,.0f} | {h:,.0f} | {m:,.0f} | {h / d:.0%} | {m / d:.0%} |", flush=True)
-        await http.aclose()
+                # Best of `--repeats` rounds, the four paths interleaved in each round: on a shared 2-core
+                # machine a quiet spell or a busy one should not land on one path only.
+                d = h = m = sse = 0.0
+                for _ in range(args.repeats):
+                    d = max(d, await throughput(direct, clients, texts, args.duration))
+                    h = max(h, wrk_throughput(f"{url}/v1/tools/embed", http_bodies, clients, args.duration))
+                    m = max(m, wrk_throughput(f"{url}/mcp", mcp_bodies, clients, args.duration))
+                    sse = max(sse, wrk_throughput(f"{sse_url}/mcp", mcp_bodies, clients, args.duration))
+                print(f"| {clients} | {d:,.0f} | {h:,.0f} | {m:,.0f} | {sse:,.0f} | {h / d:.0%} | {m / d:.0%} "
+                      f"| {sse / d:.0%} |", flush=True)
         await runtime.engine.shutdown()
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        for proc in (server, sse_server):
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=300)
+    ap.add_argument("--latency-s", type=float, default=5.0, help="seconds of sequential calls per wrk latency row")
     ap.add_argument("--duration", type=float, default=10.0)
+    ap.add_argument("--repeats", type=int, default=2, help="throughput: best of N interleaved rounds")
     ap.add_argument("--skip-throughput", action="store_true")
     asyncio.run(main_async(ap.parse_args()))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Literal
 
 import numpy as np
@@ -22,6 +22,7 @@ from engine.engine import Engine
 from engine.errors import EngineError, InvalidInput, UnsupportedTask
 from sie_mcp import __version__
 from sie_mcp.errors import error_body, http_status
+from sie_mcp.mcp_response_mode import mcp_routes
 from sie_mcp.mcp_server import build_mcp, shared_runtime
 from sie_mcp.settings import Settings
 from sie_mcp.tool_surface import TOOLS, Runtime
@@ -105,8 +106,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or build_runtime(settings)
     engine: Engine = runtime.engine
     mcp = build_mcp(shared_runtime(runtime))
-    mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", stateless_http=settings.stateless_http,
-                                      host=settings.host)
+    mcp_routes_, mcp_managers = mcp_routes(mcp, "/mcp", settings.stateless_http, settings.mcp_response,
+                                           settings.host)
     state = {"ready": False, "preload_error": None}
 
     async def preload() -> None:
@@ -122,7 +123,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def lifespan(_: FastAPI):
         await engine.start(serving=True)
         task = asyncio.create_task(preload())
-        async with mcp.session_manager.run():
+        async with AsyncExitStack() as stack:
+            for manager in mcp_managers:
+                await stack.enter_async_context(manager.run())
             yield
         state["ready"] = False
         task.cancel()
@@ -130,7 +133,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     app = FastAPI(title="sie-mcp", version=__version__, lifespan=lifespan,
                   description="Small specialised models as tools for LLM agents (MCP at /mcp).")
-    app.router.routes.extend(mcp_app.routes)
+    app.router.routes.extend(mcp_routes_)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.state.runtime = runtime
 

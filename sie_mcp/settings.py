@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="HTTP bind address (use 0.0.0.0 in a container)")
     port: int = Field(8080, description="HTTP port")
     stateless_http: bool = Field(False, description="Stateless MCP over HTTP (any replica can serve any request)")
+    mcp_response: Literal["auto", "sse", "json"] = Field(
+        "auto", description="How MCP over HTTP answers a POST: sse (a stream), json (one body, no progress "
+                            "notifications), auto (stateless mode: json unless the call asks for progress; "
+                            "sessions: sse)")
     catalog: Path | None = Field(None, description="Catalog YAML (default: the bundled catalog)")
     model: list[str] = Field(default_factory=list, description="Register a local model dir: NAME=PATH (repeatable)")
     preload: list[str] = Field(default_factory=list, description="Models to load at start-up (default: the "

@@ -13,8 +13,9 @@ from sie_mcp.settings import Settings
 
 
 def _client(surface_catalog, **overrides) -> TestClient:
-    settings = Settings(catalog=surface_catalog, default_ner_model="tiny-ner", max_texts=10, **overrides)
-    return TestClient(create_app(settings))
+    settings = Settings(**{"catalog": surface_catalog, "default_ner_model": "tiny-ner", "max_texts": 10, **overrides})
+    # A loopback Host header: the MCP transport's DNS-rebinding protection refuses TestClient's "testserver".
+    return TestClient(create_app(settings), base_url="http://127.0.0.1:8080")
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +141,42 @@ def test_not_ready_while_default_model_fails(surface_catalog):
 def test_openai_embeddings_refuse_non_dense_models(client):
     response = client.post("/v1/embeddings", json={"input": "x", "model": "splade-tiny"})
     assert response.status_code == 400 and "/v1/tools/embed" in response.json()["error"]["message"]
+
+
+MCP_HEADERS = {"accept": "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18"}
+
+
+def _mcp_call(client, texts, progress_token=None):
+    params = {"name": "embed", "arguments": {"texts": texts}}
+    if progress_token is not None:
+        params["_meta"] = {"progressToken": progress_token}
+    return client.post("/mcp", headers=MCP_HEADERS, json={"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                                                          "params": params})
+
+
+@pytest.mark.parametrize("mode", ["auto", "sse", "json"])
+def test_mcp_response_mode_in_stateless_http(surface_catalog, mode):
+    """auto: a plain call gets one JSON body, a call with a progress token its SSE stream and progress."""
+    long_call = [f"text number {i}" for i in range(200)]
+    with _client(surface_catalog, stateless_http=True, mcp_response=mode, max_texts=256) as client:
+        plain = _mcp_call(client, ["hello"])
+        with_progress = _mcp_call(client, long_call, progress_token="p-1")
+    assert plain.status_code == 200 and with_progress.status_code == 200
+    plain_type = plain.headers["content-type"].split(";")[0]
+    assert plain_type == ("text/event-stream" if mode == "sse" else "application/json")
+    if plain_type == "application/json":
+        assert len(plain.json()["result"]["structuredContent"]["embeddings"]) == 1
+    progress_type = with_progress.headers["content-type"].split(";")[0]
+    assert progress_type == ("application/json" if mode == "json" else "text/event-stream")
+    progress_events = with_progress.text.count('"method":"notifications/progress"')
+    assert (progress_events >= 3) if mode != "json" else progress_events == 0
+    assert '"structuredContent"' in with_progress.text
+
+
+def test_mcp_response_router_reads_progress_tokens_only_from_request_meta():
+    from sie_mcp.mcp_response_mode import asks_for_progress
+
+    assert asks_for_progress(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"progressToken":3}}}')
+    assert asks_for_progress(b'[{"method":"ping"},{"params":{"_meta":{"progressToken":"x"}}}]')
+    assert not asks_for_progress(b'{"method":"tools/call","params":{"arguments":{"texts":["progressToken"]}}}')
+    assert not asks_for_progress(b'{"progressToken": 1')  # not JSON: the SDK answers the parse error

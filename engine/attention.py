@@ -172,11 +172,12 @@ class SdpaGrouped(AttentionBackend):
         if len(meta) == 1:
             g = meta[0]
             return self._one(q, k, v, g, spec, bias).reshape(q.shape)
-        out = torch.empty_like(q)
+        out = torch.empty(q.shape, dtype=q.dtype, device=q.device)  # [T, H, D]
         for g in meta:
             end = g.start + g.count * g.length
-            out[g.start:end] = self._one(q[g.start:end], k[g.start:end], v[g.start:end], g, spec, bias).reshape(
-                end - g.start, *q.shape[1:])
+            # One copy, straight from the attention output's [b, H, L, D] layout into the packed rows.
+            out[g.start:end].view(g.count, g.length, *q.shape[1:]).copy_(
+                self._one(q[g.start:end], k[g.start:end], v[g.start:end], g, spec, bias))
         return out
 
     @staticmethod

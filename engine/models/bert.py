@@ -114,7 +114,7 @@ class BertDenseLN(nn.Module):
         self.LayerNorm = nn.LayerNorm(d_out, eps=eps)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dense(x) + residual)
+        return self.LayerNorm(self.dense(x).add_(residual))  # the fresh projection takes the residual in place
 
 
 class BertAttention(nn.Module):
@@ -133,7 +133,7 @@ class BertIntermediate(nn.Module):
     def __init__(self, cfg: BertConfig) -> None:
         super().__init__()
         self.dense = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
-        self.act = activation(cfg.hidden_act)
+        self.act = activation(cfg.hidden_act, inplace=True)  # on the fresh [T, I] projection
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.dense(x))  # [T, I]

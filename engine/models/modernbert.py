@@ -147,7 +147,7 @@ class ModernBertEncoderLayer(nn.Module):
         self.attn_norm = nn.Identity() if index == 0 else _norm(cfg)
         self.attn = ModernBertAttention(cfg)
         self.mlp_norm = _norm(cfg)
-        self.mlp = GatedMLP(cfg.hidden_size, cfg.intermediate_size, activation(cfg.hidden_activation),
+        self.mlp = GatedMLP(cfg.hidden_size, cfg.intermediate_size, activation(cfg.hidden_activation, inplace=True),
                             bias=cfg.mlp_bias)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], attn: AttentionContext,

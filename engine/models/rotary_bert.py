@@ -174,14 +174,14 @@ class RotaryBertLayer(nn.Module):
         super().__init__()
         self.self_attn = RotaryBertAttention(cfg)
         self.post_attention_layernorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.mlp = GatedMLP(cfg.hidden_size, cfg.intermediate_size, activation(cfg.hidden_act),
+        self.mlp = GatedMLP(cfg.hidden_size, cfg.intermediate_size, activation(cfg.hidden_act, inplace=True),
                             bias=cfg.mlp_in_bias, out_bias=cfg.mlp_out_bias)
         self.post_mlp_layernorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], attn: AttentionContext,
                 spec: AttentionSpec) -> torch.Tensor:
-        x = self.post_attention_layernorm(x + self.self_attn(x, rope, attn, spec))
-        return self.post_mlp_layernorm(x + self.mlp(x))
+        x = self.post_attention_layernorm(self.self_attn(x, rope, attn, spec).add_(x))  # residual in place
+        return self.post_mlp_layernorm(self.mlp(x).add_(x))
 
 
 # Remote-code names -> transformers' names, applied before fusing (NomicBERT's fc11 is the up

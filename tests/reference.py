@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import torch
 
+from engine.attention import AttentionBackendName
+from engine.loading import LoadOptions, load_model
 from engine.tokenization import Encoded
+
+
+def load_fp32(path, backend: AttentionBackendName = AttentionBackendName.SDPA_GROUPED, **options):
+    """Our implementation in fp32 on one attention backend (default: the CPU default)."""
+    return load_model(path, LoadOptions(dtype="float32", attention_backend=backend.value, **options))
+
+
+def hf_eager(cls_name: str, path):
+    """The reference: transformers' class `cls_name` from `path`, eager attention, eval mode."""
+    import transformers
+
+    return getattr(transformers, cls_name).from_pretrained(path, attn_implementation="eager").eval()
 
 
 def padded_inputs(encoded: list[Encoded], pad_id: int = 0, token_types: bool = True) -> dict[str, torch.Tensor]:

@@ -12,7 +12,6 @@ import transformers
 from engine.attention import AttentionBackendName
 from engine.batch import pack
 from engine.heads.pooling import PoolingMode
-from engine.loading import LoadOptions, load_model
 from tests.reference import (
     assert_batch_invariant,
     assert_token_logits_match,
@@ -21,15 +20,12 @@ from tests.reference import (
     reference_hidden,
     reference_pool,
 )
+from tests.reference import load_fp32 as _load
 
 PARITY = 1e-4
 INVARIANCE = 1e-5
 CPU_BACKENDS = [AttentionBackendName.SDPA_GROUPED, AttentionBackendName.SDPA_BUCKETED,
                 AttentionBackendName.SDPA_PADDED]
-
-
-def _load(path, backend=AttentionBackendName.SDPA_GROUPED, **kw):
-    return load_model(path, LoadOptions(dtype="float32", attention_backend=backend.value, **kw))
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS, ids=lambda b: b.value)

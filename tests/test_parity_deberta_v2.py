@@ -15,7 +15,6 @@ import shutil
 
 import pytest
 import torch
-import transformers
 
 from engine.errors import BackendUnavailable, UnsupportedArchitecture
 from engine.heads.pooling import PoolingMode
@@ -28,6 +27,7 @@ from tests.reference import (
     padded_inputs,
     reference_hidden,
 )
+from tests.reference import hf_eager as _hf
 
 PARITY = 1e-4
 INVARIANCE = 1e-5
@@ -52,10 +52,6 @@ def _make(make_hf_model, cls_name: str = "DebertaV2Model", variant: str = "v3", 
 
 def _load(path, **kw):
     return load_model(path, LoadOptions(dtype="float32", **kw))
-
-
-def _hf(cls_name, path):
-    return getattr(transformers, cls_name).from_pretrained(path, attn_implementation="eager").eval()
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

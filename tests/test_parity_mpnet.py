@@ -10,12 +10,11 @@ import shutil
 
 import pytest
 import torch
-import transformers
 
 from engine.attention import AttentionBackendName
 from engine.errors import UnsupportedArchitecture
 from engine.heads.pooling import PoolingMode
-from engine.loading import LoadOptions, load_model
+from engine.loading import load_model
 from tests.reference import (
     assert_batch_invariant,
     assert_token_logits_match,
@@ -24,6 +23,8 @@ from tests.reference import (
     padded_inputs,
     reference_hidden,
 )
+from tests.reference import hf_eager as _hf
+from tests.reference import load_fp32 as _load
 
 PARITY = 1e-4
 INVARIANCE = 1e-5
@@ -38,14 +39,6 @@ def _make(make_hf_model, cls_name: str = "MPNetModel", **overrides):
                initializer_range=0.1, pad_token_id=PAD)
     cfg.update(overrides)
     return make_hf_model(cls_name, config_class="MPNetConfig", **cfg)
-
-
-def _load(path, backend=AttentionBackendName.SDPA_GROUPED, **kw):
-    return load_model(path, LoadOptions(dtype="float32", attention_backend=backend.value, **kw))
-
-
-def _hf(cls_name, path):
-    return getattr(transformers, cls_name).from_pretrained(path, attn_implementation="eager").eval()
 
 
 def _reference_inputs(encoded):

@@ -10,13 +10,14 @@ import json
 import shutil
 
 import pytest
-import transformers
 
 from engine.attention import AttentionBackendName
 from engine.errors import UnsupportedArchitecture
 from engine.heads.pooling import PoolingMode
-from engine.loading import LoadOptions, load_model
+from engine.loading import load_model
 from tests.reference import assert_batch_invariant, engine_hidden, max_abs, reference_hidden, reference_pool
+from tests.reference import hf_eager as _hf
+from tests.reference import load_fp32 as _load
 
 PARITY = 1e-4
 INVARIANCE = 1e-5
@@ -32,14 +33,6 @@ def _make(make_hf_model, family: str = "Qwen3", task: str = "Model", **overrides
         cfg["head_dim"] = 16
     cfg.update(overrides)
     return make_hf_model(f"{family}{task}", config_class=f"{family}Config", **cfg)
-
-
-def _load(path, backend=AttentionBackendName.SDPA_GROUPED, **kw):
-    return load_model(path, LoadOptions(dtype="float32", attention_backend=backend.value, **kw))
-
-
-def _hf(cls_name, path):
-    return getattr(transformers, cls_name).from_pretrained(path, attn_implementation="eager").eval()
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -15,7 +15,7 @@ import transformers
 from engine.attention import AttentionBackendName
 from engine.errors import UnsupportedArchitecture
 from engine.heads.pooling import PoolingMode
-from engine.loading import LoadOptions, load_model
+from engine.loading import load_model
 from tests.conftest import tiny_bert_config
 from tests.reference import (
     assert_batch_invariant,
@@ -25,6 +25,7 @@ from tests.reference import (
     padded_inputs,
     reference_hidden,
 )
+from tests.reference import load_fp32 as _load
 
 PARITY = 1e-4
 INVARIANCE = 1e-5
@@ -39,10 +40,6 @@ def _tiny(**overrides) -> dict:
 
 def _make(make_hf_model, family: str, task: str = "Model", **overrides):
     return make_hf_model(f"{family}{task}", config_class=f"{family}Config", **_tiny(**overrides))
-
-
-def _load(path, backend=AttentionBackendName.SDPA_GROUPED, **kw):
-    return load_model(path, LoadOptions(dtype="float32", attention_backend=backend.value, **kw))
 
 
 def _reference_inputs(encoded):

@@ -13,13 +13,11 @@ import shutil
 
 import pytest
 import torch
-import transformers
 from safetensors.torch import save_file
 
 from engine.attention import AttentionBackendName
 from engine.errors import UnsupportedArchitecture
 from engine.heads.pooling import PoolingMode
-from engine.loading import LoadOptions, load_model
 from tests.reference import (
     assert_batch_invariant,
     assert_token_logits_match,
@@ -28,6 +26,8 @@ from tests.reference import (
     padded_inputs,
     reference_hidden,
 )
+from tests.reference import hf_eager as _hf
+from tests.reference import load_fp32 as _load
 
 PARITY = 1e-4
 BACKENDS = [AttentionBackendName.SDPA_GROUPED, AttentionBackendName.SDPA_BUCKETED, AttentionBackendName.SDPA_PADDED]
@@ -41,14 +41,6 @@ def _make(make_hf_model, family: str, task: str = "Model", **overrides):
            "pad_token_id": 0, "rope_parameters": {"rope_type": "default", "rope_theta": 1000.0}}
     cfg.update(overrides)
     return make_hf_model(f"{family}{task}", config_class=f"{family}Config", **cfg)
-
-
-def _load(path, backend=AttentionBackendName.SDPA_GROUPED, **kw):
-    return load_model(path, LoadOptions(dtype="float32", attention_backend=backend.value, **kw))
-
-
-def _hf(cls_name, path):
-    return getattr(transformers, cls_name).from_pretrained(path, attn_implementation="eager").eval()
 
 
 def _assert_hidden_match(ours, hf, texts):

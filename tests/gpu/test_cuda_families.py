@@ -54,6 +54,8 @@ def _no_tf32():
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_family_on_cuda(make_hf_model, texts, family):
     make, hf_class, pad_kw = FAMILIES[family]
+    if not hasattr(transformers, hf_class):  # an older transformers on the GPU machine
+        pytest.skip(f"transformers {transformers.__version__} has no {hf_class}")
     path = make(make_hf_model)
     hf = getattr(transformers, hf_class).from_pretrained(path, attn_implementation="eager").eval()
 

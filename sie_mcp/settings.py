@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.pool import PoolConfig
 from engine.scheduler import SchedulerConfig
+from sie_mcp.mcp_response_mode import ResponseMode
 from tools.context import Defaults, Limits
 
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "kib": 2**10,
@@ -39,7 +40,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="HTTP bind address (use 0.0.0.0 in a container)")
     port: int = Field(8080, description="HTTP port")
     stateless_http: bool = Field(False, description="Stateless MCP over HTTP (any replica can serve any request)")
-    mcp_response: Literal["auto", "sse", "json"] = Field(
+    mcp_response: ResponseMode = Field(
         "auto", description="How MCP over HTTP answers a POST: sse (a stream), json (one body, no progress "
                             "notifications), auto (stateless mode: json unless the call asks for progress; "
                             "sessions: sse)")

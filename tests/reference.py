@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
 import torch
 
 from engine.attention import AttentionBackendName
@@ -19,6 +24,16 @@ def hf_eager(cls_name: str, path):
     import transformers
 
     return getattr(transformers, cls_name).from_pretrained(path, attn_implementation="eager").eval()
+
+
+def copy_with_config(src: Path, dst: Path, edit: Callable[[dict], dict | None]) -> Path:
+    """A copy of the model directory `src` at `dst` with its config.json edited: `edit` changes the dict in
+    place or returns a new one."""
+    shutil.copytree(src, dst)
+    cfg = json.loads((dst / "config.json").read_text())
+    edited = edit(cfg)
+    (dst / "config.json").write_text(json.dumps(cfg if edited is None else edited))
+    return dst
 
 
 def padded_inputs(encoded: list[Encoded], pad_id: int = 0, token_types: bool = True) -> dict[str, torch.Tensor]:
@@ -84,3 +99,16 @@ def assert_batch_invariant(ours, texts: list[str], tol: float = 1e-5) -> None:
     together = ours.embed(texts).vectors
     for i, text in enumerate(texts):
         assert max_abs(ours.embed([text]).vectors[0], together[i]) <= tol
+
+
+def assert_hidden_states_match(ours, hf_model, texts: list[str], tol: float = 1e-4, **pad_kw) -> list[int]:
+    """Our backbone's hidden states against the reference's on every real token of a batch of very
+    different lengths (≥ 16 texts, from ≤ 3 to ≥ 300 tokens); returns the lengths."""
+    encoded = ours.tokenizer.encode(texts)
+    lengths = [len(e) for e in encoded]
+    assert len(texts) >= 16 and min(lengths) <= 3 and max(lengths) >= 300
+    ref = reference_hidden(hf_model, encoded, **pad_kw)
+    for h, r in zip(engine_hidden(ours, encoded), ref, strict=True):
+        assert max_abs(h, r) <= tol
+    return lengths
+

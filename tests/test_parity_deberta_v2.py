@@ -10,9 +10,6 @@ Thresholds: max abs diff ≤ 1e-4 against the reference; ≤ 1e-5 for batch inva
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import pytest
 import torch
 
@@ -21,7 +18,9 @@ from engine.heads.pooling import PoolingMode
 from engine.loading import LoadOptions, load_model
 from tests.reference import (
     assert_batch_invariant,
+    assert_hidden_states_match,
     assert_token_logits_match,
+    copy_with_config,
     engine_hidden,
     max_abs,
     padded_inputs,
@@ -59,12 +58,7 @@ def test_hidden_states_match_transformers(make_hf_model, texts, variant):
     path = _make(make_hf_model, variant=variant)
     ours = _load(path)
     assert ours.info.attention_backend == "sdpa_grouped" and "disentangled" in ours.info.attention_reason
-    encoded = ours.tokenizer.encode(texts)
-    lengths = [len(e) for e in encoded]
-    assert len(texts) >= 16 and min(lengths) <= 3 and max(lengths) >= 300
-    ref = reference_hidden(_hf("DebertaV2Model", path), encoded)
-    for h, r in zip(engine_hidden(ours, encoded), ref, strict=True):
-        assert max_abs(h, r) <= PARITY
+    assert_hidden_states_match(ours, _hf("DebertaV2Model", path), texts, PARITY)
 
 
 def test_the_position_terms_matter(make_hf_model, texts):
@@ -125,11 +119,7 @@ def test_kernel_backends_are_refused(make_hf_model):
     ("hidden_act", "mish"),
 ])
 def test_unsupported_config_is_refused_by_name(make_hf_model, tmp_path, field, value):
-    path = tmp_path / "model"
-    shutil.copytree(_make(make_hf_model), path)
-    cfg = json.loads((path / "config.json").read_text())
-    cfg[field] = value
-    (path / "config.json").write_text(json.dumps(cfg))
+    path = copy_with_config(_make(make_hf_model), tmp_path / "model", lambda cfg: cfg.update({field: value}))
     with pytest.raises(UnsupportedArchitecture, match=field):
         load_model(path)
 

@@ -5,8 +5,6 @@ Thresholds: max abs diff ≤ 1e-4 against the reference; ≤ 1e-5 for batch inva
 
 from __future__ import annotations
 
-import json
-import shutil
 from functools import partial
 
 import pytest
@@ -18,7 +16,9 @@ from engine.heads.pooling import PoolingMode
 from engine.loading import load_model
 from tests.reference import (
     assert_batch_invariant,
+    assert_hidden_states_match,
     assert_token_logits_match,
+    copy_with_config,
     engine_hidden,
     max_abs,
     padded_inputs,
@@ -46,12 +46,7 @@ def test_hidden_states_match_transformers(make_hf_model, texts, backend, sinusoi
     path = _make(make_hf_model, sinusoidal_pos_embds=sinusoidal)
     ours = _load(path, backend)
     hf = _hf("DistilBertModel", path)
-    encoded = ours.tokenizer.encode(texts)
-    lengths = [len(e) for e in encoded]
-    assert len(texts) >= 16 and min(lengths) <= 3 and max(lengths) >= 300
-    ref = reference_hidden(hf, encoded, token_types=False)
-    for h, r in zip(engine_hidden(ours, encoded), ref, strict=True):
-        assert max_abs(h, r) <= PARITY
+    assert_hidden_states_match(ours, hf, texts, PARITY, token_types=False)
 
 
 @pytest.mark.parametrize("num_labels", [1, 3])
@@ -89,10 +84,6 @@ def test_batch_invariance(make_hf_model, texts):
 
 
 def test_unsupported_activation_is_refused_by_name(make_hf_model, tmp_path):
-    path = tmp_path / "model"
-    shutil.copytree(_make(make_hf_model), path)
-    cfg = json.loads((path / "config.json").read_text())
-    cfg["activation"] = "mish"
-    (path / "config.json").write_text(json.dumps(cfg))
+    path = copy_with_config(_make(make_hf_model), tmp_path / "model", lambda cfg: cfg.update({"activation": "mish"}))
     with pytest.raises(UnsupportedArchitecture, match="activation='mish'"):
         load_model(path)

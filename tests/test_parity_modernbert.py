@@ -6,8 +6,6 @@ Thresholds: max abs diff ≤ 1e-4 against the reference; ≤ 1e-5 for batch inva
 
 from __future__ import annotations
 
-import json
-import shutil
 from functools import partial
 
 import pytest
@@ -19,7 +17,9 @@ from engine.heads.pooling import PoolingMode
 from engine.loading import load_model
 from tests.reference import (
     assert_batch_invariant,
+    assert_hidden_states_match,
     assert_token_logits_match,
+    copy_with_config,
     engine_hidden,
     max_abs,
     padded_inputs,
@@ -42,15 +42,6 @@ def _make(make_hf_model, cls_name: str = "ModernBertModel", **overrides):
     return make_hf_model(cls_name, config_class="ModernBertConfig", **cfg)
 
 
-def _edit_config(src, tmp_path, edit):
-    path = tmp_path / "model"
-    shutil.copytree(src, path)
-    cfg = json.loads((path / "config.json").read_text())
-    edit(cfg)
-    (path / "config.json").write_text(json.dumps(cfg))
-    return path
-
-
 @pytest.mark.parametrize("backend", [AttentionBackendName.SDPA_GROUPED, AttentionBackendName.SDPA_BUCKETED,
                                      AttentionBackendName.SDPA_PADDED], ids=lambda b: b.value)
 def test_hidden_states_match_transformers(make_hf_model, texts, backend):
@@ -59,13 +50,8 @@ def test_hidden_states_match_transformers(make_hf_model, texts, backend):
     assert ours.backbone.config.layer_types == ("full_attention", "sliding_attention", "sliding_attention",
                                                 "full_attention")
     hf = _hf("ModernBertModel", path)
-    encoded = ours.tokenizer.encode(texts)
-    lengths = [len(e) for e in encoded]
-    assert len(texts) >= 16 and min(lengths) <= 3 and max(lengths) >= 300
+    lengths = assert_hidden_states_match(ours, hf, texts, PARITY, token_types=False)
     assert sum(n > 4 * LOCAL_ATTENTION for n in lengths) >= 3
-    ref = reference_hidden(hf, encoded, token_types=False)
-    for h, r in zip(engine_hidden(ours, encoded), ref, strict=True):
-        assert max_abs(h, r) <= PARITY
 
 
 def test_the_window_and_thetas_matter(make_hf_model, texts, tmp_path):
@@ -76,7 +62,7 @@ def test_the_window_and_thetas_matter(make_hf_model, texts, tmp_path):
     def all_global(cfg):
         cfg["layer_types"] = ["full_attention"] * 4
 
-    wrong = _load(_edit_config(path, tmp_path, all_global))
+    wrong = _load(copy_with_config(path, tmp_path / "model", all_global))
     encoded = wrong.tokenizer.encode(texts)
     ref = reference_hidden(hf, encoded, token_types=False)
     worst = max(max_abs(h, r) for h, r in zip(engine_hidden(wrong, encoded), ref, strict=True))
@@ -91,7 +77,7 @@ def test_legacy_config_fields_load_the_same_model(make_hf_model, texts, tmp_path
         del cfg["layer_types"], cfg["rope_parameters"]
         cfg.update(global_attn_every_n_layers=2, global_rope_theta=160_000.0, local_rope_theta=5_000.0)
 
-    new, old = _load(path), _load(_edit_config(path, tmp_path, legacy))
+    new, old = _load(path), _load(copy_with_config(path, tmp_path / "model", legacy))
     assert old.backbone.config == new.backbone.config
     assert new.backbone.config.local_rope_theta == 5_000.0
     assert max_abs(old.embed(texts).vectors, new.embed(texts).vectors) == 0.0
@@ -141,6 +127,6 @@ def test_batch_invariance(make_hf_model, texts, backend):
                          "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}}),
 ])
 def test_unsupported_config_is_refused_by_name(make_hf_model, tmp_path, field, value):
-    path = _edit_config(_make(make_hf_model), tmp_path, lambda cfg: cfg.update({field: value}))
+    path = copy_with_config(_make(make_hf_model), tmp_path / "model", lambda cfg: cfg.update({field: value}))
     with pytest.raises(UnsupportedArchitecture, match=field):
         load_model(path)

@@ -5,9 +5,6 @@ Thresholds: max abs diff ≤ 1e-4 against the reference; ≤ 1e-5 for batch inva
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import pytest
 import torch
 
@@ -17,7 +14,9 @@ from engine.heads.pooling import PoolingMode
 from engine.loading import load_model
 from tests.reference import (
     assert_batch_invariant,
+    assert_hidden_states_match,
     assert_token_logits_match,
+    copy_with_config,
     engine_hidden,
     max_abs,
     padded_inputs,
@@ -50,12 +49,7 @@ def test_hidden_states_match_transformers(make_hf_model, texts, backend):
     path = _make(make_hf_model)
     ours = _load(path, backend)
     hf = _hf("MPNetModel", path)
-    encoded = ours.tokenizer.encode(texts)
-    lengths = [len(e) for e in encoded]
-    assert len(texts) >= 16 and min(lengths) <= 3 and max(lengths) >= 300
-    ref = reference_hidden(hf, encoded, pad_id=PAD, token_types=False)
-    for h, r in zip(engine_hidden(ours, encoded), ref, strict=True):
-        assert max_abs(h, r) <= PARITY
+    assert_hidden_states_match(ours, hf, texts, PARITY, pad_id=PAD, token_types=False)
 
 
 def test_the_bias_matters(make_hf_model, texts):
@@ -117,10 +111,6 @@ def test_varlen_backends_are_refused_for_the_bias(make_hf_model):
 
 
 def test_other_bucket_counts_are_refused_by_name(make_hf_model, tmp_path):
-    path = tmp_path / "model"
-    shutil.copytree(_make(make_hf_model), path)
-    cfg = json.loads((path / "config.json").read_text())
-    cfg["relative_attention_num_buckets"] = 64
-    (path / "config.json").write_text(json.dumps(cfg))
+    path = copy_with_config(_make(make_hf_model), tmp_path / "model", lambda cfg: cfg.update({"relative_attention_num_buckets": 64}))
     with pytest.raises(UnsupportedArchitecture, match="relative_attention_num_buckets"):
         load_model(path)

@@ -6,16 +6,20 @@ Thresholds: max abs diff ≤ 1e-4 against the reference; ≤ 1e-5 for batch inva
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import pytest
 
 from engine.attention import AttentionBackendName
 from engine.errors import UnsupportedArchitecture
 from engine.heads.pooling import PoolingMode
 from engine.loading import load_model
-from tests.reference import assert_batch_invariant, engine_hidden, max_abs, reference_hidden, reference_pool
+from tests.reference import (
+    assert_batch_invariant,
+    assert_hidden_states_match,
+    copy_with_config,
+    max_abs,
+    reference_hidden,
+    reference_pool,
+)
 from tests.reference import hf_eager as _hf
 from tests.reference import load_fp32 as _load
 
@@ -42,12 +46,7 @@ def test_hidden_states_match_transformers(make_hf_model, texts, family, backend)
     path = _make(make_hf_model, family)
     ours = _load(path, backend)
     hf = _hf(f"{family}Model", path)
-    encoded = ours.tokenizer.encode(texts)
-    lengths = [len(e) for e in encoded]
-    assert len(texts) >= 16 and min(lengths) <= 3 and max(lengths) >= 300
-    ref = reference_hidden(hf, encoded, token_types=False)
-    for h, r in zip(engine_hidden(ours, encoded), ref, strict=True):
-        assert max_abs(h, r) <= PARITY
+    assert_hidden_states_match(ours, hf, texts, PARITY, token_types=False)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -74,10 +73,6 @@ def test_batch_invariance(make_hf_model, texts):
     ("hidden_act", "mish"),
 ])
 def test_unsupported_config_is_refused_by_name(make_hf_model, tmp_path, field, value):
-    path = tmp_path / "model"
-    shutil.copytree(_make(make_hf_model), path)
-    cfg = json.loads((path / "config.json").read_text())
-    cfg[field] = value
-    (path / "config.json").write_text(json.dumps(cfg))
+    path = copy_with_config(_make(make_hf_model), tmp_path / "model", lambda cfg: cfg.update({field: value}))
     with pytest.raises(UnsupportedArchitecture, match=field):
         load_model(path)

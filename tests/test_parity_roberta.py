@@ -5,9 +5,6 @@ Thresholds: max abs diff ≤ 1e-4 against the reference; ≤ 1e-5 for batch inva
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import pytest
 import torch
 import transformers
@@ -19,7 +16,9 @@ from engine.loading import load_model
 from tests.conftest import tiny_bert_config
 from tests.reference import (
     assert_batch_invariant,
+    assert_hidden_states_match,
     assert_token_logits_match,
+    copy_with_config,
     engine_hidden,
     max_abs,
     padded_inputs,
@@ -52,12 +51,7 @@ def test_hidden_states_match_transformers(make_hf_model, texts, family):
     path = _make(make_hf_model, family)
     ours = _load(path)
     hf = getattr(transformers, f"{family}Model").from_pretrained(path, attn_implementation="eager").eval()
-    encoded = ours.tokenizer.encode(texts)
-    lengths = [len(e) for e in encoded]
-    assert len(texts) >= 16 and min(lengths) <= 3 and max(lengths) >= 300
-    ref = reference_hidden(hf, encoded, pad_id=PAD, token_types=False)
-    for h, r in zip(engine_hidden(ours, encoded), ref, strict=True):
-        assert max_abs(h, r) <= PARITY
+    assert_hidden_states_match(ours, hf, texts, PARITY, pad_id=PAD, token_types=False)
 
 
 def test_positions_are_offset_and_bound_the_max_length(make_hf_model):
@@ -107,10 +101,6 @@ def test_batch_invariance(make_hf_model, texts, backend):
 
 
 def test_relative_positions_are_refused_by_name(make_hf_model, tmp_path):
-    path = tmp_path / "model"
-    shutil.copytree(_make(make_hf_model, "Roberta"), path)
-    cfg = json.loads((path / "config.json").read_text())
-    cfg["position_embedding_type"] = "relative_key_query"
-    (path / "config.json").write_text(json.dumps(cfg))
+    path = copy_with_config(_make(make_hf_model, "Roberta"), tmp_path / "model", lambda cfg: cfg.update({"position_embedding_type": "relative_key_query"}))
     with pytest.raises(UnsupportedArchitecture, match="position_embedding_type"):
         load_model(path)

@@ -8,7 +8,6 @@ Thresholds: max abs diff ≤ 1e-4 against the reference; ≤ 1e-5 for batch inva
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
@@ -20,8 +19,9 @@ from engine.errors import UnsupportedArchitecture
 from engine.heads.pooling import PoolingMode
 from tests.reference import (
     assert_batch_invariant,
+    assert_hidden_states_match,
     assert_token_logits_match,
-    engine_hidden,
+    copy_with_config,
     max_abs,
     padded_inputs,
     reference_hidden,
@@ -43,22 +43,13 @@ def _make(make_hf_model, family: str, task: str = "Model", **overrides):
     return make_hf_model(f"{family}{task}", config_class=f"{family}Config", **cfg)
 
 
-def _assert_hidden_match(ours, hf, texts):
-    encoded = ours.tokenizer.encode(texts)
-    lengths = [len(e) for e in encoded]
-    assert len(texts) >= 16 and min(lengths) <= 3 and max(lengths) >= 300
-    ref = reference_hidden(hf, encoded)
-    for got, want in zip(engine_hidden(ours, encoded), ref, strict=True):
-        assert max_abs(got, want) <= PARITY
-
-
 @pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.value)
 @pytest.mark.parametrize("family", FAMILIES)
 def test_hidden_states_match_transformers(make_hf_model, texts, family, backend):
     path = _make(make_hf_model, family)
     ours = _load(path, backend)
     assert ours.info.family == "rotary_bert"
-    _assert_hidden_match(ours, _hf(f"{family}Model", path), texts)
+    assert_hidden_states_match(ours, _hf(f"{family}Model", path), texts, PARITY)
 
 
 def test_gte_without_token_types(make_hf_model, texts):
@@ -67,7 +58,7 @@ def test_gte_without_token_types(make_hf_model, texts):
                                                                            "rope_theta": 160_000.0})
     ours = _load(path)
     assert ours.backbone.embeddings.token_type_embeddings is None
-    _assert_hidden_match(ours, _hf("GteModel", path), texts)
+    assert_hidden_states_match(ours, _hf("GteModel", path), texts, PARITY)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -115,14 +106,7 @@ def test_transformers_module_names_load_too(make_hf_model, texts, tmp_path, fami
     state = hf.state_dict()
     assert any(k.endswith("self_attn.q_proj.weight") for k in state)
     save_file({k: v.contiguous() for k, v in state.items()}, dst / "model.safetensors")
-    _assert_hidden_match(_load(dst), hf, texts)
-
-
-def _respell_config(src, dst, edit):
-    shutil.copytree(src, dst)
-    cfg = json.loads((dst / "config.json").read_text())
-    (dst / "config.json").write_text(json.dumps(edit(cfg)))
-    return dst
+    assert_hidden_states_match(_load(dst), hf, texts, PARITY)
 
 
 def _contrastors_nomic(cfg):
@@ -160,13 +144,13 @@ UNSUPPORTED = [
 @pytest.mark.parametrize("family", FAMILIES)
 def test_remote_code_config(make_hf_model, texts, tmp_path, family):
     src = _make(make_hf_model, family)
-    remote = _respell_config(src, tmp_path / "remote", REMOTE[family])
-    _assert_hidden_match(_load(remote), _hf(f"{family}Model", src), texts)
+    remote = copy_with_config(src, tmp_path / "remote", REMOTE[family])
+    assert_hidden_states_match(_load(remote), _hf(f"{family}Model", src), texts, PARITY)
 
 
 @pytest.mark.parametrize(("family", "field", "value"), UNSUPPORTED)
 def test_remote_options_we_lack_fail_naming_the_field(make_hf_model, tmp_path, family, field, value):
     src = _make(make_hf_model, family)
-    remote = _respell_config(src, tmp_path / "remote", lambda cfg: {**REMOTE[family](cfg), field: value})
+    remote = copy_with_config(src, tmp_path / "remote", lambda cfg: {**REMOTE[family](cfg), field: value})
     with pytest.raises(UnsupportedArchitecture, match=field):
         _load(remote)

@@ -83,19 +83,42 @@ def calls_texts(texts: list[str], i: int) -> list[str]:
 
 WRK_SCRIPT = """
 bodies = {%s}
+headers = {%s}
 counter = 0
 request = function()
   counter = counter + 1
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json",
-                                  ["Accept"] = "application/json, text/event-stream"}, bodies[counter %% #bodies + 1])
+  return wrk.format("POST", nil, headers, bodies[counter %% #bodies + 1])
 end
 """
 
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+# MCP 2026-07-28: each POST is one self-contained exchange; routing headers mirror the body.
+MODERN_HEADERS = {**JSON_HEADERS, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call",
+                  "Mcp-Name": "embed"}
 
-def wrk_throughput(url: str, bodies: list[str], clients: int, duration: float) -> float:
-    """Load from a second process: wrk (C, cheap) keeps `clients` connections busy; texts/s."""
+
+def wrk_script(bodies: list[str], headers: dict[str, str]) -> Path:
     script = Path(tempfile.mkdtemp()) / "load.lua"
-    script.write_text(WRK_SCRIPT % ", ".join(json.dumps(b) for b in bodies))
+    lua_headers = ", ".join(f'[{json.dumps(k)}] = {json.dumps(v)}' for k, v in headers.items())
+    script.write_text(WRK_SCRIPT % (", ".join(json.dumps(b) for b in bodies), lua_headers))
+    return script
+
+
+def mcp_bodies(texts_per_call: list[list[str]], modern: bool = False) -> list[str]:
+    """tools/call embed bodies; `modern` adds the 2026-07-28 per-request envelope."""
+    out = []
+    for i, batch in enumerate(texts_per_call):
+        params: dict = {"name": "embed", "arguments": {"texts": batch}}
+        if modern:
+            params["_meta"] = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                               "io.modelcontextprotocol/clientCapabilities": {}}
+        out.append(json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": params}))
+    return out
+
+
+def wrk_throughput(url: str, bodies: list[str], headers: dict[str, str], clients: int, duration: float) -> float:
+    """Load from a second process: wrk (C, cheap) keeps `clients` connections busy; texts/s."""
+    script = wrk_script(bodies, headers)
     out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{duration:.0f}s", "--timeout", "60s", "-s", str(script),
                           url], capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out:
@@ -140,29 +163,70 @@ def engine_seconds(url: str) -> tuple[float, float]:
 
 
 def _wrk_ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if match is None:
+        raise RuntimeError(f"unexpected wrk figure {value!r}")
+    number, unit = match.groups()
     return float(number) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
 
 
-def wrk_latency(url: str, bodies: list[str], duration: float) -> tuple[float, float, float, int]:
+def wrk_latency(url: str, bodies: list[str], headers: dict[str, str],
+                duration: float) -> tuple[float, float, float, int]:
     """One connection, calls back to back, from wrk (a C client: next to no client-side time).
     Returns (p50 ms, p99 ms, mean ms, calls)."""
-    script = Path(tempfile.mkdtemp()) / "latency.lua"
-    script.write_text(WRK_SCRIPT % ", ".join(json.dumps(b) for b in bodies))
+    script = wrk_script(bodies, headers)
     out = subprocess.run(["wrk", "-t1", "-c1", f"-d{duration:.0f}s", "--latency", "-s", str(script), url],
                          capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out:
         raise RuntimeError(f"errors:\n{out}")
-    mean = _wrk_ms(re.search(r"Latency\s+(\S+)", out).group(1))
-    p50 = _wrk_ms(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = _wrk_ms(re.search(r"99%\s+(\S+)", out).group(1))
+    if "50%" not in out:
+        raise RuntimeError(f"too few calls to report:\n{out}")
+    mean = _wrk_ms(re.search(r"^\s+Latency\s+(\S+)", out, re.MULTILINE).group(1))
+    p50 = _wrk_ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))
+    p99 = _wrk_ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))
     calls = int(re.search(r"(\d+) requests in", out).group(1))
     return p50, p99, mean, calls
 
 
-async def main_async(args) -> None:
+async def latency_table(args, direct, url: str, sse_url: str) -> None:
     from mcp import Client
 
+    print(f"## per-call latency, one short text, sequential calls ({args.calls} in process, "
+          f"{args.latency_s:.0f} s of calls from wrk)")
+    print("| path | p50 ms | p99 ms | p50 overhead vs direct | layers' own time (mean call - server engine) |")
+    print("|---|---:|---:|---:|---:|")
+    lat = await latency(direct, args.calls)
+    base = pct(lat, 0.5) * 1e3
+    print(f"| engine direct (in process) | {base:.2f} | {pct(lat, 0.99) * 1e3:.2f} | — | — |", flush=True)
+    short = [[f"A short query number {i}."] for i in range(256)]
+    for name, target, bodies, headers, server_url in (
+            ("HTTP POST /v1/tools/embed (wrk)", f"{url}/v1/tools/embed", [json.dumps({"texts": t}) for t in short],
+             JSON_HEADERS, url),
+            ("MCP tools/call, JSON answer (auto; wrk)", f"{url}/mcp", mcp_bodies(short), JSON_HEADERS, url),
+            ("MCP 2026-07-28 tools/call, JSON answer (wrk)", f"{url}/mcp", mcp_bodies(short, modern=True),
+             MODERN_HEADERS, url),
+            ("MCP tools/call, SSE answer (wrk)", f"{sse_url}/mcp", mcp_bodies(short), JSON_HEADERS, sse_url)):
+        try:
+            wrk_latency(target, bodies, headers, 2)  # warm-up (its figures are not used)
+        except RuntimeError:
+            pass  # a warm-up that completed too few calls to report percentiles
+        before = engine_seconds(server_url)
+        p50, p99, mean, _ = wrk_latency(target, bodies, headers, args.latency_s)
+        count, seconds = (a - b for a, b in zip(engine_seconds(server_url), before, strict=True))
+        own = mean - seconds / max(count, 1) * 1e3
+        print(f"| {name} | {p50:.2f} | {p99:.2f} | {p50 - base:+.2f} ms | {own:.2f} ms |", flush=True)
+    async with Client(f"{url}/mcp") as mcp_client:
+        async def via_mcp(batch):
+            result = await mcp_client.call_tool("embed", {"texts": batch})
+            assert not result.is_error
+
+        lat = await latency(via_mcp, args.calls)
+    p50 = pct(lat, 0.5) * 1e3
+    print(f"| MCP tools/call, official Python SDK client (auto: JSON) | {p50:.2f} | {pct(lat, 0.99) * 1e3:.2f} "
+          f"| {p50 - base:+.2f} ms | — |", flush=True)
+
+
+async def main_async(args) -> None:
     from sie_mcp.http_app import build_runtime
     from sie_mcp.settings import Settings
 
@@ -176,58 +240,30 @@ async def main_async(args) -> None:
         async def direct(batch):
             await runtime.engine.embed("all-MiniLM-L6-v2", batch)
 
-        async with Client(f"{url}/mcp") as mcp_client:
-            async def via_mcp(batch):
-                result = await mcp_client.call_tool("embed", {"texts": batch})
-                assert not result.is_error
-
-            print(f"## per-call latency, one short text, sequential calls ({args.calls} in process, "
-                  f"{args.latency_s:.0f} s of calls from wrk)")
-            print("| path | p50 ms | p99 ms | p50 overhead vs direct | layers' own time (mean call - server engine) |")
-            print("|---|---:|---:|---:|---:|")
-            lat = await latency(direct, args.calls)
-            base = pct(lat, 0.5) * 1e3
-            print(f"| engine direct (in process) | {base:.2f} | {pct(lat, 0.99) * 1e3:.2f} | — | — |", flush=True)
-            short = [f"A short query number {i}." for i in range(256)]
-            http_one = [json.dumps({"texts": [t]}) for t in short]
-            mcp_one = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call",
-                                   "params": {"name": "embed", "arguments": {"texts": [t]}}}) for i, t in enumerate(short)]
-            for name, target, bodies, server_url in (
-                    ("HTTP POST /v1/tools/embed (wrk)", f"{url}/v1/tools/embed", http_one, url),
-                    ("MCP tools/call, JSON answer (auto; wrk)", f"{url}/mcp", mcp_one, url),
-                    ("MCP tools/call, SSE answer (wrk)", f"{sse_url}/mcp", mcp_one, sse_url)):
-                wrk_latency(target, bodies, 1)  # warm-up
-                before = engine_seconds(server_url)
-                p50, p99, mean, _ = wrk_latency(target, bodies, args.latency_s)
-                count, seconds = (a - b for a, b in zip(engine_seconds(server_url), before, strict=True))
-                own = mean - seconds / max(count, 1) * 1e3
-                print(f"| {name} | {p50:.2f} | {p99:.2f} | {p50 - base:+.2f} ms | {own:.2f} ms |", flush=True)
-            lat = await latency(via_mcp, args.calls)
-            p50 = pct(lat, 0.5) * 1e3
-            print(f"| MCP tools/call, official Python SDK client (auto: JSON) | {p50:.2f} | {pct(lat, 0.99) * 1e3:.2f} "
-                  f"| {p50 - base:+.2f} ms | — |", flush=True)
-
+        if not args.skip_latency:
+            await latency_table(args, direct, url, sse_url)
         if not args.skip_throughput:
             print(f"\n## throughput, 4 texts per call, best of {args.repeats} x {args.duration:.0f} s per cell "
                   "(texts/s); HTTP and MCP driven by wrk from a second process")
-            print("| clients | engine direct | HTTP | MCP (auto: JSON) | MCP (SSE) | HTTP / direct | MCP / direct "
-                  "| MCP SSE / direct |")
-            print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-            http_bodies = [json.dumps({"texts": calls_texts(texts, i)}) for i in range(256)]
-            mcp_bodies = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call",
-                                      "params": {"name": "embed", "arguments": {"texts": calls_texts(texts, i)}}})
-                          for i in range(256)]
-            for clients in (1, 8, 64):
-                # Best of `--repeats` rounds, the four paths interleaved in each round: on a shared 2-core
+            print("| clients | engine direct | HTTP | MCP (auto: JSON) | MCP 2026-07-28 | MCP (SSE) | HTTP / direct "
+                  "| MCP / direct | MCP 2026-07-28 / direct | MCP SSE / direct |")
+            print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            batches = [calls_texts(texts, i) for i in range(256)]
+            paths = ((f"{url}/v1/tools/embed", [json.dumps({"texts": b}) for b in batches], JSON_HEADERS),
+                     (f"{url}/mcp", mcp_bodies(batches), JSON_HEADERS),
+                     (f"{url}/mcp", mcp_bodies(batches, modern=True), MODERN_HEADERS),
+                     (f"{sse_url}/mcp", mcp_bodies(batches), JSON_HEADERS))
+            for clients in args.clients:
+                # Best of `--repeats` rounds, the paths interleaved in each round: on a shared 2-core
                 # machine a quiet spell or a busy one should not land on one path only.
-                d = h = m = sse = 0.0
+                best = [0.0] * (1 + len(paths))
                 for _ in range(args.repeats):
-                    d = max(d, await throughput(direct, clients, texts, args.duration))
-                    h = max(h, wrk_throughput(f"{url}/v1/tools/embed", http_bodies, clients, args.duration))
-                    m = max(m, wrk_throughput(f"{url}/mcp", mcp_bodies, clients, args.duration))
-                    sse = max(sse, wrk_throughput(f"{sse_url}/mcp", mcp_bodies, clients, args.duration))
-                print(f"| {clients} | {d:,.0f} | {h:,.0f} | {m:,.0f} | {sse:,.0f} | {h / d:.0%} | {m / d:.0%} "
-                      f"| {sse / d:.0%} |", flush=True)
+                    best[0] = max(best[0], await throughput(direct, clients, texts, args.duration))
+                    for k, (target, bodies, headers) in enumerate(paths, start=1):
+                        best[k] = max(best[k], wrk_throughput(target, bodies, headers, clients, args.duration))
+                d = best[0]
+                print(f"| {clients} | " + " | ".join(f"{v:,.0f}" for v in best) + " | "
+                      + " | ".join(f"{v / d:.0%}" for v in best[1:]) + " |", flush=True)
         await runtime.engine.shutdown()
     finally:
         for proc in (server, sse_server):
@@ -242,6 +278,9 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--repeats", type=int, default=2, help="throughput: best of N interleaved rounds")
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--clients", type=lambda s: [int(c) for c in s.split(",")], default=[1, 8, 64],
+                    help="throughput: comma-separated concurrency levels")
     asyncio.run(main_async(ap.parse_args()))
 
 

@@ -19,6 +19,9 @@
 #   MCP_CHECKS_CONF_TIMEOUT     seconds for the conformance suite (default: 600)
 #   MCP_CHECKS_INSTALL_TIMEOUT  seconds for `npm install`   (default: 600)
 #   MCP_CHECKS_EXPECTED_FAILURES  baseline file (default: conformance/expected-failures.yaml)
+#   MCP_CHECKS_SERVER_ARGS      extra `sie-mcp serve` options for the HTTP server (e.g. --stateless-http)
+#   MCP_CHECKS_EXTRA_EXPECTED_FAILURES  scenario names added to the baseline for this run (space-separated)
+#   MCP_CHECKS_STDIO            1 (default): also run the Inspector over stdio; 0: HTTP only
 set -euo pipefail
 exec 2>&1   # one ordered stream for CI logs
 
@@ -38,6 +41,9 @@ CLI_TIMEOUT="${MCP_CHECKS_CLI_TIMEOUT:-180}"
 CONF_TIMEOUT="${MCP_CHECKS_CONF_TIMEOUT:-600}"
 INSTALL_TIMEOUT="${MCP_CHECKS_INSTALL_TIMEOUT:-600}"
 EXPECTED_FAILURES="${MCP_CHECKS_EXPECTED_FAILURES:-$ROOT/conformance/expected-failures.yaml}"
+read -r -a SERVER_ARGS <<<"${MCP_CHECKS_SERVER_ARGS:-}"
+EXTRA_EXPECTED_FAILURES="${MCP_CHECKS_EXTRA_EXPECTED_FAILURES:-}"
+RUN_STDIO="${MCP_CHECKS_STDIO:-1}"
 REQUIRED_TOOLS="embed,rerank,classify,extract_entities,list_models"
 NODE_BIN="$TOOLS_DIR/node_modules/.bin"
 PYTHON="$(command -v python3 || true)"
@@ -131,8 +137,8 @@ PORT="$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0
 BASE_URL="http://127.0.0.1:$PORT"
 MCP_URL="$BASE_URL/mcp"
 SERVER_LOG="$OUT_DIR/server-http.log"
-log "starting: ${SIE_MCP#"$ROOT"/} serve --transport http --host 127.0.0.1 --port $PORT (log: $SERVER_LOG)"
-"$SIE_MCP" serve --transport http --host 127.0.0.1 --port "$PORT" >"$SERVER_LOG" 2>&1 &
+log "starting: ${SIE_MCP#"$ROOT"/} serve --transport http --host 127.0.0.1 --port $PORT ${SERVER_ARGS[*]} (log: $SERVER_LOG)"
+"$SIE_MCP" serve --transport http --host 127.0.0.1 --port "$PORT" "${SERVER_ARGS[@]}" >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
 
 server_log_tail() { log "--- last 40 lines of $SERVER_LOG ---"; tail -n 40 "$SERVER_LOG" >&2 || true; }
@@ -242,12 +248,12 @@ if inspector_call "http tools/call embed" "$OUT_DIR/http-embed.json" \
 fi
 
 # ---- 4. Inspector over stdio ----------------------------------------------------------------------
-if inspector_call "stdio tools/list" "$OUT_DIR/stdio-tools-list.json" \
+if [[ "$RUN_STDIO" == 1 ]] && inspector_call "stdio tools/list" "$OUT_DIR/stdio-tools-list.json" \
      --transport stdio --connect-timeout 120000 --cwd "$ROOT" --method tools/list \
      -- "$SIE_MCP" serve --transport stdio; then
   check_tools_list "stdio tools/list" "$OUT_DIR/stdio-tools-list.json"
 fi
-if inspector_call "stdio tools/call embed" "$OUT_DIR/stdio-embed.json" \
+if [[ "$RUN_STDIO" == 1 ]] && inspector_call "stdio tools/call embed" "$OUT_DIR/stdio-embed.json" \
      --transport stdio --connect-timeout 120000 --cwd "$ROOT" --method tools/call --tool-name embed \
      --tool-arg "$EMBED_ARG" -- "$SIE_MCP" serve --transport stdio; then
   check_embed_call "stdio tools/call embed" "$OUT_DIR/stdio-embed.json"
@@ -255,6 +261,11 @@ fi
 
 # ---- 5. official conformance suite (server scenarios) over HTTP ----------------------------------
 CONF_LOG="$OUT_DIR/conformance.log"
+if [[ -n "$EXTRA_EXPECTED_FAILURES" ]]; then  # this run's baseline: the file plus the extra scenarios
+  { cat "$EXPECTED_FAILURES"; for scenario in $EXTRA_EXPECTED_FAILURES; do echo "  - $scenario"; done; } \
+    >"$OUT_DIR/expected-failures.yaml"
+  EXPECTED_FAILURES="$OUT_DIR/expected-failures.yaml"
+fi
 log "conformance: server --url $MCP_URL --suite active --expected-failures ${EXPECTED_FAILURES#"$ROOT"/} (log: $CONF_LOG)"
 conf_rc=0
 node_env timeout -k 10 "$CONF_TIMEOUT" conformance server --url "$MCP_URL" --suite active \

@@ -11,4 +11,8 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 python -m pytest "$@"
 if [ -z "${SIE_SKIP_PROTOCOL_CHECKS:-}" ]; then
   scripts/mcp_protocol_checks.sh
+  # Again against a stateless server, whose tools/call POSTs take sie-mcp's single-call path
+  # (sie_mcp/mcp_single_call.py). Multiple SSE streams per session need sessions: expected to fail here.
+  MCP_CHECKS_SERVER_ARGS=--stateless-http MCP_CHECKS_STDIO=0 MCP_CHECKS_OUT_DIR=.npm-tools/results-stateless \
+    MCP_CHECKS_EXTRA_EXPECTED_FAILURES=server-sse-multiple-streams scripts/mcp_protocol_checks.sh
 fi

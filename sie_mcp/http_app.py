@@ -107,7 +107,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     engine: Engine = runtime.engine
     mcp = build_mcp(shared_runtime(runtime))
     mcp_routes_, mcp_managers = mcp_routes(mcp, "/mcp", settings.stateless_http, settings.mcp_response,
-                                           settings.host)
+                                           settings.host, runtime)
     state = {"ready": False, "preload_error": None}
 
     async def preload() -> None:

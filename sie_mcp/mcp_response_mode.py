@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sie_mcp.mcp_single_call import SingleCallJson
+
 ResponseMode = Literal["auto", "sse", "json"]
 
 
@@ -44,15 +46,18 @@ def asks_for_progress(body: bytes) -> bool:
 
 class ResponseModeRouter:
     """ASGI app for the MCP path: POSTs go to `json_app` unless they ask for progress; everything else
-    (GET, DELETE, progress-carrying POSTs) goes to `sse_app`."""
+    (GET, DELETE, progress-carrying POSTs) goes to `sse_app` (to `json_app` when there is none: `json`
+    mode). A POST bound for `json_app` is first offered to `single_call` (one stateless `tools/call`,
+    sie_mcp/mcp_single_call.py), which answers it directly or declines."""
 
-    def __init__(self, json_app: ASGIApp, sse_app: ASGIApp) -> None:
+    def __init__(self, json_app: ASGIApp, sse_app: ASGIApp | None, single_call: SingleCallJson | None = None) -> None:
         self.json_app = json_app
         self.sse_app = sse_app
+        self.single_call = single_call
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
-            await self.sse_app(scope, receive, send)
+            await (self.sse_app or self.json_app)(scope, receive, send)
             return
         chunks: list[bytes] = []
         while True:
@@ -72,14 +77,18 @@ class ResponseModeRouter:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()  # after the body: the disconnect, when it comes
 
-        app = self.sse_app if asks_for_progress(body) else self.json_app
-        await app(scope, replay, send)
+        if self.sse_app is not None and asks_for_progress(body):
+            await self.sse_app(scope, replay, send)
+        elif self.single_call is None or not await self.single_call.serve(scope, body, replay, send):
+            await self.json_app(scope, replay, send)
 
 
-def mcp_routes(mcp: Any, path: str, stateless: bool, mode: ResponseMode, host: str) -> tuple[list, list]:
+def mcp_routes(mcp: Any, path: str, stateless: bool, mode: ResponseMode, host: str,
+               lifespan_state: Any) -> tuple[list, list]:
     """The routes serving MCP at `path` and the SDK session managers to run in the app's lifespan.
 
-    `mcp`: an SDK `MCPServer`; each `streamable_http_app` call builds one session manager over it."""
+    `mcp`: an SDK `MCPServer`; each `streamable_http_app` call builds one session manager over it.
+    `lifespan_state`: what the server's lifespan yields (the runtime), for the single-call path."""
     from starlette.routing import Route
 
     def build(json_response: bool) -> tuple[list, Any]:
@@ -87,13 +96,21 @@ def mcp_routes(mcp: Any, path: str, stateless: bool, mode: ResponseMode, host: s
                                       json_response=json_response, host=host)
         return app.routes, mcp.session_manager
 
-    if mode != "auto" or not stateless:
+    def endpoint(routes: list) -> ASGIApp:
+        (route,) = [r for r in routes if getattr(r, "path", None) == path]
+        return route.endpoint
+
+    if mode == "sse" or not stateless:
         routes, manager = build(json_response=mode == "json")
         return routes, [manager]
     json_routes, json_manager = build(json_response=True)
-    sse_routes, sse_manager = build(json_response=False)
-    (json_route,) = [r for r in json_routes if getattr(r, "path", None) == path]
-    (sse_route,) = [r for r in sse_routes if getattr(r, "path", None) == path]
-    router = ResponseModeRouter(json_route.endpoint, sse_route.endpoint)
-    others = [r for r in sse_routes if getattr(r, "path", None) != path]
-    return [Route(path, endpoint=router), *others], [json_manager, sse_manager]
+    single_call = SingleCallJson(json_manager, lifespan_state)
+    if mode == "json":
+        router = ResponseModeRouter(endpoint(json_routes), None, single_call)
+        others, managers = json_routes, [json_manager]
+    else:
+        sse_routes, sse_manager = build(json_response=False)
+        router = ResponseModeRouter(endpoint(json_routes), endpoint(sse_routes), single_call)
+        others, managers = sse_routes, [json_manager, sse_manager]
+    others = [r for r in others if getattr(r, "path", None) != path]
+    return [Route(path, endpoint=router), *others], managers

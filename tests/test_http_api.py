@@ -180,3 +180,72 @@ def test_mcp_response_router_reads_progress_tokens_only_from_request_meta():
     assert asks_for_progress(b'[{"method":"ping"},{"params":{"_meta":{"progressToken":"x"}}}]')
     assert not asks_for_progress(b'{"method":"tools/call","params":{"arguments":{"texts":["progressToken"]}}}')
     assert not asks_for_progress(b'{"progressToken": 1')  # not JSON: the SDK answers the parse error
+
+
+MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+               "io.modelcontextprotocol/clientCapabilities": {}}
+
+
+def _call_body(request_id, name, arguments, modern):
+    params = {"name": name, "arguments": arguments}
+    if modern:
+        params["_meta"] = MODERN_META
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+
+
+def _era_headers(era, name):
+    headers = {"accept": "application/json, text/event-stream"}
+    if era == "modern":
+        headers |= {"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": name}
+    elif era == "2025-06-18":
+        headers["mcp-protocol-version"] = era
+    return headers
+
+
+@pytest.mark.parametrize("era", ["no version header", "2025-06-18", "modern"])
+def test_single_call_path_answers_exactly_as_the_sdk(surface_catalog, era):
+    """A stateless tools/call POST is answered by sie_mcp/mcp_single_call.py, without the SDK's per-POST
+    transport; its answers (result, tool errors, protocol errors, HTTP status) equal the SDK's own,
+    which the same request gets when it carries a session id (the direct path declines those)."""
+    cases = [("embed", {"texts": ["hello there", "a second text"]}), ("embed", {"texts": []}),
+             ("embed", {"textz": ["typo"]}), ("no_such_tool", {}), ("rerank", {"query": "q", "documents": ["a", "b"]})]
+    with _client(surface_catalog, stateless_http=True) as client:
+        (route,) = [r for r in client.app.routes if getattr(r, "path", None) == "/mcp"]
+        single_call = route.endpoint.single_call
+        served = []
+        original = single_call.serve
+
+        async def counting_serve(*args):
+            answered = await original(*args)
+            served.append(answered)
+            return answered
+
+        single_call.serve = counting_serve
+        for i, (name, arguments) in enumerate(cases):
+            body = _call_body(i, name, arguments, modern=era == "modern")
+            direct = client.post("/mcp", headers=_era_headers(era, name), json=body)
+            via_sdk = client.post("/mcp", headers=_era_headers(era, name) | {"mcp-session-id": "x"}, json=body)
+            assert direct.status_code == via_sdk.status_code == 200, (name, direct.text)
+            assert direct.headers["content-type"] == "application/json"
+            assert direct.json() == via_sdk.json(), name
+    assert served == [True, False] * len(cases)
+    ok = direct.json()  # the last case: a rerank result
+    assert [d["index"] for d in ok["result"]["structuredContent"]["results"]] in ([0, 1], [1, 0])
+
+
+def test_single_call_path_leaves_everything_else_to_the_sdk(surface_catalog):
+    """Batches, other methods, initialize, bad Accept or envelope: the SDK answers (and rejects) them."""
+    headers = _era_headers("2025-06-18", "embed")
+    with _client(surface_catalog, stateless_http=True) as client:
+        listed = client.post("/mcp", headers=headers, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert listed.status_code == 200 and "embed" in {t["name"] for t in listed.json()["result"]["tools"]}
+        call = _call_body(2, "embed", {"texts": ["x"]}, modern=False)
+        assert client.post("/mcp", headers={**headers, "accept": "text/html"}, json=call).status_code == 406
+        batch = client.post("/mcp", headers=headers, json=[call])  # this SDK revision refuses batches
+        assert batch.status_code == 400 and batch.json()["error"]["code"] == -32602
+        modern_without_envelope = client.post("/mcp", headers=_era_headers("modern", "embed"), json=call)
+        assert modern_without_envelope.status_code == 400
+        assert "_meta" in modern_without_envelope.json()["error"]["message"]
+        mismatched = client.post("/mcp", headers=_era_headers("modern", "rerank"),
+                                 json=_call_body(3, "embed", {"texts": ["x"]}, modern=True))
+        assert mismatched.status_code == 400 and "error" in mismatched.json()

@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -59,10 +60,23 @@ async def latency(call, n: int) -> list[float]:
     return out
 
 
-async def throughput(call, clients: int, texts: list[str], duration: float) -> float:
-    """In-process load (the engine-direct baseline): `clients` coroutines calling back to back."""
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def throughput(call, clients: int, texts: list[str], duration: float) -> tuple[float, float]:
+    """In-process load (the engine-direct baseline): `clients` coroutines calling back to back.
+    Returns (texts/s, CPU ms per text of this process)."""
     done = 0
     stop = time.perf_counter() + duration
+    cpu0 = time.process_time()
 
     async def client(c: int) -> None:
         nonlocal done
@@ -74,7 +88,7 @@ async def throughput(call, clients: int, texts: list[str], duration: float) -> f
 
     t0 = time.perf_counter()
     await asyncio.gather(*(client(c) for c in range(clients)))
-    return done / (time.perf_counter() - t0)
+    return done / (time.perf_counter() - t0), (time.process_time() - cpu0) / done * 1e3
 
 
 def calls_texts(texts: list[str], i: int) -> list[str]:
@@ -116,15 +130,20 @@ def mcp_bodies(texts_per_call: list[list[str]], modern: bool = False) -> list[st
     return out
 
 
-def wrk_throughput(url: str, bodies: list[str], headers: dict[str, str], clients: int, duration: float) -> float:
-    """Load from a second process: wrk (C, cheap) keeps `clients` connections busy; texts/s."""
+def wrk_throughput(url: str, bodies: list[str], headers: dict[str, str], clients: int, duration: float,
+                   server_pid: int) -> tuple[float, float]:
+    """Load from a second process: wrk (C, cheap) keeps `clients` connections busy.
+    Returns (texts/s, CPU ms per text of the server and wrk together)."""
     script = wrk_script(bodies, headers)
+    cpu0 = process_cpu_seconds(server_pid) + children_cpu_seconds()
     out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{duration:.0f}s", "--timeout", "60s", "-s", str(script),
                           url], capture_output=True, text=True, check=True).stdout
+    cpu = process_cpu_seconds(server_pid) + children_cpu_seconds() - cpu0
     if "Non-2xx" in out:
         raise RuntimeError(f"errors under load:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    return rps * 4
+    texts = int(re.search(r"(\d+) requests in", out).group(1)) * 4
+    return rps * 4, cpu / texts * 1e3
 
 
 def start_server(*extra: str) -> tuple[subprocess.Popen, str]:
@@ -243,27 +262,39 @@ async def main_async(args) -> None:
         if not args.skip_latency:
             await latency_table(args, direct, url, sse_url)
         if not args.skip_throughput:
-            print(f"\n## throughput, 4 texts per call, best of {args.repeats} x {args.duration:.0f} s per cell "
-                  "(texts/s); HTTP and MCP driven by wrk from a second process")
-            print("| clients | engine direct | HTTP | MCP (auto: JSON) | MCP 2026-07-28 | MCP (SSE) | HTTP / direct "
-                  "| MCP / direct | MCP 2026-07-28 / direct | MCP SSE / direct |")
-            print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             batches = [calls_texts(texts, i) for i in range(256)]
-            paths = ((f"{url}/v1/tools/embed", [json.dumps({"texts": b}) for b in batches], JSON_HEADERS),
-                     (f"{url}/mcp", mcp_bodies(batches), JSON_HEADERS),
-                     (f"{url}/mcp", mcp_bodies(batches, modern=True), MODERN_HEADERS),
-                     (f"{sse_url}/mcp", mcp_bodies(batches), JSON_HEADERS))
+            paths = ((f"{url}/v1/tools/embed", [json.dumps({"texts": b}) for b in batches], JSON_HEADERS, server),
+                     (f"{url}/mcp", mcp_bodies(batches), JSON_HEADERS, server),
+                     (f"{url}/mcp", mcp_bodies(batches, modern=True), MODERN_HEADERS, server),
+                     (f"{sse_url}/mcp", mcp_bodies(batches), JSON_HEADERS, sse_server))
+            rates, cpus = {}, {}
             for clients in args.clients:
                 # Best of `--repeats` rounds, the paths interleaved in each round: on a shared 2-core
-                # machine a quiet spell or a busy one should not land on one path only.
-                best = [0.0] * (1 + len(paths))
+                # machine a quiet spell or a busy one should not land on one path only. CPU per text: the
+                # median over the rounds.
+                runs: list[list[tuple[float, float]]] = [[] for _ in range(1 + len(paths))]
                 for _ in range(args.repeats):
-                    best[0] = max(best[0], await throughput(direct, clients, texts, args.duration))
-                    for k, (target, bodies, headers) in enumerate(paths, start=1):
-                        best[k] = max(best[k], wrk_throughput(target, bodies, headers, clients, args.duration))
-                d = best[0]
+                    runs[0].append(await throughput(direct, clients, texts, args.duration))
+                    for k, (target, bodies, headers, proc) in enumerate(paths, start=1):
+                        runs[k].append(wrk_throughput(target, bodies, headers, clients, args.duration, proc.pid))
+                rates[clients] = [max(r for r, _ in path) for path in runs]
+                cpus[clients] = [sorted(c for _, c in path)[len(path) // 2] for path in runs]
+            columns = "| clients | engine direct | HTTP | MCP (auto: JSON) | MCP 2026-07-28 | MCP (SSE) "
+            ratios = "| HTTP / direct | MCP / direct | MCP 2026-07-28 / direct | MCP SSE / direct |"
+            print(f"\n## throughput, 4 texts per call, best of {args.repeats} x {args.duration:.0f} s per cell "
+                  "(texts/s); HTTP and MCP driven by wrk from a second process")
+            print(columns + ratios)
+            print("|---:" * 10 + "|")
+            for clients, best in rates.items():
                 print(f"| {clients} | " + " | ".join(f"{v:,.0f}" for v in best) + " | "
-                      + " | ".join(f"{v / d:.0%}" for v in best[1:]) + " |", flush=True)
+                      + " | ".join(f"{v / best[0]:.0%}" for v in best[1:]) + " |")
+            print("\n## CPU per text (ms; median of the rounds): the benchmark process for direct, the server "
+                  "process + wrk for the others; ratio = direct / path (100 % = no CPU added by the layers)")
+            print(columns + ratios)
+            print("|---:" * 10 + "|")
+            for clients, cpu in cpus.items():
+                print(f"| {clients} | " + " | ".join(f"{v:.2f}" for v in cpu) + " | "
+                      + " | ".join(f"{cpu[0] / v:.0%}" for v in cpu[1:]) + " |", flush=True)
         await runtime.engine.shutdown()
     finally:
         for proc in (server, sse_server):

@@ -19,12 +19,14 @@ checks, the 2026-07-28 envelope and routing-header rules): the SDK then writes t
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import orjson
 import pydantic_core
 from mcp.server.connection import Connection
 from mcp.server.runner import modern_error_data, serve_one
@@ -33,6 +35,7 @@ from mcp.server.transport_security import TransportSecurityMiddleware
 from mcp.shared.exceptions import NoBackChannelError
 from mcp.shared.inbound import (
     ERROR_CODE_HTTP_STATUS,
+    X_MCP_HEADER_KEY,
     InboundModernRoute,
     classify_inbound_request,
     find_duplicated_routing_header,
@@ -41,7 +44,7 @@ from mcp.shared.inbound import (
 from mcp.shared.jsonrpc_dispatcher import handler_exception_to_error_data
 from mcp.shared.message import ServerMessageMetadata
 from mcp.shared.transport_context import TransportContext
-from mcp_types import DEFAULT_NEGOTIATED_VERSION, ErrorData, JSONRPCError, JSONRPCResponse
+from mcp_types import DEFAULT_NEGOTIATED_VERSION, ErrorData, JSONRPCError
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
@@ -78,6 +81,7 @@ class SingleCallJson:
         self.server = manager.app
         self.security = TransportSecurityMiddleware(manager.security_settings)
         self.lifespan_state = lifespan_state
+        self._header_params: dict[str, tuple[Mapping[str, Any], bool]] = {}
 
     async def serve(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:
         if b'"tools/call"' not in body:
@@ -113,14 +117,15 @@ class SingleCallJson:
         transport = TransportContext(kind="streamable-http", can_send_request=False)
         try:
             result = await self._serve_one(request, message, transport, Connection.from_envelope(version, None, None))
-            answer: JSONRPCResponse | JSONRPCError = JSONRPCResponse(jsonrpc="2.0", id=message["id"], result=result)
         except Exception as e:
             error = handler_exception_to_error_data(e)
             if error is None:
                 logger.exception("tools/call raised")
                 error = ErrorData(code=0, message=str(e))
             answer = JSONRPCError(jsonrpc="2.0", id=message["id"], error=error)
-        await _send_json(send, 200, answer.model_dump_json(by_alias=True, exclude_unset=True))
+            await _send_json(send, 200, answer.model_dump_json(by_alias=True, exclude_unset=True).encode())
+            return
+        await _send_json(send, 200, _result_body(message["id"], result))
 
     def _modern_route(self, request: Request, message: dict) -> InboundModernRoute | None:
         """The 2026-07-28 checks the SDK runs before dispatch; None where any of them would reject."""
@@ -133,22 +138,33 @@ class SingleCallJson:
         name, arguments = params.get("name"), params.get("arguments") or {}
         if isinstance(name, str) and isinstance(arguments, Mapping) and self.server.get_tool_input_schema:
             schema = self.server.get_tool_input_schema(name)
-            if schema is not None and validate_mcp_param_headers(schema, arguments, request.headers) is not None:
+            if (schema is not None and self._declares_header_params(name, schema)
+                    and validate_mcp_param_headers(schema, arguments, request.headers) is not None):
                 return None
         return route
+
+    def _declares_header_params(self, name: str, schema: Mapping[str, Any]) -> bool:
+        """Whether a tool's input schema has any `x-mcp-header` annotation (without one, no `Mcp-Param-*`
+        check can fail). Walking the schema took 3 % of the event loop per call; a schema is fixed while
+        its tool is registered, so the answer is kept per schema object."""
+        cached = self._header_params.get(name)
+        if cached is None or cached[0] is not schema:
+            cached = (schema, X_MCP_HEADER_KEY in json.dumps(schema))
+            self._header_params[name] = cached
+        return cached[1]
 
     async def _answer_modern(self, request: Request, message: dict, route: InboundModernRoute, send: Send) -> None:
         """As the SDK's 2026-07-28 entry answers: errors carry their table-mapped HTTP status."""
         transport = TransportContext(kind="streamable-http", can_send_request=False, headers=request.headers)
         connection = Connection.from_envelope(route.protocol_version, route.client_info, route.client_capabilities)
-        status = 200
         try:
             result = await self._serve_one(request, message, transport, connection)
-            answer: JSONRPCResponse | JSONRPCError = JSONRPCResponse(jsonrpc="2.0", id=message["id"], result=result)
         except Exception as e:  # noqa: BLE001 - the SDK's mapping decides what reaches the wire
             answer = JSONRPCError(jsonrpc="2.0", id=message["id"], error=modern_error_data(e))
             status = ERROR_CODE_HTTP_STATUS.get(answer.error.code, 200)
-        await _send_json(send, status, answer.model_dump_json(by_alias=True, exclude_none=True))
+            await _send_json(send, status, answer.model_dump_json(by_alias=True, exclude_none=True).encode())
+            return
+        await _send_json(send, 200, _result_body(message["id"], result))
 
     async def _serve_one(self, request: Request, message: dict, transport: TransportContext,
                          connection: Connection) -> dict[str, Any]:
@@ -158,8 +174,15 @@ class SingleCallJson:
                                lifespan_state=self.lifespan_state)
 
 
-async def _send_json(send: Send, status: int, payload: str) -> None:
-    body = payload.encode()
+def _result_body(request_id: str | int, result: dict[str, Any]) -> bytes:
+    """The JSON-RPC response for a result. `result` is already the wire dict (the server runner dumps it by
+    alias, without unset fields), so it is written as it is, by orjson (pydantic's fallback for any
+    non-JSON value it may hold)."""
+    return orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result},
+                        default=pydantic_core.to_jsonable_python)
+
+
+async def _send_json(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -1,9 +1,10 @@
 """Surface overhead and throughput: MCP (streamable HTTP) and HTTP vs the engine called directly.
 
-    python bench/bench_surface.py [--calls 300] [--latency-s 5] [--duration 10] [--repeats 2]
+    python bench/bench_surface.py [--calls 300] [--latency-s 5] [--duration 10] [--repeats 3] [--clients 1,8,64]
 
 1. Per-call latency, one short text, sequential: engine direct (in this process), HTTP
-   (POST /v1/tools/embed, keep-alive) and MCP (tools/call over streamable HTTP) against real
+   (POST /v1/tools/embed, keep-alive) and MCP (tools/call over streamable HTTP, as a 2025-era stateless
+   POST and as a 2026-07-28 single-exchange POST) against real
    `sie-mcp serve --transport http --stateless-http` processes: one with the default `--mcp-response
    auto` (a call without a progress token is answered with one JSON body) and one with `sse` (every
    call answered with an SSE stream). p50/p99, the overhead over direct, and the layers' own time: the
@@ -13,7 +14,9 @@
 2. Throughput (texts/s) with 1, 8 and 64 concurrent clients, each call embedding 4 corpus texts, for
    the same paths: in-process coroutines for the engine, `wrk` (a C load generator, Debian package
    `wrk`) from a second process for HTTP and MCP (stateless, so each MCP tools/call is one POST). On a
-   2-core machine the load generator shares the CPU with the server.
+   2-core machine the load generator shares the CPU with the server. Ratios to direct are the median
+   over rounds of each round's back-to-back pair; CPU per text (server + wrk, or this process for
+   direct) is a second, steadier view of what the layers add.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 import httpx
 
@@ -267,27 +271,31 @@ async def main_async(args) -> None:
                      (f"{url}/mcp", mcp_bodies(batches), JSON_HEADERS, server),
                      (f"{url}/mcp", mcp_bodies(batches, modern=True), MODERN_HEADERS, server),
                      (f"{sse_url}/mcp", mcp_bodies(batches), JSON_HEADERS, sse_server))
-            rates, cpus = {}, {}
+            rates, cpus, ratios_by_clients = {}, {}, {}
             for clients in args.clients:
-                # Best of `--repeats` rounds, the paths interleaved in each round: on a shared 2-core
-                # machine a quiet spell or a busy one should not land on one path only. CPU per text: the
-                # median over the rounds.
+                # `--repeats` rounds, the paths interleaved in each round: on a shared 2-core machine a
+                # quiet spell or a busy one should not land on one path only.
                 runs: list[list[tuple[float, float]]] = [[] for _ in range(1 + len(paths))]
                 for _ in range(args.repeats):
                     runs[0].append(await throughput(direct, clients, texts, args.duration))
                     for k, (target, bodies, headers, proc) in enumerate(paths, start=1):
                         runs[k].append(wrk_throughput(target, bodies, headers, clients, args.duration, proc.pid))
                 rates[clients] = [max(r for r, _ in path) for path in runs]
-                cpus[clients] = [sorted(c for _, c in path)[len(path) // 2] for path in runs]
+                # Each round's ratio is taken against that round's direct run (measured back to back), and
+                # the median over rounds reported: robust to the machine's slow and quick spells.
+                ratios_by_clients[clients] = [median([r / d for (r, _), (d, _) in zip(path, runs[0], strict=True)])
+                                              for path in runs[1:]]
+                cpus[clients] = [median([c for _, c in path]) for path in runs]
             columns = "| clients | engine direct | HTTP | MCP (auto: JSON) | MCP 2026-07-28 | MCP (SSE) "
             ratios = "| HTTP / direct | MCP / direct | MCP 2026-07-28 / direct | MCP SSE / direct |"
-            print(f"\n## throughput, 4 texts per call, best of {args.repeats} x {args.duration:.0f} s per cell "
-                  "(texts/s); HTTP and MCP driven by wrk from a second process")
+            print(f"\n## throughput, 4 texts per call, {args.repeats} rounds x {args.duration:.0f} s per cell; texts/s: "
+                  "best round; ratios: median over rounds of path / direct in the same round; HTTP and MCP "
+                  "driven by wrk from a second process")
             print(columns + ratios)
             print("|---:" * 10 + "|")
             for clients, best in rates.items():
                 print(f"| {clients} | " + " | ".join(f"{v:,.0f}" for v in best) + " | "
-                      + " | ".join(f"{v / best[0]:.0%}" for v in best[1:]) + " |")
+                      + " | ".join(f"{v:.0%}" for v in ratios_by_clients[clients]) + " |")
             print("\n## CPU per text (ms; median of the rounds): the benchmark process for direct, the server "
                   "process + wrk for the others; ratio = direct / path (100 % = no CPU added by the layers)")
             print(columns + ratios)
@@ -307,7 +315,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--latency-s", type=float, default=5.0, help="seconds of sequential calls per wrk latency row")
     ap.add_argument("--duration", type=float, default=10.0)
-    ap.add_argument("--repeats", type=int, default=2, help="throughput: best of N interleaved rounds")
+    ap.add_argument("--repeats", type=int, default=3, help="throughput: N interleaved rounds")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--clients", type=lambda s: [int(c) for c in s.split(",")], default=[1, 8, 64],

@@ -121,7 +121,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     engine: Engine = runtime.engine
     mcp = build_mcp(shared_runtime(runtime))
     mcp_routes_, mcp_managers = mcp_routes(mcp, "/mcp", settings.stateless_http, settings.mcp_response,
-                                           settings.host, runtime)
+                                           settings.host, runtime, settings.max_body_bytes)
     state = {"ready": False, "preload_error": None}
 
     async def preload() -> None:

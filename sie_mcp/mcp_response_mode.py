@@ -84,16 +84,18 @@ class ResponseModeRouter:
 
 
 def mcp_routes(mcp: Any, path: str, stateless: bool, mode: ResponseMode, host: str,
-               lifespan_state: Any) -> tuple[list, list]:
+               lifespan_state: Any, max_body_bytes: int) -> tuple[list, list]:
     """The routes serving MCP at `path` and the SDK session managers to run in the app's lifespan.
 
     `mcp`: an SDK `MCPServer`; each `streamable_http_app` call builds one session manager over it.
-    `lifespan_state`: what the server's lifespan yields (the runtime), for the single-call path."""
+    `lifespan_state`: what the server's lifespan yields (the runtime), for the single-call path.
+    `max_body_bytes`: the server's request-body limit, given to the SDK too so MCP and HTTP agree."""
+    from mcp.server.auth.middleware.bearer_auth import RequireAuthMiddleware
     from starlette.routing import Route
 
     def build(json_response: bool) -> tuple[list, Any]:
         app = mcp.streamable_http_app(streamable_http_path=path, stateless_http=stateless,
-                                      json_response=json_response, host=host)
+                                      json_response=json_response, host=host, max_request_body_size=max_body_bytes)
         return app.routes, mcp.session_manager
 
     def endpoint(routes: list) -> ASGIApp:
@@ -104,7 +106,9 @@ def mcp_routes(mcp: Any, path: str, stateless: bool, mode: ResponseMode, host: s
         routes, manager = build(json_response=mode == "json")
         return routes, [manager]
     json_routes, json_manager = build(json_response=True)
-    single_call = SingleCallJson(json_manager, lifespan_state)
+    # An authenticated route checks the caller in the SDK's endpoint: no direct path around it.
+    guarded = isinstance(endpoint(json_routes), RequireAuthMiddleware)
+    single_call = None if guarded else SingleCallJson(json_manager, lifespan_state)
     if mode == "json":
         router = ResponseModeRouter(endpoint(json_routes), None, single_call)
         others, managers = json_routes, [json_manager]

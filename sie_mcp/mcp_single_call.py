@@ -13,8 +13,12 @@ writes it with pydantic's serializer.
 
 It takes only what it can answer exactly as the SDK would and hands everything else to the SDK
 unchanged: batches, notifications, responses, `initialize`, any method but `tools/call`, a session id,
-unknown protocol revisions, and every request the SDK would reject (Accept, Content-Type, DNS-rebinding
-checks, the 2026-07-28 envelope and routing-header rules): the SDK then writes the rejection.
+unknown protocol revisions, bodies over the SDK's size limit, integer ids beyond 64 bits, and every
+request the SDK would reject (Accept, Content-Type, DNS-rebinding checks, the 2026-07-28 envelope and
+routing-header rules): the SDK then writes the rejection. It is not used when the MCP route requires
+authentication (`mcp_routes`). Differences that remain: a call in flight at shutdown runs to its end
+(the SDK's per-POST server answers it with "Connection closed"); a 2026-07-28 answer is written as UTF-8
+by orjson where the SDK's `json.dumps` escapes non-ASCII (the same JSON once parsed).
 """
 
 from __future__ import annotations
@@ -80,12 +84,13 @@ class SingleCallJson:
         # `manager`: the SDK's StreamableHTTPSessionManager for JSON answers (its server and security settings).
         self.server = manager.app
         self.security = TransportSecurityMiddleware(manager.security_settings)
+        self.max_body = manager.max_request_body_size
         self.lifespan_state = lifespan_state
         self._header_params: dict[str, tuple[Mapping[str, Any], bool]] = {}
 
     async def serve(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:
-        if b'"tools/call"' not in body:
-            return False  # cheap test first: most of what is declined never gets parsed here
+        if b'"tools/call"' not in body or len(body) > self.max_body:
+            return False  # cheap tests first; an oversized body gets the SDK's 413
         request = Request(scope, receive)
         headers = request.headers
         if "mcp-session-id" in headers or not check_accept_headers(request)[0]:
@@ -136,10 +141,16 @@ class SingleCallJson:
             return None
         params = message["params"]
         name, arguments = params.get("name"), params.get("arguments") or {}
-        if isinstance(name, str) and isinstance(arguments, Mapping) and self.server.get_tool_input_schema:
-            schema = self.server.get_tool_input_schema(name)
-            if (schema is not None and self._declares_header_params(name, schema)
-                    and validate_mcp_param_headers(schema, arguments, request.headers) is not None):
+        if self.server.get_tool_input_schema is None:
+            return None  # the SDK would list the tools to find the schema: leave it to the SDK
+        if isinstance(name, str) and isinstance(arguments, Mapping):
+            try:
+                schema = self.server.get_tool_input_schema(name)
+                declares = schema is not None and self._declares_header_params(name, schema)
+            except Exception:  # the SDK fails open here too: header validation never breaks a call
+                logger.exception("Mcp-Param header validation skipped: the input schema lookup failed")
+                declares = False
+            if declares and validate_mcp_param_headers(schema, arguments, request.headers) is not None:
                 return None
         return route
 
@@ -169,7 +180,8 @@ class SingleCallJson:
     async def _serve_one(self, request: Request, message: dict, transport: TransportContext,
                          connection: Connection) -> dict[str, Any]:
         exchange = _OneExchange(transport=transport, request_id=message["id"],
-                                message_metadata=ServerMessageMetadata(request_context=request))
+                                message_metadata=ServerMessageMetadata(request_context=request,
+                                                                       can_send_request=False))
         return await serve_one(self.server, exchange, message["method"], message["params"], connection=connection,
                                lifespan_state=self.lifespan_state)
 
@@ -178,8 +190,11 @@ def _result_body(request_id: str | int, result: dict[str, Any]) -> bytes:
     """The JSON-RPC response for a result. `result` is already the wire dict (the server runner dumps it by
     alias, without unset fields), so it is written as it is, by orjson (pydantic's fallback for any
     non-JSON value it may hold)."""
-    return orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result},
-                        default=pydantic_core.to_jsonable_python)
+    try:
+        return orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result},
+                            default=pydantic_core.to_jsonable_python)
+    except TypeError:  # e.g. an integer beyond 64 bits somewhere in the result: pydantic writes those
+        return pydantic_core.to_json({"jsonrpc": "2.0", "id": request_id, "result": result})
 
 
 async def _send_json(send: Send, status: int, body: bytes) -> None:
@@ -195,4 +210,6 @@ def _is_call(message: Any) -> bool:
     request_id = message.get("id")
     if isinstance(request_id, bool) or not isinstance(request_id, str | int):
         return False
+    if isinstance(request_id, int) and not -(2**63) <= request_id < 2**64:
+        return False  # valid JSON-RPC, but beyond what orjson writes: the SDK answers it
     return isinstance(message.get("params"), dict) and set(message) <= {"jsonrpc", "id", "method", "params"}

@@ -249,3 +249,16 @@ def test_single_call_path_leaves_everything_else_to_the_sdk(surface_catalog):
         mismatched = client.post("/mcp", headers=_era_headers("modern", "rerank"),
                                  json=_call_body(3, "embed", {"texts": ["x"]}, modern=True))
         assert mismatched.status_code == 400 and "error" in mismatched.json()
+
+
+def test_single_call_path_declines_what_it_cannot_write_as_the_sdk(surface_catalog):
+    """An integer id beyond 64 bits (valid JSON-RPC, beyond orjson) and a body over the limit are
+    answered by the SDK: the call still works, and the limit is the server's one for every route."""
+    headers = _era_headers("2025-06-18", "embed")
+    with _client(surface_catalog, stateless_http=True, max_body_bytes=4096) as client:
+        big_id = 2**70
+        answer = client.post("/mcp", headers=headers, json=_call_body(big_id, "embed", {"texts": ["x"]}, modern=False))
+        assert answer.status_code == 200 and answer.json()["id"] == big_id
+        assert len(answer.json()["result"]["structuredContent"]["embeddings"][0]) > 0
+        too_big = client.post("/mcp", headers=headers, json=_call_body(1, "embed", {"texts": ["x" * 5000]}, modern=False))
+        assert too_big.status_code == 413

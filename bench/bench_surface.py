@@ -175,8 +175,8 @@ def engine_seconds(url: str) -> tuple[float, float]:
     total, count = 0.0, 0.0
     for phase in PHASES:
         for kind in ("sum", "count"):
-            m = re.search(r'sie_request_phase_seconds_%s\{model="all-MiniLM-L6-v2",phase="%s"\} ([\d.e+-]+)'
-                          % (kind, phase), text)
+            series = f'sie_request_phase_seconds_{kind}{{model="all-MiniLM-L6-v2",phase="{phase}"}}'
+            m = re.search(re.escape(series) + r" ([\d.e+-]+)", text)
             value = float(m.group(1)) if m else 0.0
             if kind == "sum":
                 total += value

@@ -107,7 +107,7 @@ class BodyLimit:
 
     async def _reject(self, send) -> None:
         body = JSONBody({"error": {"type": "RequestTooLarge",
-                                       "message": f"request body exceeds {self.limit} bytes"}}, status_code=413)
+                                   "message": f"request body exceeds {self.limit} bytes"}}, status_code=413)
         await send({"type": "http.response.start", "status": 413, "headers": body.raw_headers})
         await send({"type": "http.response.body", "body": body.body})
 
@@ -162,7 +162,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def unexpected(_: Request, e: Exception) -> JSONBody:
         log.exception("unhandled error")
         return JSONBody({"error": {"type": "InternalError", "message": "internal error; see the server log"}},
-                            status_code=500)
+                        status_code=500)
 
     # --- health and metrics ----------------------------------------------------------------------
 
@@ -205,7 +205,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         tool = TOOLS.get(tool_name)
         if tool is None:
             return JSONBody({"error": {"type": "UnknownTool", "message": f"unknown tool {tool_name!r}; "
-                                           f"available: {', '.join(TOOLS)}"}}, status_code=404)
+                                       f"available: {', '.join(TOOLS)}"}}, status_code=404)
         try:
             arguments = await request.json()
         except ValueError:
@@ -216,8 +216,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             validated = tool.argument_model.model_validate(arguments)
         except ValidationError as e:
             return JSONBody({"error": {"type": "ValidationError", "message": "invalid arguments",
-                                           "details": e.errors(include_url=False, include_input=False)}},
-                                status_code=422)
+                                       "details": e.errors(include_url=False, include_input=False)}},
+                            status_code=422)
         result = await tool.impl(runtime.tool_context(), **validated.model_dump_one_level())
         return JSONBody(result)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,18 +120,8 @@ class SingleCallJson:
     async def _answer_handshake_era(self, request: Request, message: dict, version: str, send: Send) -> None:
         """As the SDK's stateless transport and dispatcher answer (errors: its catch-all is code 0)."""
         transport = TransportContext(kind="streamable-http", can_send_request=False)
-        try:
-            result = await self._serve_one(request, message, transport, Connection.from_envelope(version, None, None))
-        except Exception as e:
-            error = handler_exception_to_error_data(e)
-            if error is None:
-                logger.exception("tools/call raised")
-                error = ErrorData(code=0, message=str(e))
-            answer = JSONRPCError(jsonrpc="2.0", id=message["id"], error=error)
-            await _send_json(send, 200, answer.model_dump_json(by_alias=True, exclude_unset=True).encode())
-            return
-        await _send_json(send, 200, _result_body(message["id"], result))
-
+        await self._answer(request, message, transport, Connection.from_envelope(version, None, None), send,
+                           _handshake_era_error)
     def _modern_route(self, request: Request, message: dict) -> InboundModernRoute | None:
         """The 2026-07-28 checks the SDK runs before dispatch; None where any of them would reject."""
         if find_duplicated_routing_header(request.headers.items()) is not None:
@@ -168,22 +158,38 @@ class SingleCallJson:
         """As the SDK's 2026-07-28 entry answers: errors carry their table-mapped HTTP status."""
         transport = TransportContext(kind="streamable-http", can_send_request=False, headers=request.headers)
         connection = Connection.from_envelope(route.protocol_version, route.client_info, route.client_capabilities)
-        try:
-            result = await self._serve_one(request, message, transport, connection)
-        except Exception as e:  # noqa: BLE001 - the SDK's mapping decides what reaches the wire
-            answer = JSONRPCError(jsonrpc="2.0", id=message["id"], error=modern_error_data(e))
-            status = ERROR_CODE_HTTP_STATUS.get(answer.error.code, 200)
-            await _send_json(send, status, answer.model_dump_json(by_alias=True, exclude_none=True).encode())
-            return
-        await _send_json(send, 200, _result_body(message["id"], result))
+        await self._answer(request, message, transport, connection, send, _modern_error)
 
-    async def _serve_one(self, request: Request, message: dict, transport: TransportContext,
-                         connection: Connection) -> dict[str, Any]:
+    async def _answer(self, request: Request, message: dict, transport: TransportContext, connection: Connection,
+                      send: Send, error_answer: Callable[[Exception, str | int], tuple[int, bytes]]) -> None:
+        """Run the call and write its answer; `error_answer` is the era's exception-to-wire mapping."""
         exchange = _OneExchange(transport=transport, request_id=message["id"],
                                 message_metadata=ServerMessageMetadata(request_context=request,
                                                                        can_send_request=False))
-        return await serve_one(self.server, exchange, message["method"], message["params"], connection=connection,
-                               lifespan_state=self.lifespan_state)
+        try:
+            result = await serve_one(self.server, exchange, message["method"], message["params"],
+                                     connection=connection, lifespan_state=self.lifespan_state)
+        except Exception as e:  # noqa: BLE001 - the era's mapping decides what reaches the wire
+            await _send_json(send, *error_answer(e, message["id"]))
+            return
+        await _send_json(send, 200, _result_body(message["id"], result))
+
+
+def _handshake_era_error(e: Exception, request_id: str | int) -> tuple[int, bytes]:
+    """The SDK dispatcher's mapping (its catch-all is code 0), always HTTP 200."""
+    error = handler_exception_to_error_data(e)
+    if error is None:
+        logger.exception("tools/call raised", exc_info=e)
+        error = ErrorData(code=0, message=str(e))
+    answer = JSONRPCError(jsonrpc="2.0", id=request_id, error=error)
+    return 200, answer.model_dump_json(by_alias=True, exclude_unset=True).encode()
+
+
+def _modern_error(e: Exception, request_id: str | int) -> tuple[int, bytes]:
+    """The SDK's 2026-07-28 mapping, with the table-mapped HTTP status."""
+    answer = JSONRPCError(jsonrpc="2.0", id=request_id, error=modern_error_data(e))
+    status = ERROR_CODE_HTTP_STATUS.get(answer.error.code, 200)
+    return status, answer.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
 def _result_body(request_id: str | int, result: dict[str, Any]) -> bytes:

@@ -14,9 +14,11 @@
 2. Throughput (texts/s) with 1, 8 and 64 concurrent clients, each call embedding 4 corpus texts, for
    the same paths: in-process coroutines for the engine, `wrk` (a C load generator, Debian package
    `wrk`) from a second process for HTTP and MCP (stateless, so each MCP tools/call is one POST). On a
-   2-core machine the load generator shares the CPU with the server. Ratios to direct are the median
-   over rounds of each round's back-to-back pair; CPU per text (server + wrk, or this process for
-   direct) is a second, steadier view of what the layers add.
+   2-core machine the load generator shares the CPU with the server. Each path run is bracketed by
+   engine-direct runs (D P D P … D, the paths' order rotating from round to round) and its ratio taken
+   against the mean of the two; ratios are the median over rounds. Before the next run starts, the
+   benchmark waits for the server to finish the calls wrk left in flight. CPU per text (server + wrk, or
+   this process for direct) is a second, steadier view of what the layers add.
 """
 
 from __future__ import annotations
@@ -143,11 +145,26 @@ def wrk_throughput(url: str, bodies: list[str], headers: dict[str, str], clients
     out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{duration:.0f}s", "--timeout", "60s", "-s", str(script),
                           url], capture_output=True, text=True, check=True).stdout
     cpu = process_cpu_seconds(server_pid) + children_cpu_seconds() - cpu0
+    wait_idle(url)
     if "Non-2xx" in out:
         raise RuntimeError(f"errors under load:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     texts = int(re.search(r"(\d+) requests in", out).group(1)) * 4
     return rps * 4, cpu / texts * 1e3
+
+
+def wait_idle(url: str, timeout: float = 120.0) -> None:
+    """Wait until the server has finished the calls wrk left in flight when it stopped (up to `clients`
+    calls, about a second of work at 64 clients): otherwise that work runs during the next cell and is
+    charged to it. Read from the server's `sie_tool_queue_depth` (queued or running work items)."""
+    base = url.split("/mcp")[0].split("/v1/")[0]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        metrics = httpx.get(f"{base}/metrics").text
+        if re.search(r'^sie_tool_queue_depth\{model="_all"\} 0\.0$', metrics, re.MULTILINE):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"server at {base} still busy after {timeout:.0f} s")
 
 
 def start_server(*extra: str) -> tuple[subprocess.Popen, str]:
@@ -167,6 +184,7 @@ def start_server(*extra: str) -> tuple[subprocess.Popen, str]:
 
 
 PHASES = ("tokenize", "queue", "compute")
+PATH_NAMES = ("HTTP", "MCP (auto: JSON)", "MCP 2026-07-28", "MCP (SSE)")
 
 
 def engine_seconds(url: str) -> tuple[float, float]:
@@ -273,32 +291,43 @@ async def main_async(args) -> None:
                      (f"{sse_url}/mcp", mcp_bodies(batches), JSON_HEADERS, sse_server))
             rates, cpus, ratios_by_clients = {}, {}, {}
             for clients in args.clients:
-                # `--repeats` rounds, the paths interleaved in each round: on a shared 2-core machine a
-                # quiet spell or a busy one should not land on one path only.
+                # Each path run is bracketed by engine-direct runs (D P D P ... D) and its ratio taken against
+                # the mean of the two: this shared machine has slow and quick spells of tens of seconds, and a
+                # ratio is only as good as the pairing. The paths' order rotates from round to round, so no
+                # path always comes first or last. Ratios: the median over rounds.
                 runs: list[list[tuple[float, float]]] = [[] for _ in range(1 + len(paths))]
-                for _ in range(args.repeats):
-                    runs[0].append(await throughput(direct, clients, texts, args.duration))
-                    for k, (target, bodies, headers, proc) in enumerate(paths, start=1):
-                        runs[k].append(wrk_throughput(target, bodies, headers, clients, args.duration, proc.pid))
+                ratios: list[list[float]] = [[] for _ in paths]
+                for r in range(args.repeats):
+                    before = await throughput(direct, clients, texts, args.duration)
+                    runs[0].append(before)
+                    for k in ((r + j) % len(paths) for j in range(len(paths))):
+                        target, bodies, headers, proc = paths[k]
+                        run = wrk_throughput(target, bodies, headers, clients, args.duration, proc.pid)
+                        after = await throughput(direct, clients, texts, args.duration)
+                        runs[k + 1].append(run)
+                        runs[0].append(after)
+                        ratios[k].append(run[0] / ((before[0] + after[0]) / 2))
+                        print(f"[{clients} clients, round {r + 1}/{args.repeats}] {PATH_NAMES[k]}: {run[0]:.0f} "
+                              f"texts/s, direct around it {before[0]:.0f} / {after[0]:.0f}", file=sys.stderr,
+                              flush=True)
+                        before = after
                 rates[clients] = [max(r for r, _ in path) for path in runs]
-                # Each round's ratio is taken against that round's direct run (measured back to back), and
-                # the median over rounds reported: robust to the machine's slow and quick spells.
-                ratios_by_clients[clients] = [median([r / d for (r, _), (d, _) in zip(path, runs[0], strict=True)])
-                                              for path in runs[1:]]
+                ratios_by_clients[clients] = [median(path_ratios) for path_ratios in ratios]
                 cpus[clients] = [median([c for _, c in path]) for path in runs]
             columns = "| clients | engine direct | HTTP | MCP (auto: JSON) | MCP 2026-07-28 | MCP (SSE) "
-            ratios = "| HTTP / direct | MCP / direct | MCP 2026-07-28 / direct | MCP SSE / direct |"
+            ratio_columns = "| HTTP / direct | MCP / direct | MCP 2026-07-28 / direct | MCP SSE / direct |"
             print(f"\n## throughput, 4 texts per call, {args.repeats} rounds x {args.duration:.0f} s per cell; texts/s: "
-                  "best round; ratios: median over rounds of path / direct in the same round; HTTP and MCP "
+                  "best round; ratios: median over rounds of path / mean of the direct runs just before and after it; "
+                  "HTTP and MCP "
                   "driven by wrk from a second process")
-            print(columns + ratios)
+            print(columns + ratio_columns)
             print("|---:" * 10 + "|")
             for clients, best in rates.items():
                 print(f"| {clients} | " + " | ".join(f"{v:,.0f}" for v in best) + " | "
                       + " | ".join(f"{v:.0%}" for v in ratios_by_clients[clients]) + " |")
             print("\n## CPU per text (ms; median of the rounds): the benchmark process for direct, the server "
                   "process + wrk for the others; ratio = direct / path (100 % = no CPU added by the layers)")
-            print(columns + ratios)
+            print(columns + ratio_columns)
             print("|---:" * 10 + "|")
             for clients, cpu in cpus.items():
                 print(f"| {clients} | " + " | ".join(f"{v:.2f}" for v in cpu) + " | "

@@ -53,6 +53,9 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from sie_mcp.mcp_tool_lane import ToolLane
+from sie_mcp.tool_surface import Runtime
+
 logger = logging.getLogger(__name__)
 
 
@@ -86,6 +89,8 @@ class SingleCallJson:
         self.security = TransportSecurityMiddleware(manager.security_settings)
         self.max_body = manager.max_request_body_size
         self.lifespan_state = lifespan_state
+        # Calls of our own tools skip the SDK's result pipeline where that cannot change the answer.
+        self.tool_lane = ToolLane(lifespan_state, self.server) if isinstance(lifespan_state, Runtime) else None
         self._header_params: dict[str, tuple[Mapping[str, Any], bool]] = {}
 
     async def serve(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:
@@ -163,6 +168,11 @@ class SingleCallJson:
     async def _answer(self, request: Request, message: dict, transport: TransportContext, connection: Connection,
                       send: Send, error_answer: Callable[[Exception, str | int], tuple[int, bytes]]) -> None:
         """Run the call and write its answer; `error_answer` is the era's exception-to-wire mapping."""
+        if self.tool_lane is not None:
+            result = await self.tool_lane.result(message["params"], connection.protocol_version)
+            if result is not None:
+                await _send_json(send, 200, _result_body(message["id"], result))
+                return
         exchange = _OneExchange(transport=transport, request_id=message["id"],
                                 message_metadata=ServerMessageMetadata(request_context=request,
                                                                        can_send_request=False))

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.utilities.func_metadata import func_metadata
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata, func_metadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
@@ -60,8 +60,14 @@ async def _run(ctx: Context, impl: Callable[..., Awaitable[BaseModel]], **kwargs
         result = await impl(_runtime(ctx).tool_context(_progress(ctx)), **kwargs)
     except EngineError as e:
         raise tool_error(e) from e
+    text, structured = wire_content(result)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
+def wire_content(result: BaseModel) -> tuple[str, dict[str, Any]]:
+    """A tool result as MCP sends it: the compact JSON text block and the structured content (the same JSON)."""
     text = result.model_dump_json()
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=orjson.loads(text))
+    return text, orjson.loads(text)
 
 
 Texts = Annotated[str | list[str], Field(description="One text, or a list of texts (one result per text)")]
@@ -165,9 +171,14 @@ class SurfaceTool:
         return (self.declared.__doc__ or "").strip()
 
     @cached_property
+    def metadata(self) -> FuncMetadata:
+        """The SDK's view of the declared function (what MCPServer validates arguments with); built once."""
+        return func_metadata(self.declared, skip_names=["ctx"])
+
+    @property
     def argument_model(self):
-        """The pydantic model validating this tool's arguments (the same one MCP uses); built once."""
-        return func_metadata(self.declared, skip_names=["ctx"]).arg_model
+        """The pydantic model validating this tool's arguments (the same one MCP uses)."""
+        return self.metadata.arg_model
 
 
 _READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, destructiveHint=False, openWorldHint=False)

@@ -207,30 +207,47 @@ def test_single_call_path_answers_exactly_as_the_sdk(surface_catalog, era):
     """A stateless tools/call POST is answered by sie_mcp/mcp_single_call.py, without the SDK's per-POST
     transport; its answers (result, tool errors, protocol errors, HTTP status) equal the SDK's own,
     which the same request gets when it carries a session id (the direct path declines those)."""
-    cases = [("embed", {"texts": ["hello there", "a second text"]}), ("embed", {"texts": []}),
-             ("embed", {"textz": ["typo"]}), ("no_such_tool", {}), ("rerank", {"query": "q", "documents": ["a", "b"]})]
+    # (tool, arguments, answered by the tool lane without the SDK's result pipeline)
+    cases = [("embed", {"texts": ["hello there", "a second text"]}, True),
+             ("embed", {"texts": []}, True),  # an engine error: an isError result
+             ("embed", {"textz": ["typo"]}, False),  # rejected arguments: the SDK writes the error
+             ("embed", {"texts": '["a JSON string", "of texts"]'}, True),  # the SDK's pre-parsing applies
+             ("no_such_tool", {}, False),
+             ("rerank", {"query": "q", "documents": ["a", "b"]}, True),
+             ("classify", {"texts": "a bug report", "labels": ["bug", "praise"]}, True),
+             ("list_models", {}, True)]
     with _client(surface_catalog, stateless_http=True) as client:
         (route,) = [r for r in client.app.routes if getattr(r, "path", None) == "/mcp"]
         single_call = route.endpoint.single_call
-        served = []
-        original = single_call.serve
+        served, laned = [], []
+        original_serve, original_lane = single_call.serve, single_call.tool_lane.result
 
         async def counting_serve(*args):
-            answered = await original(*args)
+            answered = await original_serve(*args)
             served.append(answered)
             return answered
 
+        async def counting_lane(*args):
+            result = await original_lane(*args)
+            laned.append(result is not None)
+            return result
+
         single_call.serve = counting_serve
-        for i, (name, arguments) in enumerate(cases):
+        single_call.tool_lane.result = counting_lane
+        for i, (name, arguments, _) in enumerate(cases):
             body = _call_body(i, name, arguments, modern=era == "modern")
             direct = client.post("/mcp", headers=_era_headers(era, name), json=body)
             via_sdk = client.post("/mcp", headers=_era_headers(era, name) | {"mcp-session-id": "x"}, json=body)
             assert direct.status_code == via_sdk.status_code == 200, (name, direct.text)
             assert direct.headers["content-type"] == "application/json"
             assert direct.json() == via_sdk.json(), name
-    assert served == [True, False] * len(cases)
-    ok = direct.json()  # the last case: a rerank result
-    assert [d["index"] for d in ok["result"]["structuredContent"]["results"]] in ([0, 1], [1, 0])
+        # Params the lane does not know (here an extra `_meta` key) go to the SDK.
+        unusual = _call_body(99, "embed", {"texts": ["x"]}, modern=era == "modern")
+        unusual["params"]["_meta"] = {**unusual["params"].get("_meta", {}), "com.example/trace": "t"}
+        assert client.post("/mcp", headers=_era_headers(era, "embed"), json=unusual).json()["result"]["isError"] is False
+    assert served == [True, False] * len(cases) + [True]
+    assert laned == [lane for _, _, lane in cases] + [False]
+    assert direct.json()["result"]["structuredContent"]["models"]  # the last case: list_models
 
 
 def test_single_call_path_leaves_everything_else_to_the_sdk(surface_catalog):

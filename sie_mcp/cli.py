@@ -96,7 +96,7 @@ def _embed(args: argparse.Namespace, settings: Settings) -> int:
     result = asyncio.run(run())
     for text, vec, n, cut in zip(texts, result.embeddings, result.token_counts, result.truncated, strict=True):
         print(json.dumps({"text": text, "model": result.model, "tokens": n, "truncated": cut,
-                          "embedding": [round(x, 6) for x in vec]}))
+                          "embedding": [round(float(x), 6) for x in vec]}))
     return 0
 
 

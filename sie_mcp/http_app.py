@@ -13,7 +13,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Literal
 
 import numpy as np
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
@@ -27,6 +26,7 @@ from sie_mcp.mcp_response_mode import mcp_routes
 from sie_mcp.mcp_server import build_mcp, shared_runtime
 from sie_mcp.settings import Settings
 from sie_mcp.tool_surface import TOOLS, Runtime
+from tools import wire
 from tools.embed import embed as embed_tool
 from tools.models import list_models
 from tools.rerank import rerank as rerank_tool
@@ -35,16 +35,14 @@ log = logging.getLogger("sie_mcp")
 
 
 class JSONBody(Response):
-    """A JSON response written in one pass by a compiled serializer: orjson for plain data, pydantic's own
-    for models (the stdlib encoder behind FastAPI's JSONResponse took several times longer on embedding
-    results, event-loop time taken from the forward pass on a small machine)."""
+    """A JSON response written in one compiled pass by `tools.wire.dumps` (models, plain data, float32
+    arrays): the stdlib encoder behind FastAPI's JSONResponse took several times longer on embedding
+    results, event-loop time taken from the forward pass on a small machine."""
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        if isinstance(content, BaseModel):
-            return content.model_dump_json().encode()
-        return orjson.dumps(content)
+        return wire.dumps(content)
 
 
 def build_runtime(settings: Settings) -> Runtime:

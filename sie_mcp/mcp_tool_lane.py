@@ -10,7 +10,7 @@ per 4-text call, docs/benchmarks.md). On 2 cores that CPU comes out of the forwa
 None of it changes the answer for a call of a tool declared in `tool_surface`: the arguments go through
 the SDK's own validation (`FuncMetadata.validate_arguments`, the function `Tool.run` calls), the tool
 returns one of our typed result models, valid by construction, and the wire result has a fixed shape:
-the content and structured content `tool_surface` builds for the SDK (`wire_content`), `isError`, and
+the text block and structured content `tool_surface` gives the SDK (one JSON, written by `tools.wire`), `isError`, and
 for 2026-07-28 `resultType` and the `serverInfo` stamp. Engine errors become the same `isError` result,
 with the same text, as under the SDK (`Tool.run` prefixes "Error executing tool <name>: "); a crash gives
 the SDK's generic text and a logged traceback.
@@ -29,6 +29,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from mcp_types import (
     CLIENT_CAPABILITIES_META_KEY,
     CLIENT_INFO_META_KEY,
@@ -40,7 +41,8 @@ from opentelemetry import trace
 
 from engine.errors import EngineError
 from sie_mcp.errors import tool_error
-from sie_mcp.tool_surface import TOOLS, Runtime, wire_content
+from sie_mcp.tool_surface import TOOLS, Runtime
+from tools import wire
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +87,10 @@ class ToolLane:
             logger.exception("Tool %r raised an unexpected exception", name)
             result = _error_result(f"Error executing tool {name}")
         else:
-            text, structured = wire_content(answer)
-            result = {"content": [{"type": "text", "text": text}], "isError": False, "structuredContent": structured}
+            # The structured content is the text block's JSON: written once, and placed in the answer as it is.
+            text = wire.dumps(answer)
+            result = {"content": [{"type": "text", "text": text.decode()}], "isError": False,
+                      "structuredContent": orjson.Fragment(text)}
         if modern:
             result["resultType"] = "complete"
             result["_meta"] = {SERVER_INFO_META_KEY: self.server.server_info_stamp}

@@ -24,6 +24,7 @@ from tools import embed as embed_tool
 from tools import entities as entities_tool
 from tools import models as models_tool
 from tools import rerank as rerank_tool
+from tools import wire
 from tools.context import Defaults, Limits, Progress, ToolContext
 from tools.schemas import ClassifyResult, EmbedResult, EntitiesResult, ModelsResult, RerankResult
 
@@ -66,8 +67,8 @@ async def _run(ctx: Context, impl: Callable[..., Awaitable[BaseModel]], **kwargs
 
 def wire_content(result: BaseModel) -> tuple[str, dict[str, Any]]:
     """A tool result as MCP sends it: the compact JSON text block and the structured content (the same JSON)."""
-    text = result.model_dump_json()
-    return text, orjson.loads(text)
+    text = wire.dumps(result)
+    return text.decode(), orjson.loads(text)
 
 
 Texts = Annotated[str | list[str], Field(description="One text, or a list of texts (one result per text)")]

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.wire import Float32Rows, Float32Vector
 
 
 class SparseEmbedding(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     token_ids: list[int] = Field(description="Vocabulary ids of the heaviest terms, highest weight first")
-    weights: list[float]
+    weights: Float32Vector
     tokens: list[str] = Field(description="The terms themselves (readable: what the text is 'about')")
 
 
 class EmbedResult(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     model: str = Field(description="Catalog id of the model that produced the vectors")
     representation: Literal["dense", "sparse", "multi_vector"] = Field(
         description="dense: `embeddings`; sparse (SPLADE): `sparse_embeddings`, compare by dot product over "
@@ -21,9 +27,9 @@ class EmbedResult(BaseModel):
                     "compare with MaxSim")
     dimensions: int = Field(description="Length of each vector (vocabulary size for sparse)")
     normalized: bool = Field(description="Whether vectors are L2-normalised (dot product = cosine)")
-    embeddings: list[list[float]] = Field(description="Dense: one vector per input text, in input order")
+    embeddings: Float32Rows = Field(description="Dense: one vector per input text, in input order")
     sparse_embeddings: list[SparseEmbedding] | None = Field(None, description="Sparse: one per input text")
-    multi_vector_embeddings: list[list[list[float]]] | None = Field(
+    multi_vector_embeddings: list[Float32Rows] | None = Field(
         None, description="Multi-vector: per input text, one vector per token")
     token_counts: list[int] = Field(description="Tokens per input after truncation")
     truncated: list[bool] = Field(description="True where an input was longer than the model's max length")

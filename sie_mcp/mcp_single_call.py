@@ -6,10 +6,12 @@ answer through them; for a 2026-07-28 POST it serializes the answer with the sta
 `json.dumps` (30 % of the event loop's time under load with embedding results). On 2 cores that is CPU
 the forward pass loses: under 64 clients an MCP call cost about 1.4 ms more event-loop time than the
 same call over plain HTTP (py-spy, docs/benchmarks.md). A POST holding one request whose answer is one
-JSON body needs none of it: this module runs the request through the SDK's own single-exchange driver
-(`serve_one`, the one the SDK uses for 2026-07-28 requests), so the tool runs under the same server
-runner, middleware and request context and answers with the same result, errors and HTTP status, and
-writes it with pydantic's serializer.
+JSON body needs none of it. A call of one of sie-mcp's own tools goes through the tool lane
+(`sie_mcp/mcp_tool_lane.py`: the SDK's argument validation, the tool, the SDK's wire result without its
+result pipeline); any other call, and any call the lane declines, runs through the SDK's own
+single-exchange driver (`serve_one`, the one the SDK uses for 2026-07-28 requests), under the same
+server runner, middleware and request context. Either way the answer is the SDK's result, errors and
+HTTP status, written by orjson.
 
 It takes only what it can answer exactly as the SDK would and hands everything else to the SDK
 unchanged: batches, notifications, responses, `initialize`, any method but `tools/call`, a session id,

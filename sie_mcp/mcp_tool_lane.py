@@ -17,10 +17,15 @@ the SDK's generic text and a logged traceback.
 
 `ToolLane.result` declines (returns None) before running anything whenever the SDK's answer could
 differ: an unknown tool, params with anything beyond `name`, `arguments` and the 2026-07-28 envelope in
-`_meta` (a progress token, trace context, task fields), arguments the SDK would reject (it writes that
-error), and whenever OpenTelemetry tracing is configured (the SDK records a span per call; without a
-configured tracer provider those spans go nowhere). `mcp_single_call` then runs the call through the SDK.
-The equivalence tests in tests/test_http_api.py compare its answers with the SDK's for every era.
+`_meta` (a progress token, trace context, task fields), params or arguments the SDK would reject (it
+writes that error), server middleware other than the SDK's defaults, and whenever OpenTelemetry tracing
+is configured (the SDK records a span per call; without a configured tracer provider those spans go
+nowhere). `mcp_single_call` then runs the call through the SDK. The equivalence tests in
+tests/test_http_api.py compare its answers with the SDK's for every era.
+
+One difference is left on purpose: the SDK validates a result against the tool's output schema, which
+turns a non-finite float (written as `null`) into an error result. Vectors are checked to be finite
+where the result is built (`tools.wire`); a NaN *score* would reach the client as `null` here.
 """
 
 from __future__ import annotations
@@ -30,12 +35,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from mcp.server._otel import OpenTelemetryMiddleware
+from mcp.server.request_state import RequestStateBoundary
 from mcp_types import (
     CLIENT_CAPABILITIES_META_KEY,
     CLIENT_INFO_META_KEY,
     PROTOCOL_VERSION_META_KEY,
     SERVER_INFO_META_KEY,
 )
+from mcp_types.methods import validate_client_request
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from opentelemetry import trace
 
@@ -46,6 +54,7 @@ from tools import wire
 
 logger = logging.getLogger(__name__)
 
+_DEFAULT_MIDDLEWARE = (OpenTelemetryMiddleware, RequestStateBoundary)
 _PARAM_KEYS = frozenset({"name", "arguments", "_meta"})
 _ENVELOPE_KEYS = frozenset({PROTOCOL_VERSION_META_KEY, CLIENT_INFO_META_KEY, CLIENT_CAPABILITIES_META_KEY})
 
@@ -66,35 +75,46 @@ class ToolLane:
     async def result(self, params: Mapping[str, Any], version: str) -> dict[str, Any] | None:
         name = params.get("name")
         tool = TOOLS.get(name) if isinstance(name, str) else None
-        if tool is None or not params.keys() <= _PARAM_KEYS or tracing_configured():
+        if tool is None or not params.keys() <= _PARAM_KEYS or not self._plain_server():
             return None
         meta = params.get("_meta")
         modern = version in MODERN_PROTOCOL_VERSIONS
         if meta is not None and not (isinstance(meta, Mapping) and meta.keys() <= (_ENVELOPE_KEYS if modern else set())):
             return None
-        arguments = params.get("arguments") or {}
-        if not isinstance(arguments, dict):
+        arguments = params.get("arguments")
+        if arguments is not None and not isinstance(arguments, dict):
             return None
         try:
-            kwargs = tool.metadata.validate_arguments(arguments)
+            # The SDK's own checks, in its order: the params against the revision's surface (the envelope's
+            # values included), then the arguments against the tool's signature.
+            validate_client_request("tools/call", version, params)
+            kwargs = tool.metadata.validate_arguments(arguments or {})
         except Exception:  # noqa: BLE001 - a rejection (or a validator's crash) is the SDK's to write
             return None
         try:
             answer = await tool.impl(self.runtime.tool_context(), **kwargs)
+            # The structured content is the text block's JSON: written once, and placed in the answer as it is.
+            text = wire.dumps(answer)
         except EngineError as e:
             result = _error_result(f"Error executing tool {name}: {tool_error(e)}")
         except Exception:
             logger.exception("Tool %r raised an unexpected exception", name)
             result = _error_result(f"Error executing tool {name}")
         else:
-            # The structured content is the text block's JSON: written once, and placed in the answer as it is.
-            text = wire.dumps(answer)
             result = {"content": [{"type": "text", "text": text.decode()}], "isError": False,
                       "structuredContent": orjson.Fragment(text)}
         if modern:
             result["resultType"] = "complete"
             result["_meta"] = {SERVER_INFO_META_KEY: self.server.server_info_stamp}
         return result
+
+
+    def _plain_server(self) -> bool:
+        """No tracing to record, and no server middleware but the SDK's defaults: OpenTelemetry spans and the
+        multi-round request-state boundary (a call carrying request state has a `requestState` param, which
+        the lane declines)."""
+        return (not tracing_configured()
+                and all(isinstance(m, _DEFAULT_MIDDLEWARE) for m in getattr(self.server, "middleware", [None])))
 
 
 def _error_result(text: str) -> dict[str, Any]:

@@ -234,20 +234,33 @@ def test_single_call_path_answers_exactly_as_the_sdk(surface_catalog, era):
 
         single_call.serve = counting_serve
         single_call.tool_lane.result = counting_lane
-        for i, (name, arguments, _) in enumerate(cases):
-            body = _call_body(i, name, arguments, modern=era == "modern")
+        def same_as_sdk(body: dict, status: int = 200):
+            name = body["params"]["name"]
             direct = client.post("/mcp", headers=_era_headers(era, name), json=body)
             via_sdk = client.post("/mcp", headers=_era_headers(era, name) | {"mcp-session-id": "x"}, json=body)
-            assert direct.status_code == via_sdk.status_code == 200, (name, direct.text)
+            assert direct.status_code == via_sdk.status_code == status, (name, direct.text)
             assert direct.headers["content-type"] == "application/json"
             assert direct.json() == via_sdk.json(), name
-        # Params the lane does not know (here an extra `_meta` key) go to the SDK.
-        unusual = _call_body(99, "embed", {"texts": ["x"]}, modern=era == "modern")
-        unusual["params"]["_meta"] = {**unusual["params"].get("_meta", {}), "com.example/trace": "t"}
-        assert client.post("/mcp", headers=_era_headers(era, "embed"), json=unusual).json()["result"]["isError"] is False
-    assert served == [True, False] * len(cases) + [True]
-    assert laned == [lane for _, _, lane in cases] + [False]
-    assert direct.json()["result"]["structuredContent"]["models"]  # the last case: list_models
+            return direct
+
+        for i, (name, arguments, _) in enumerate(cases):
+            last = same_as_sdk(_call_body(i, name, arguments, modern=era == "modern"))
+        # What the lane leaves to the SDK: an extra `_meta` key, arguments that are not an object, and
+        # (2026-07-28) envelope values of the wrong type, which the SDK rejects.
+        extra_meta = _call_body(90, "embed", {"texts": ["x"]}, modern=era == "modern")
+        extra_meta["params"]["_meta"] = {**extra_meta["params"].get("_meta", {}), "com.example/trace": "t"}
+        assert same_as_sdk(extra_meta).json()["result"]["isError"] is False
+        not_an_object = _call_body(91, "list_models", [], modern=era == "modern")
+        assert "error" in same_as_sdk(not_an_object, status=400 if era == "modern" else 200).json()
+        declined = 2
+        if era == "modern":
+            bad_envelope = _call_body(92, "embed", {"texts": ["x"]}, modern=True)
+            bad_envelope["params"]["_meta"] = {**MODERN_META, "io.modelcontextprotocol/clientCapabilities": "nope"}
+            assert "error" in same_as_sdk(bad_envelope, status=400).json()
+            declined += 1
+    assert served == [True, False] * (len(cases) + declined)
+    assert laned == [lane for _, _, lane in cases] + [False] * declined
+    assert last.json()["result"]["structuredContent"]["models"]  # the last case: list_models
 
 
 def test_single_call_path_leaves_everything_else_to_the_sdk(surface_catalog):

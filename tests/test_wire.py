@@ -67,3 +67,20 @@ def test_float32_fields_keep_the_list_schema():
     props = EmbedResult.model_json_schema()["properties"]
     assert props["embeddings"]["items"] == {"type": "array", "items": {"type": "number"}}
     assert SparseEmbedding.model_json_schema()["properties"]["weights"]["items"] == {"type": "number"}
+
+
+def test_float32_fields_refuse_what_json_cannot_hold_or_the_schema_does_not_say():
+    import pytest
+    from pydantic import ValidationError
+
+    from tools.schemas import EmbedResult
+
+    def dense(embeddings):
+        return EmbedResult(model="m", representation="dense", dimensions=2, normalized=True, embeddings=embeddings,
+                           token_counts=[1], truncated=[False])
+
+    assert dense([[0.5, 0.25]]).embeddings.dtype == np.float32
+    assert dense([]).embeddings.size == 0  # no dense vectors (sparse and multi-vector results)
+    for bad in ([[float("nan"), 0.0]], [[float("inf"), 0.0]], [0.5, 0.25], [[[0.5]]], None, "0.5", [{"a": 1}]):
+        with pytest.raises(ValidationError):
+            dense(bad)

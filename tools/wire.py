@@ -41,8 +41,19 @@ def _float32_array(depth: int) -> Any:
     schema: dict[str, Any] = {"type": "number"}
     for _ in range(depth):
         schema = {"type": "array", "items": schema}
-    return Annotated[np.ndarray, PlainValidator(as_float32), PlainSerializer(float32_values),
-                     WithJsonSchema(schema)]
+
+    def validate(values: Any) -> np.ndarray:
+        try:
+            array = as_float32(values)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"expected {depth}-d numbers: {e}") from None
+        if array.size and array.ndim != depth:  # an empty list stands for "none" (e.g. no dense vectors)
+            raise ValueError(f"expected {depth}-d numbers, got shape {array.shape}")
+        if not np.isfinite(array).all():  # JSON has no NaN or inf (they would go out as null)
+            raise ValueError("vectors must be finite")
+        return array
+
+    return Annotated[np.ndarray, PlainValidator(validate), PlainSerializer(float32_values), WithJsonSchema(schema)]
 
 
 Float32Vector = _float32_array(1)  # JSON Schema: what list[float] gives

@@ -9,6 +9,7 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PAR
 python bench/bench_engine.py --runs 3 2>&1 | grep -v -e Warning -e 'Loading weights' | tee "$out/engine.md"
 python bench/bench_engine.py --runs 3 --only ours --sweep --limit 1500 2>&1 | grep '^|' | tee "$out/engine_sweep.md"
 python bench/bench_pool.py 2>&1 | tee "$out/pool.md"
+python bench/bench_layers.py 2>&1 | tee "$out/layers.md"
 python bench/bench_surface.py 2>&1 | tee "$out/surface.md"
 [ -f bench/bench_families.py ] && python bench/bench_families.py --limit 150 --runs 3 2>&1 | tee "$out/families.md"
 echo "logs in $out"

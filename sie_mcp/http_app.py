@@ -211,12 +211,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         if not isinstance(arguments, dict):
             raise InvalidInput("the request body must be a JSON object of tool arguments")
         try:
-            validated = tool.argument_model.model_validate(arguments)
+            kwargs = tool.metadata.validate_arguments(arguments)  # as MCP validates them
         except ValidationError as e:
             return JSONBody({"error": {"type": "ValidationError", "message": "invalid arguments",
                                        "details": e.errors(include_url=False, include_input=False)}},
                             status_code=422)
-        result = await tool.impl(runtime.tool_context(), **validated.model_dump_one_level())
+        result = await tool.impl(runtime.tool_context(), **kwargs)
         return JSONBody(result)
 
     # --- OpenAI / Cohere-compatible routes -------------------------------------------------------

@@ -176,11 +176,6 @@ class SurfaceTool:
         """The SDK's view of the declared function (what MCPServer validates arguments with); built once."""
         return func_metadata(self.declared, skip_names=["ctx"])
 
-    @property
-    def argument_model(self):
-        """The pydantic model validating this tool's arguments (the same one MCP uses)."""
-        return self.metadata.arg_model
-
 
 _READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, destructiveHint=False, openWorldHint=False)
 

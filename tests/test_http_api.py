@@ -57,6 +57,9 @@ def test_tool_call_returns_the_structured_result(client):
     assert out["results"][0][0]["label"] == "cooking"
     out = client.post("/v1/tools/list_models", json={}).json()
     assert any(m["id"] == "tiny-ner" for m in out["models"])
+    # Arguments are validated as MCP validates them: a list sent as a JSON string is read as the list.
+    out = client.post("/v1/tools/embed", json={"texts": '["a", "b"]'}).json()
+    assert len(out["embeddings"]) == 2
 
 
 @pytest.mark.parametrize("path, body, status, error_type", [

@@ -20,28 +20,25 @@ import json
 import time
 
 import torch
+from bench_surface import JSON_HEADERS, MODERN_HEADERS, mcp_bodies
 
 from engine.model import EmbeddingOutput
 from sie_mcp.http_app import build_runtime, create_app
 from sie_mcp.settings import Settings
 
-MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-               "io.modelcontextprotocol/clientCapabilities": {}}
-
 
 def requests(texts: list[str]) -> dict[str, tuple[str, bytes, list[tuple[bytes, bytes]]]]:
-    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "embed", "arguments": {"texts": texts}}}
-    modern = json.loads(json.dumps(call))
-    modern["params"]["_meta"] = MODERN_META
-    mcp_headers = [(b"content-type", b"application/json"), (b"accept", b"application/json, text/event-stream")]
+    """The benchmark's requests, built as bench_surface.py builds what wrk sends."""
+    def asgi(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+        return [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+    (call,), (modern,) = mcp_bodies([texts]), mcp_bodies([texts], modern=True)
     return {
-        "HTTP POST /v1/tools/embed": ("/v1/tools/embed", json.dumps({"texts": texts}).encode(),
-                                      [(b"content-type", b"application/json")]),
-        "MCP tools/call (2025-era)": ("/mcp", json.dumps(call).encode(), mcp_headers),
-        "MCP tools/call (2026-07-28)": ("/mcp", json.dumps(modern).encode(), mcp_headers + [
-            (b"mcp-protocol-version", b"2026-07-28"), (b"mcp-method", b"tools/call"), (b"mcp-name", b"embed")]),
-        "MCP tools/call via the SDK's per-request path": ("/mcp", json.dumps(call).encode(),
-                                                         mcp_headers + [(b"mcp-session-id", b"bench")]),
+        "HTTP POST /v1/tools/embed": ("/v1/tools/embed", json.dumps({"texts": texts}).encode(), asgi(JSON_HEADERS)),
+        "MCP tools/call (2025-era)": ("/mcp", call.encode(), asgi(JSON_HEADERS)),
+        "MCP tools/call (2026-07-28)": ("/mcp", modern.encode(), asgi(MODERN_HEADERS)),
+        "MCP tools/call via the SDK's per-request path": ("/mcp", call.encode(),
+                                                         asgi({**JSON_HEADERS, "Mcp-Session-Id": "bench"})),
     }
 
 

@@ -37,6 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 from statistics import median
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -157,7 +158,7 @@ def wait_idle(url: str, timeout: float = 120.0) -> None:
     """Wait until the server has finished the calls wrk left in flight when it stopped (up to `clients`
     calls, about a second of work at 64 clients): otherwise that work runs during the next cell and is
     charged to it. Read from the server's `sie_tool_queue_depth` (queued or running work items)."""
-    base = url.split("/mcp")[0].split("/v1/")[0]
+    base = urlsplit(url)._replace(path="").geturl()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         metrics = httpx.get(f"{base}/metrics").text

@@ -206,8 +206,8 @@ def _modern_error(e: Exception, request_id: str | int) -> tuple[int, bytes]:
 
 def _result_body(request_id: str | int, result: dict[str, Any]) -> bytes:
     """The JSON-RPC response for a result. `result` is already the wire dict (the server runner dumps it by
-    alias, without unset fields), so it is written as it is, by orjson (pydantic's fallback for any
-    non-JSON value it may hold)."""
+    alias, without unset fields; the tool lane builds it so), so it is written as it is, by orjson
+    (pydantic's fallback for any non-JSON value it may hold)."""
     try:
         return orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result},
                             default=pydantic_core.to_jsonable_python)

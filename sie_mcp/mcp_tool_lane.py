@@ -81,14 +81,11 @@ class ToolLane:
         modern = version in MODERN_PROTOCOL_VERSIONS
         if meta is not None and not (isinstance(meta, Mapping) and meta.keys() <= (_ENVELOPE_KEYS if modern else set())):
             return None
-        arguments = params.get("arguments")
-        if arguments is not None and not isinstance(arguments, dict):
-            return None
         try:
             # The SDK's own checks, in its order: the params against the revision's surface (the envelope's
-            # values included), then the arguments against the tool's signature.
+            # values, and `arguments` an object or absent), then the arguments against the tool's signature.
             validate_client_request("tools/call", version, params)
-            kwargs = tool.metadata.validate_arguments(arguments or {})
+            kwargs = tool.metadata.validate_arguments(params.get("arguments") or {})
         except Exception:  # noqa: BLE001 - a rejection (or a validator's crash) is the SDK's to write
             return None
         try:
@@ -107,7 +104,6 @@ class ToolLane:
             result["resultType"] = "complete"
             result["_meta"] = {SERVER_INFO_META_KEY: self.server.server_info_stamp}
         return result
-
 
     def _plain_server(self) -> bool:
         """No tracing to record, and no server middleware but the SDK's defaults: OpenTelemetry spans and the

@@ -22,7 +22,7 @@ from engine.models.layers import AttentionContext
 from engine.registry import Task
 from engine.tokenization import Encoded, PairTemplate, TextTokenizer, validate_texts
 
-DEFAULT_MAX_BATCH_TOKENS = {"cpu": 4096, "cuda": 32768}
+DEFAULT_MAX_BATCH_TOKENS = {"cpu": 8192, "cuda": 32768}
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ class LoadedModel:
     def embed(self, texts: Sequence[str], normalize: bool | None = None, dimensions: int | None = None,
               max_batch_tokens: int | None = None) -> EmbeddingOutput:
         self._require(Task.EMBED)
-        encoded = self.tokenizer.encode(validate_texts(texts))
+        encoded = self.tokenizer.encode(validate_texts(texts), offsets=False)
         rows = self.run(encoded, max_batch_tokens)
         vectors = finish_embeddings(torch.stack(rows), self.info.normalize if normalize is None else normalize,
                                     dimensions)
@@ -182,26 +182,26 @@ class LoadedModel:
             pairs = validate_texts(pairs, "pairs")
             items = list(zip(texts, pairs, strict=True))
             encoded = (self.tokenizer.encode_template(template, items) if template
-                       else self.tokenizer.encode_pairs(items))
+                       else self.tokenizer.encode_pairs(items, offsets=False))
         else:
             require_no_template(template)
-            encoded = self.tokenizer.encode(texts)
+            encoded = self.tokenizer.encode(texts, offsets=False)
         return torch.stack(self.run(encoded, max_batch_tokens)), [e.truncated for e in encoded]
 
     def token_logits(self, texts: Sequence[str], max_batch_tokens: int | None = None) -> list[TokenLogits]:
         self._require(Task.TOKEN_CLASSIFICATION)
-        encoded = self.tokenizer.encode(validate_texts(texts))
+        encoded = self.tokenizer.encode(validate_texts(texts), offsets=True)  # NER maps tokens to characters
         return [TokenLogits(lg, e) for lg, e in zip(self.run(encoded, max_batch_tokens), encoded, strict=True)]
 
     def sparse_embed(self, texts: Sequence[str], top_k: int | None = None,
                      max_batch_tokens: int | None = None) -> list[SparseVector]:
         """SPLADE vectors: the `top_k` heaviest terms per input (all non-zero terms when None)."""
         self._require(Task.SPARSE_EMBED)
-        encoded = self.tokenizer.encode(validate_texts(texts))
+        encoded = self.tokenizer.encode(validate_texts(texts), offsets=False)
         return [top_terms(row, top_k, self.tokenizer.id_to_token) for row in self.run(encoded, max_batch_tokens)]
 
     def multi_vector(self, texts: Sequence[str], max_batch_tokens: int | None = None) -> MultiVectorOutput:
         self._require(Task.MULTI_VECTOR)
-        encoded = self.tokenizer.encode(validate_texts(texts))
+        encoded = self.tokenizer.encode(validate_texts(texts), offsets=False)
         return MultiVectorOutput(self.run(encoded, max_batch_tokens), [len(e) for e in encoded],
                                  [e.truncated for e in encoded])

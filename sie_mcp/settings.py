@@ -55,7 +55,7 @@ class Settings(BaseSettings):
                                                         "60% of GPU memory, or 30% of RAM on CPU)")
     host_memory_budget: str | None = Field(None, description="Host RAM for models evicted from the device "
                                                              "(default: 20% of RAM; 0 drops them instead)")
-    max_batch_tokens: int | None = Field(None, description="Token budget per forward batch (default: 4096 on CPU, "
+    max_batch_tokens: int | None = Field(None, description="Token budget per forward batch (default: 8192 on CPU, "
                                                            "32768 on CUDA)")
     max_wait_ms: float = Field(2.0, description="How long a batch waits to fill up")
     max_queue: int = Field(256, description="Pending requests before calls fail with 'overloaded, retry'")

@@ -18,7 +18,7 @@ from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.classification import SequenceClassificationHead, TokenClassificationHead
 from engine.heads.splade import SpladeHead
-from engine.models.layers import AttentionContext, FusedQKV, activation, fuse_qkv
+from engine.models.layers import AttentionContext, FusedQKV, Linear, activation, fuse_qkv
 
 
 @dataclass(frozen=True)
@@ -110,11 +110,11 @@ class BertDenseLN(nn.Module):
 
     def __init__(self, d_in: int, d_out: int, eps: float) -> None:
         super().__init__()
-        self.dense = nn.Linear(d_in, d_out)
+        self.dense = Linear(d_in, d_out)
         self.LayerNorm = nn.LayerNorm(d_out, eps=eps)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dense(x).add_(residual))  # the fresh projection takes the residual in place
+        return self.LayerNorm(self.dense.plus(x, residual))  # the residual added by the projection
 
 
 class BertAttention(nn.Module):
@@ -132,11 +132,11 @@ class BertAttention(nn.Module):
 class BertIntermediate(nn.Module):
     def __init__(self, cfg: BertConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
-        self.act = activation(cfg.hidden_act, inplace=True)  # on the fresh [T, I] projection
+        self.dense = Linear(cfg.hidden_size, cfg.intermediate_size)
+        self.act = cfg.hidden_act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.dense(x))  # [T, I]
+        return self.dense.activated(x, self.act)  # [T, I]
 
 
 class BertLayer(nn.Module):
@@ -218,7 +218,7 @@ class BertPooler(nn.Module):
 
     def __init__(self, hidden: int) -> None:
         super().__init__()
-        self.dense = nn.Linear(hidden, hidden)
+        self.dense = Linear(hidden, hidden)
 
     def forward(self, first_tokens: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.dense(first_tokens))
@@ -231,7 +231,7 @@ class BertPredictionHeadTransform(nn.Module):
 
     def __init__(self, cfg: BertConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.dense = Linear(cfg.hidden_size, cfg.hidden_size)
         self.act = activation(cfg.hidden_act)
         self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 
@@ -243,7 +243,7 @@ class BertLMPredictionHead(nn.Module):
     def __init__(self, cfg: BertConfig) -> None:
         super().__init__()
         self.transform = BertPredictionHeadTransform(cfg)
-        self.decoder = nn.Linear(cfg.hidden_size, cfg.vocab_size)
+        self.decoder = Linear(cfg.hidden_size, cfg.vocab_size)
 
 
 class BertOnlyMLMHead(nn.Module):

@@ -34,7 +34,7 @@ from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.classification import SequenceClassificationHead, TokenClassificationHead
 from engine.models.bert import BertDenseLN, BertIntermediate
-from engine.models.layers import AttentionContext, FusedQKV, activation, fuse_qkv
+from engine.models.layers import AttentionContext, FusedQKV, Linear, activation, fuse_qkv
 
 POSITION_TERMS = ("c2p", "p2c")
 OWN_ATTENTION = ("DeBERTa's disentangled attention adds position terms computed from each layer's queries and "
@@ -174,7 +174,7 @@ class DebertaV2Embeddings(nn.Module):
         self.word_embeddings = nn.Embedding(cfg.vocab_size, e)
         self.position_embeddings = nn.Embedding(cfg.max_position_embeddings, e) if cfg.position_biased_input else None
         self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, e) if cfg.type_vocab_size > 0 else None
-        self.embed_proj = nn.Linear(e, cfg.hidden_size, bias=False) if e != cfg.hidden_size else None
+        self.embed_proj = Linear(e, cfg.hidden_size, bias=False) if e != cfg.hidden_size else None
         self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 
     def forward(self, batch: PackedBatch) -> torch.Tensor:
@@ -199,9 +199,9 @@ class DisentangledSelfAttention(FusedQKV):
         inner = cfg.num_attention_heads * cfg.head_dim
         if not cfg.share_att_key:
             if "c2p" in self.terms:
-                self.pos_key_proj = nn.Linear(cfg.hidden_size, inner)
+                self.pos_key_proj = Linear(cfg.hidden_size, inner)
             if "p2c" in self.terms:
-                self.pos_query_proj = nn.Linear(cfg.hidden_size, inner)
+                self.pos_query_proj = Linear(cfg.hidden_size, inner)
 
     def position_projections(self, rel: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """rel [2S, C] -> (pos_key, pos_query), each [H, 2S, D] or None where the term is off."""
@@ -351,7 +351,7 @@ class DebertaV2Model(nn.Module):
 class ContextPooler(nn.Module):
     def __init__(self, cfg: DebertaV2Config) -> None:
         super().__init__()
-        self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.dense = Linear(cfg.hidden_size, cfg.hidden_size)
         self.act = activation(cfg.pooler_hidden_act, "pooler_hidden_act")
 
     def forward(self, first_tokens: torch.Tensor) -> torch.Tensor:

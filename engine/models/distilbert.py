@@ -18,7 +18,7 @@ from torch import nn
 from engine.heads.classification import PreClassifierHead
 from engine.heads.splade import SpladeHead
 from engine.models.bert import BertConfig, BertModel, WordPositionEmbeddings
-from engine.models.layers import activation
+from engine.models.layers import Linear, activation
 
 LAYER_NORM_EPS = 1e-12  # hard-coded in transformers' DistilBERT
 
@@ -92,10 +92,10 @@ class DistilBertSpladeHead(SpladeHead):
 
     def __init__(self, cfg: DistilBertConfig) -> None:
         super().__init__()
-        self.vocab_transform = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.vocab_transform = Linear(cfg.hidden_size, cfg.hidden_size)
         self.act = activation(cfg.hidden_act, field="activation")
         self.vocab_layer_norm = nn.LayerNorm(cfg.hidden_size, eps=LAYER_NORM_EPS)
-        self.vocab_projector = nn.Linear(cfg.hidden_size, cfg.vocab_size)
+        self.vocab_projector = Linear(cfg.hidden_size, cfg.vocab_size)
 
     @property
     def vocab_size(self) -> int:

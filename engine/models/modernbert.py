@@ -21,7 +21,7 @@ from engine.errors import UnsupportedArchitecture
 from engine.heads.classification import PredictionHeadClassifier
 from engine.heads.pooling import PoolingMode
 from engine.heads.splade import SpladeHead
-from engine.models.layers import AttentionContext, GatedMLP, Rotary, activation, apply_rotary
+from engine.models.layers import AttentionContext, GatedMLP, Linear, Rotary, activation, apply_rotary
 
 GLOBAL, LOCAL = "full_attention", "sliding_attention"
 CLASSIFIER_POOLING = {"cls": PoolingMode.CLS, "mean": PoolingMode.MEAN}
@@ -128,8 +128,8 @@ class ModernBertAttention(nn.Module):
         super().__init__()
         self.num_heads = cfg.num_attention_heads
         self.head_dim = cfg.head_dim
-        self.Wqkv = nn.Linear(cfg.hidden_size, 3 * cfg.hidden_size, bias=cfg.attention_bias)
-        self.Wo = nn.Linear(cfg.hidden_size, cfg.hidden_size, bias=cfg.attention_bias)
+        self.Wqkv = Linear(cfg.hidden_size, 3 * cfg.hidden_size, bias=cfg.attention_bias)
+        self.Wo = Linear(cfg.hidden_size, cfg.hidden_size, bias=cfg.attention_bias)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], attn: AttentionContext,
                 spec: AttentionSpec) -> torch.Tensor:
@@ -153,7 +153,7 @@ class ModernBertEncoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], attn: AttentionContext,
                 spec: AttentionSpec) -> torch.Tensor:
         x = x + self.attn(self.attn_norm(x), rope, attn, spec)
-        return x + self.mlp(self.mlp_norm(x))
+        return self.mlp(self.mlp_norm(x), residual=x)
 
 
 class ModernBertModel(nn.Module):
@@ -206,7 +206,7 @@ class ModernBertPredictionHead(nn.Module):
 
     def __init__(self, cfg: ModernBertConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size, bias=cfg.classifier_bias)
+        self.dense = Linear(cfg.hidden_size, cfg.hidden_size, bias=cfg.classifier_bias)
         self.act = activation(cfg.classifier_activation, field="classifier_activation")
         self.norm = _norm(cfg)
 
@@ -224,7 +224,7 @@ class ModernBertSpladeHead(SpladeHead):
     def __init__(self, cfg: ModernBertConfig) -> None:
         super().__init__()
         self.head = ModernBertPredictionHead(cfg)
-        self.decoder = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=cfg.decoder_bias)
+        self.decoder = Linear(cfg.hidden_size, cfg.vocab_size, bias=cfg.decoder_bias)
 
     @property
     def vocab_size(self) -> int:

@@ -24,6 +24,7 @@ from engine.models.layers import (
     AttentionContext,
     FusedQKV,
     GatedMLP,
+    Linear,
     RMSNorm,
     Rotary,
     activation,
@@ -86,7 +87,7 @@ class Qwen3Attention(FusedQKV):
     def __init__(self, cfg: Qwen3Config) -> None:
         super().__init__(cfg.hidden_size, cfg.num_attention_heads, cfg.head_dim, cfg.num_key_value_heads,
                          bias=cfg.qkv_bias)
-        self.o_proj = nn.Linear(cfg.num_attention_heads * cfg.head_dim, cfg.hidden_size, bias=cfg.o_bias)
+        self.o_proj = Linear(cfg.num_attention_heads * cfg.head_dim, cfg.hidden_size, bias=cfg.o_bias)
         self.q_norm = RMSNorm(cfg.head_dim, cfg.rms_norm_eps) if cfg.qk_norm else nn.Identity()
         self.k_norm = RMSNorm(cfg.head_dim, cfg.rms_norm_eps) if cfg.qk_norm else nn.Identity()
 
@@ -109,7 +110,7 @@ class Qwen3DecoderLayer(nn.Module):
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], attn: AttentionContext,
                 spec: AttentionSpec) -> torch.Tensor:
         x = x + self.self_attn(self.input_layernorm(x), rope, attn, spec)
-        return x + self.mlp(self.post_attention_layernorm(x))
+        return self.mlp(self.post_attention_layernorm(x), residual=x)
 
 
 class Qwen3Model(nn.Module):

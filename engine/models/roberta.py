@@ -22,6 +22,7 @@ from engine.batch import PackedBatch
 from engine.heads.classification import DenseClassifier, SequenceClassificationHead
 from engine.heads.splade import SpladeHead
 from engine.models.bert import BertConfig, BertEmbeddings, BertModel
+from engine.models.layers import Linear
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,9 @@ class LMHead(nn.Module):
 
     def __init__(self, cfg: BertConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.dense = Linear(cfg.hidden_size, cfg.hidden_size)
         self.layer_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.decoder = nn.Linear(cfg.hidden_size, cfg.vocab_size)
+        self.decoder = Linear(cfg.hidden_size, cfg.vocab_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.layer_norm(F.gelu(self.dense(x))))  # [n, V]

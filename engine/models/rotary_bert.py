@@ -31,6 +31,7 @@ from engine.models.layers import (
     AttentionContext,
     FusedQKV,
     GatedMLP,
+    Linear,
     Rotary,
     activation,
     apply_rotary,
@@ -159,7 +160,7 @@ class RotaryBertEmbeddings(nn.Module):
 class RotaryBertAttention(FusedQKV):
     def __init__(self, cfg: RotaryBertConfig) -> None:
         super().__init__(cfg.hidden_size, cfg.num_attention_heads, cfg.head_dim, bias=cfg.qkv_bias)
-        self.o_proj = nn.Linear(cfg.num_attention_heads * cfg.head_dim, cfg.hidden_size, bias=cfg.o_bias)
+        self.o_proj = Linear(cfg.num_attention_heads * cfg.head_dim, cfg.hidden_size, bias=cfg.o_bias)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], attn: AttentionContext,
                 spec: AttentionSpec) -> torch.Tensor:
@@ -181,7 +182,7 @@ class RotaryBertLayer(nn.Module):
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], attn: AttentionContext,
                 spec: AttentionSpec) -> torch.Tensor:
         x = self.post_attention_layernorm(self.self_attn(x, rope, attn, spec).add_(x))  # residual in place
-        return self.post_mlp_layernorm(self.mlp(x).add_(x))
+        return self.post_mlp_layernorm(self.mlp(x, residual=x))
 
 
 # Remote-code names -> transformers' names, applied before fusing (NomicBERT's fc11 is the up

@@ -90,9 +90,43 @@ def _band_mask(length: int, spec: AttentionSpec, device: torch.device) -> torch.
     return keep
 
 
-# Up to this length, plain matmul + softmax beats the fused CPU SDPA kernel for small head dims
-# (measured: 2-3x faster at L <= 64, 1.8x at 128, 1.6x slower at 256; see docs/benchmarks.md).
+# Up to this length, plain matmuls beat the fused CPU SDPA kernel for small head dims (measured: 2-3x
+# faster at L <= 64, 1.8x at 128, 1.6x slower at 256; see docs/benchmarks.md).
 CPU_MATMUL_ATTENTION_MAX_LEN = 128
+
+# Row sums of exp(scores) outside [this, inf) send a group back to the max-shifted softmax (see below).
+_MIN_EXP_ROW_SUM = 1e-30
+
+
+def _matmul_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
+                      scale: float) -> torch.Tensor:
+    """Attention as two batched GEMMs for short sequences on CPU. q, k, v: [b, H, L, D] strided views ->
+    [b, H, L, D].
+
+    torch's softmax pays ~100 ns per row of the [b, H, L, L] scores whatever the row's length, which
+    for L ~ 20 costs more than both GEMMs together (measured). So the scores are exponentiated in place
+    without the max shift (one vectorised pass), the PV product runs on the unnormalised weights and
+    its rows are divided by the row sums: the same softmax, minus ~80 % of its time. Without the
+    shift, exp overflows above ~88 (fp32 and bf16 share that range) and a row whose every score is
+    below ~-69 loses precision; the row sums show both, and such a group (rare: trained encoders keep
+    scaled scores within tens) is recomputed with the shifted softmax. q, k and v are first laid out
+    contiguously (the scale applied in the same pass): a batched GEMM over strided views is 2x slower.
+    """
+    q = torch.mul(q, scale, out=torch.empty(q.shape, dtype=q.dtype, device=q.device))
+    k, v = k.contiguous(), v.contiguous()
+
+    def scores() -> torch.Tensor:
+        s = torch.matmul(q, k.transpose(-1, -2))  # [b, H, L, L]
+        if mask is not None and mask.dtype == torch.bool:
+            return s.masked_fill_(~mask, float("-inf"))
+        return s if mask is None else s.add_(mask)
+
+    weights = scores().exp_()
+    sums = weights.sum(-1, keepdim=True)  # [b, H, L, 1], accumulated in fp32, rounded once to the dtype
+    low, high = torch.aminmax(sums)
+    if low.item() >= _MIN_EXP_ROW_SUM and high.item() < float("inf"):
+        return torch.matmul(weights, v).div_(sums)
+    return torch.matmul(torch.softmax(scores(), dim=-1), v)  # softmax accumulates in fp32 internally
 
 
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
@@ -109,12 +143,7 @@ def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor 
         mask = bias if mask is None else torch.where(mask, bias, float("-inf"))  # [b or 1, H, L, L]
     if q.device.type == "cpu" and q.shape[2] <= CPU_MATMUL_ATTENTION_MAX_LEN:
         scale = spec.scale if spec.scale is not None else q.shape[-1] ** -0.5
-        scores = torch.matmul(q * scale, k.transpose(-1, -2))  # [b, H, L, L]
-        if mask is not None and mask.dtype == torch.bool:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        elif mask is not None:
-            scores = scores + mask
-        out = torch.matmul(torch.softmax(scores, dim=-1), v)  # softmax accumulates in fp32 internally
+        out = _matmul_attention(q, k, v, mask, scale)
     else:
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=spec.scale)  # [b, H, L, D]
     return out.transpose(1, 2)

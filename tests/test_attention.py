@@ -108,3 +108,26 @@ def test_selection_reports_a_reason():
     backend, reason = select_backend(torch.device("cpu"), torch.float32)
     assert backend.name is AttentionBackendName.SDPA_GROUPED
     assert "cpu" in reason
+
+
+@pytest.mark.parametrize("name", CPU, ids=lambda n: n.value)
+@pytest.mark.parametrize("case", ["overflow", "underflow"])
+def test_extreme_scores_keep_softmax_exact(name, case):
+    """The short-sequence CPU path exponentiates scores without the max shift; scores whose exp overflows
+    (> ~88) or whose rows all underflow (< ~-69) must still give the shifted softmax's answer."""
+    g = torch.Generator().manual_seed(0)
+    seqlens = [4, 4, 9, 30]
+    batch = pack([[0] * n for n in seqlens])
+    t = sum(seqlens)
+    q, k, v = (torch.randn(t, 2, 8, generator=g) for _ in range(3))
+    bias = None
+    if case == "overflow":
+        q, k = q * 12, k * 12  # scaled scores in the hundreds
+    else:
+        def bias(length: int) -> torch.Tensor:  # every score far below exp's range
+            return torch.full((2, length, length), -300.0)
+    backend = BACKENDS[name]()
+    out = backend.attend(q, k, v, backend.prepare(batch), AttentionSpec(), bias)
+    want = _reference(q, k, v, seqlens, AttentionSpec(), bias)
+    assert torch.isfinite(out).all()
+    assert float((out - want).abs().max()) < 1e-4

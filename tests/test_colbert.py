@@ -74,7 +74,8 @@ def test_maxsim_matches_per_pair_loop(colbert_dirs, texts):
         assert scores.shape == (len(docs),)
         for s, d in zip(scores, docs, strict=True):
             assert abs(float(s) - loop(q, d)) <= INVARIANCE * len(q)
-        assert float(maxsim(q, docs[3])) == pytest.approx(float(scores[3]), abs=1e-6)
+        # One document alone vs inside the packed matrix: the same sum up to fp32 summation order.
+        assert float(maxsim(q, docs[3])) == pytest.approx(float(scores[3]), rel=1e-6)
     # A text scores highest against itself (normalised vectors: every query token finds itself).
     assert float(maxsim(docs[5], docs[5])) == pytest.approx(len(docs[5]), abs=1e-4)
 

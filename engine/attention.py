@@ -4,7 +4,7 @@ Every backend takes q, k, v as [T, heads, head_dim] over a packed batch and retu
 A backend is chosen once per model at load time (`select_backend`), with a readable reason. Per-batch
 bookkeeping (grouping, padding indices) happens once per forward in `prepare`, not once per layer.
 
-CPU backends (measured on an AMX-BF16 EPYC, see docs/benchmarks.md):
+CPU backends (measured on a 2-core AMD EPYC Zen 4 with AVX512-BF16, see docs/benchmarks.md):
 - `sdpa_grouped`: sequences of identical length are attended together as one [b, heads, L, D] SDPA
   call, no padding and no mask. Batches are sorted by length, so runs of equal length are long.
 - `sdpa_bucketed`: consecutive sequences are padded into buckets with a bounded padding fraction and a
@@ -90,9 +90,12 @@ def _band_mask(length: int, spec: AttentionSpec, device: torch.device) -> torch.
     return keep
 
 
-# Up to this length, plain matmuls beat the fused CPU SDPA kernel for small head dims (measured: 2-3x
-# faster at L <= 64, 1.8x at 128, 1.6x slower at 256; see docs/benchmarks.md).
+# On CPU, two batched GEMMs (`_matmul_attention`) beat the fused SDPA kernel for small head dims: always
+# up to this length (measured 1.5-3x faster at L <= 128), and beyond it while the [b, H, L, L] scores stay
+# small (measured at head dim 32: 1.3-2x faster for one sequence of 140-512 tokens and for 4 of 256;
+# slower for 8 of 512, 25M scores, where the fused kernel's tiling wins).
 CPU_MATMUL_ATTENTION_MAX_LEN = 128
+CPU_MATMUL_ATTENTION_MAX_SCORES = 4 * 1024 * 1024
 
 # Row sums of exp(scores) outside [this, inf) send a group back to the max-shifted softmax (see below).
 _MIN_EXP_ROW_SUM = 1e-30
@@ -141,7 +144,9 @@ def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor 
     if bias is not None:
         bias = bias.to(q.dtype)
         mask = bias if mask is None else torch.where(mask, bias, float("-inf"))  # [b or 1, H, L, L]
-    if q.device.type == "cpu" and q.shape[2] <= CPU_MATMUL_ATTENTION_MAX_LEN:
+    b, h, length = q.shape[:3]
+    if q.device.type == "cpu" and (length <= CPU_MATMUL_ATTENTION_MAX_LEN
+                                   or b * h * length * length <= CPU_MATMUL_ATTENTION_MAX_SCORES):
         scale = spec.scale if spec.scale is not None else q.shape[-1] ** -0.5
         out = _matmul_attention(q, k, v, mask, scale)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from engine import attention
 from engine.attention import BACKENDS, AttentionBackendName, AttentionSpec, select_backend
 from engine.batch import pack
 from engine.errors import BackendUnavailable
@@ -68,8 +69,12 @@ def _relative_bias(heads: int):
 
 @pytest.mark.parametrize("name", CPU, ids=lambda n: n.value)
 @pytest.mark.parametrize("spec", [AttentionSpec(), AttentionSpec(window=(4, 4))], ids=["full", "window"])
-def test_additive_bias_matches_reference(name, spec):
-    """Lengths above CPU_MATMUL_ATTENTION_MAX_LEN exercise the fused SDPA path with a float mask too."""
+@pytest.mark.parametrize("fused_above_128", [False, True], ids=["matmul", "fused-long"])
+def test_additive_bias_matches_reference(name, spec, fused_above_128, monkeypatch):
+    """With no room for long scores, lengths above CPU_MATMUL_ATTENTION_MAX_LEN take the fused SDPA
+    kernel, with a float mask too."""
+    if fused_above_128:
+        monkeypatch.setattr(attention, "CPU_MATMUL_ATTENTION_MAX_SCORES", 0)
     g = torch.Generator().manual_seed(0)
     seqlens = [1, 5, 5, 9, 17, 40, 150, 3]
     batch = pack([[0] * n for n in seqlens])

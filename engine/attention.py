@@ -93,7 +93,9 @@ def _band_mask(length: int, spec: AttentionSpec, device: torch.device) -> torch.
 # On CPU, two batched GEMMs (`_matmul_attention`) beat the fused SDPA kernel for small head dims: always
 # up to this length (measured 1.5-3x faster at L <= 128), and beyond it while the [b, H, L, L] scores stay
 # small (measured at head dim 32: 1.3-2x faster for one sequence of 140-512 tokens and for 4 of 256;
-# slower for 8 of 512, 25M scores, where the fused kernel's tiling wins).
+# slower for 8 of 512, 25M scores, where the fused kernel's tiling wins). Longer groups are therefore
+# attended in chunks of sequences whose scores fit MAX_SCORES; only a single sequence over it takes
+# the fused kernel.
 CPU_MATMUL_ATTENTION_MAX_LEN = 128
 CPU_MATMUL_ATTENTION_MAX_SCORES = 4 * 1024 * 1024
 
@@ -145,10 +147,18 @@ def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor 
         bias = bias.to(q.dtype)
         mask = bias if mask is None else torch.where(mask, bias, float("-inf"))  # [b or 1, H, L, L]
     b, h, length = q.shape[:3]
+    per_sequence = h * length * length  # scores
     if q.device.type == "cpu" and (length <= CPU_MATMUL_ATTENTION_MAX_LEN
-                                   or b * h * length * length <= CPU_MATMUL_ATTENTION_MAX_SCORES):
+                                   or per_sequence <= CPU_MATMUL_ATTENTION_MAX_SCORES):
         scale = spec.scale if spec.scale is not None else q.shape[-1] ** -0.5
-        out = _matmul_attention(q, k, v, mask, scale)
+        step = b if length <= CPU_MATMUL_ATTENTION_MAX_LEN else max(1, CPU_MATMUL_ATTENTION_MAX_SCORES // per_sequence)
+        if step >= b:
+            out = _matmul_attention(q, k, v, mask, scale)
+        else:
+            per_row_mask = mask is not None and mask.dim() == 4 and mask.shape[0] == b
+            out = torch.cat([_matmul_attention(q[i:i + step], k[i:i + step], v[i:i + step],
+                                               mask[i:i + step] if per_row_mask else mask, scale)
+                             for i in range(0, b, step)])
     else:
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=spec.scale)  # [b, H, L, D]
     return out.transpose(1, 2)

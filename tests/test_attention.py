@@ -69,14 +69,15 @@ def _relative_bias(heads: int):
 
 @pytest.mark.parametrize("name", CPU, ids=lambda n: n.value)
 @pytest.mark.parametrize("spec", [AttentionSpec(), AttentionSpec(window=(4, 4))], ids=["full", "window"])
-@pytest.mark.parametrize("fused_above_128", [False, True], ids=["matmul", "fused-long"])
-def test_additive_bias_matches_reference(name, spec, fused_above_128, monkeypatch):
-    """With no room for long scores, lengths above CPU_MATMUL_ATTENTION_MAX_LEN take the fused SDPA
-    kernel, with a float mask too."""
-    if fused_above_128:
-        monkeypatch.setattr(attention, "CPU_MATMUL_ATTENTION_MAX_SCORES", 0)
+@pytest.mark.parametrize("max_scores", [None, 100_000, 0], ids=["matmul", "matmul-chunked", "fused-long"])
+def test_additive_bias_matches_reference(name, spec, max_scores, monkeypatch):
+    """Lengths above CPU_MATMUL_ATTENTION_MAX_LEN: attended whole, in chunks of sequences whose scores
+    fit CPU_MATMUL_ATTENTION_MAX_SCORES (4 heads x 150² = 90k per sequence), or, with no room at all, by
+    the fused SDPA kernel, with a float mask too."""
+    if max_scores is not None:
+        monkeypatch.setattr(attention, "CPU_MATMUL_ATTENTION_MAX_SCORES", max_scores)
     g = torch.Generator().manual_seed(0)
-    seqlens = [1, 5, 5, 9, 17, 40, 150, 3]
+    seqlens = [1, 5, 5, 9, 17, 40, 150, 150, 150, 3]
     batch = pack([[0] * n for n in seqlens])
     t = sum(seqlens)
     q, k, v = (torch.randn(t, 4, 8, generator=g) for _ in range(3))

@@ -113,8 +113,9 @@ def _matmul_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
     without the max shift (one vectorised pass), the PV product runs on the unnormalised weights and
     its rows are divided by the row sums: the same softmax, minus ~80 % of its time. Without the
     shift, exp overflows above ~88 (fp32 and bf16 share that range) and a row whose every score is
-    below ~-69 loses precision; the row sums show both, and such a group (rare: trained encoders keep
-    scaled scores within tens) is recomputed with the shifted softmax. q, k and v are first laid out
+    below ~-69 loses precision; the row sums show both, and with max|v| they also bound the unnormalised
+    PV product. A group failing either check (rare: trained encoders keep scaled scores within tens) is
+    recomputed with the shifted softmax. q, k and v are first laid out
     contiguously (the scale applied in the same pass): a batched GEMM over strided views is 2x slower.
     """
     q = torch.mul(q, scale, out=torch.empty(q.shape, dtype=q.dtype, device=q.device))
@@ -128,8 +129,11 @@ def _matmul_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
 
     weights = scores().exp_()
     sums = weights.sum(-1, keepdim=True)  # [b, H, L, 1], accumulated in fp32, rounded once to the dtype
-    low, high = torch.aminmax(sums)
-    if low.item() >= _MIN_EXP_ROW_SUM and high.item() < float("inf"):
+    low, high = (float(x) for x in torch.aminmax(sums))
+    v_low, v_high = (float(x) for x in torch.aminmax(v))
+    # |(weights @ v)[i, j]| <= sums[i] * max|v|: the unnormalised product cannot overflow either.
+    # (NaN anywhere fails the comparisons and takes the fallback too.)
+    if low >= _MIN_EXP_ROW_SUM and high * max(-v_low, v_high) < torch.finfo(v.dtype).max:
         return torch.matmul(weights, v).div_(sums)
     return torch.matmul(torch.softmax(scores(), dim=-1), v)  # softmax accumulates in fp32 internally
 

@@ -22,7 +22,7 @@ from engine.errors import InvalidInput, ModelLoadError, UnsupportedTask
 from engine.heads.colbert import MultiVectorHead
 from engine.heads.pooling import EmbeddingHead, PoolingMode
 from engine.model import LoadedModel, ModelInfo
-from engine.models.layers import pack_linear_weights
+from engine.models.layers import cpu_has_fast_bf16, pack_linear_weights
 from engine.registry import YES_NO_RERANK, Task, resolve, task_override
 from engine.st_metadata import SentenceTransformersSpec, read_sentence_transformers
 from engine.tokenization import PairTemplate, TextTokenizer
@@ -46,14 +46,6 @@ class LoadOptions:
     # Sequence classifiers only: one prompt per (query, document) pair, `{query}` then `{document}`
     # (tokenization.PairTemplate), instead of the tokenizer's pair encoding.
     pair_template: str | None = None
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True where oneDNN has native bf16 kernels (AVX512-BF16 / AMX)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:

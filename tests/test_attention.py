@@ -117,10 +117,11 @@ def test_selection_reports_a_reason():
 
 
 @pytest.mark.parametrize("name", CPU, ids=lambda n: n.value)
-@pytest.mark.parametrize("case", ["overflow", "underflow"])
+@pytest.mark.parametrize("case", ["overflow", "underflow", "overflow-in-pv"])
 def test_extreme_scores_keep_softmax_exact(name, case):
     """The short-sequence CPU path exponentiates scores without the max shift; scores whose exp overflows
-    (> ~88) or whose rows all underflow (< ~-69) must still give the shifted softmax's answer."""
+    (> ~88), rows that all underflow (< ~-69), and finite row sums whose product with v overflows must
+    still give the shifted softmax's answer."""
     g = torch.Generator().manual_seed(0)
     seqlens = [4, 4, 9, 30]
     batch = pack([[0] * n for n in seqlens])
@@ -129,11 +130,18 @@ def test_extreme_scores_keep_softmax_exact(name, case):
     bias = None
     if case == "overflow":
         q, k = q * 12, k * 12  # scaled scores in the hundreds
-    else:
+    elif case == "underflow":
         def bias(length: int) -> torch.Tensor:  # every score far below exp's range
             return torch.full((2, length, length), -300.0)
+    else:
+        def bias(length: int) -> torch.Tensor:  # one score per row near exp's limit: e^85 ~ 8e36, finite
+            out = torch.zeros(2, length, length)
+            out[:, :, 0] = 85.0
+            return out
+        v = v * 1000  # ... but e^85 * |v| is not
+        q, k = q * 0.01, k * 0.01
     backend = BACKENDS[name]()
     out = backend.attend(q, k, v, backend.prepare(batch), AttentionSpec(), bias)
     want = _reference(q, k, v, seqlens, AttentionSpec(), bias)
     assert torch.isfinite(out).all()
-    assert float((out - want).abs().max()) < 1e-4
+    assert float((out - want).abs().max()) < 1e-4 * float(v.abs().max())

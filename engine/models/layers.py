@@ -95,7 +95,19 @@ _ONEDNN_ACTIVATIONS = {
     "swish": ("swish", ""),
     "tanh": ("tanh", ""),
 }
-_ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where oneDNN has native bf16 kernels (AVX512-BF16 / AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+# bf16 only where oneDNN has bf16 kernels: elsewhere (AVX2-only CPUs) its linear primitive cannot be
+# created at all, and an explicitly requested bf16 model takes `F.linear`.
+_ONEDNN_DTYPES = (torch.float32, torch.bfloat16) if cpu_has_fast_bf16() else (torch.float32,)
 
 
 def _onednn_linear_op() -> Any:

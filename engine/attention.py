@@ -115,8 +115,8 @@ def _matmul_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
     shift, exp overflows above ~88 (fp32 and bf16 share that range) and a row whose every score is
     below ~-69 loses precision; the row sums show both, and with max|v| they also bound the unnormalised
     PV product. A group failing either check (rare: trained encoders keep scaled scores within tens) is
-    recomputed with the shifted softmax. q, k and v are first laid out
-    contiguously (the scale applied in the same pass): a batched GEMM over strided views is 2x slower.
+    recomputed with the shifted softmax. q, k and v are first laid out contiguously (the scale applied
+    in the same pass): a batched GEMM over strided views is 2x slower.
     """
     q = torch.mul(q, scale, out=torch.empty(q.shape, dtype=q.dtype, device=q.device))
     k, v = k.contiguous(), v.contiguous()

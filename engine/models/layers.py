@@ -123,6 +123,11 @@ def _onednn_linear_op() -> Any:
 _ONEDNN_LINEAR = _onednn_linear_op()
 
 
+def _onednn_takes(t: torch.Tensor) -> bool:
+    """oneDNN's linear primitive exists here and runs on a tensor of this device and dtype."""
+    return _ONEDNN_LINEAR is not None and t.device.type == "cpu" and t.dtype in _ONEDNN_DTYPES
+
+
 class Linear(nn.Linear):
     """nn.Linear (same parameters, same checkpoint names) whose CPU path runs oneDNN's linear primitive.
 
@@ -134,8 +139,7 @@ class Linear(nn.Linear):
     """
 
     def _onednn(self, x: torch.Tensor) -> bool:
-        return _ONEDNN_LINEAR is not None and x.is_cpu and x.dtype == self.weight.dtype \
-            and x.dtype in _ONEDNN_DTYPES
+        return x.dtype == self.weight.dtype and _onednn_takes(x)
 
     def _plain(self, x: torch.Tensor) -> torch.Tensor:
         weight = self.weight.to_dense() if self.weight.is_mkldnn else self.weight  # packed: see `pack`
@@ -166,7 +170,7 @@ class Linear(nn.Linear):
         fp32/bf16 only; False (and nothing changed) otherwise. Anything that needs the plain weight gets
         it from `weight.to_dense()`."""
         w = self.weight
-        if _ONEDNN_LINEAR is None or w.is_mkldnn or w.device.type != "cpu" or w.dtype not in _ONEDNN_DTYPES:
+        if w.is_mkldnn or not _onednn_takes(w):
             return False
         self.weight = nn.Parameter(torch.ops.mkldnn._reorder_linear_weight(w.detach(), None), requires_grad=False)
         return True

@@ -28,10 +28,10 @@ import torch
 
 from engine.catalog import Catalog, CatalogEntry
 from engine.errors import EngineError, ModelLoadError, Overloaded
-from engine.loading import LoadOptions, load_model
+from engine.loading import LoadOptions
 from engine.metrics import EngineMetrics
-from engine.model import LoadedModel, ModelInfo
-from engine.tokenization import TextTokenizer
+from engine.runnable import ModelInfo, Runnable
+from engine.runtimes import load_runnable
 from engine.weights import weight_files
 
 T = TypeVar("T")
@@ -56,8 +56,8 @@ class Tier(str, Enum):
 class _Slot:
     entry: CatalogEntry
     tier: Tier = Tier.COLD
-    model: LoadedModel | None = None
-    tokenizer: TextTokenizer | None = None  # kept after a drop: tokenising needs no weights
+    model: Runnable | None = None
+    front: Any = None  # kept after a drop: making work items (tokenising) needs no weights
     info: ModelInfo | None = None  # likewise kept: what the model computes, its dims and limits
     nbytes: int = 0  # exact once loaded; an estimate before
     in_use: int = 0
@@ -106,12 +106,12 @@ def estimate_bytes(path: Path, dtype: torch.dtype) -> int:
     return int(size * dtype.itemsize / 4)
 
 
-Loader = Callable[[Path, LoadOptions], LoadedModel]
+Loader = Callable[[Path, LoadOptions], Runnable]
 
 
 class ModelPool:
     def __init__(self, catalog: Catalog, config: PoolConfig = PoolConfig(), metrics: EngineMetrics | None = None,
-                 loader: Loader = load_model) -> None:
+                 loader: Loader = load_runnable) -> None:
         self.catalog = catalog
         self.config = config
         self.device = torch.device(config.device)
@@ -171,20 +171,20 @@ class ModelPool:
                  "pinned": s.entry.pinned, "last_error": str(s.last_error) if s.last_error else None}
                 for s in self._slots.values()]
 
-    def model_info(self, model_id: str) -> LoadedModel | None:
+    def model_info(self, model_id: str) -> Runnable | None:
         return self._slot(model_id).model
 
     # --- use ---------------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def use(self, model_id: str) -> AsyncIterator[LoadedModel]:
+    async def use(self, model_id: str) -> AsyncIterator[Runnable]:
         model = await self.acquire(model_id)
         try:
             yield model
         finally:
             await self.release(model_id)
 
-    async def acquire(self, model_id: str) -> LoadedModel:
+    async def acquire(self, model_id: str) -> Runnable:
         """The model, resident on the device and marked in use (never evicted until `release`).
 
         The in-use mark is taken before waiting for the load, as a reservation: the moment the model is
@@ -211,14 +211,15 @@ class ModelPool:
         async with self._released:
             self._released.notify_all()
 
-    async def describe(self, model_id: str) -> tuple[ModelInfo, TextTokenizer]:
-        """The model's info and tokenizer; loads the model once if it has never been loaded."""
+    async def describe(self, model_id: str) -> tuple[ModelInfo, Any]:
+        """The model's info and front (its tokenizer, for torch models); loads the model once if it has never
+        been loaded."""
         slot = self._slot(model_id)
-        if slot.tokenizer is None or slot.info is None:
+        if slot.front is None or slot.info is None:
             async with self.use(model_id):
                 pass
-        assert slot.tokenizer is not None and slot.info is not None
-        return slot.info, slot.tokenizer
+        assert slot.front is not None and slot.info is not None
+        return slot.info, slot.front
 
     # --- tier changes ----------------------------------------------------------------------------
 
@@ -263,7 +264,7 @@ class ModelPool:
                     slot.retry_at = time.monotonic() + min(2.0 ** (slot.failures - 1), MAX_BACKOFF_S)
                     log.warning("%s (attempt %d)", e, slot.failures)
                     raise e from None
-                slot.model, slot.tokenizer, slot.info = model, model.tokenizer, model.info
+                slot.model, slot.front, slot.info = model, model.front, model.info
                 slot.nbytes = model.nbytes()
                 slot.tier = Tier.DEVICE
                 await self._make_room(slot, 0)  # the estimate may have been low: settle the exact bytes
@@ -284,7 +285,7 @@ class ModelPool:
         self.metrics.swap_in_seconds.labels(model=slot.entry.id, source=source).observe(elapsed)
         log.info("model %s resident on %s from %s in %.0f ms", slot.entry.id, self.device, source, elapsed * 1e3)
 
-    async def _load_with_oom_retry(self, slot: _Slot, path: Path, options: LoadOptions) -> LoadedModel:
+    async def _load_with_oom_retry(self, slot: _Slot, path: Path, options: LoadOptions) -> Runnable:
         """Device OOM while loading: evict every idle model and retry once, then fail this model alone."""
         try:
             return await self.on_device(self._loader, path, options)

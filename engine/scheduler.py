@@ -27,8 +27,8 @@ import torch
 
 from engine.errors import EngineError, Overloaded, RequestTimeout, ShuttingDown
 from engine.metrics import ALL_MODELS, EngineMetrics
-from engine.model import LoadedModel
 from engine.pool import ModelPool
+from engine.runnable import Runnable
 from engine.tokenization import Encoded
 
 log = logging.getLogger(__name__)
@@ -253,7 +253,7 @@ class Scheduler:
             self._queues[model_id].remove(item)  # fully batched: it leaves the queue
         return refs
 
-    async def _run_batch(self, model: LoadedModel, refs: list[tuple[WorkItem, int]]) -> None:
+    async def _run_batch(self, model: Runnable, refs: list[tuple[WorkItem, int]]) -> None:
         model_id = refs[0][0].model_id
         refs.sort(key=lambda r: len(r[0].encoded[r[1]]))
         encoded = [item.encoded[i] for item, i in refs]
@@ -284,11 +284,11 @@ class Scheduler:
                 item.future.set_result(item.outputs)
 
     @staticmethod
-    def _compute(model: LoadedModel, encoded: list[Encoded]) -> list[torch.Tensor]:
+    def _compute(model: Runnable, encoded: list[Encoded]) -> list[torch.Tensor]:
         batch = model.make_batch(encoded)
         return model.split_output(model.forward(batch), batch)
 
-    async def _recover_from_oom(self, model: LoadedModel, encoded: list[Encoded]) -> list:
+    async def _recover_from_oom(self, model: Runnable, encoded: list[Encoded]) -> list:
         """Device OOM: evict other idle models and retry once, then split the batch, then fail alone."""
         model_id = next((s["id"] for s in self.pool.status() if self.pool.model_info(s["id"]) is model), "")
         await self.pool.evict_idle(keep=model_id)

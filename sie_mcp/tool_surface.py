@@ -119,14 +119,25 @@ async def extract_entities(
     ctx: Context,
     model: ModelName = None,
     labels: Annotated[list[str] | None, Field(
-        description="Keep only these entity types, e.g. ['PER', 'ORG'] or ['person', 'organization']")] = None,
+        description="Zero-shot models (e.g. gliner-*): the entity types to find, any words, e.g. ['company', "
+                    "'product', 'price'] (required). Other models: keep only these of their types, e.g. "
+                    "['PER', 'ORG'] or ['person', 'organization']")] = None,
+    threshold: Annotated[float | None, Field(
+        ge=0.0, lt=1.0, description="Zero-shot models: minimum span probability (default 0.5); lower finds "
+                                    "more")] = None,
+    nested: Annotated[bool, Field(
+        description="Zero-shot models: allow an entity inside another ('New York' in 'New York Times')")] = False,
+    multi_label: Annotated[bool, Field(
+        description="Zero-shot models: let one span carry several of the labels")] = False,
 ) -> EntitiesResult:
     """Find named entities (people, organisations, places, …) in texts.
 
     Returns per text the entities with their type, score and character offsets, so you can quote or link
-    them without re-reading the text.
+    them without re-reading the text. With a zero-shot model (list_models shows task zero_shot_ner) you name
+    the entity types yourself in `labels`.
     """
-    return await _run(ctx, entities_tool.extract_entities, texts=texts, model=model, labels=labels)
+    return await _run(ctx, entities_tool.extract_entities, texts=texts, model=model, labels=labels,
+                      threshold=threshold, nested=nested, multi_label=multi_label)
 
 
 async def classify(

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 import torch
 
 from engine.errors import InvalidInput
+from engine.registry import Task
 from engine.tokenization import Encoded
 from tools.context import ToolContext, as_texts
 from tools.schemas import EntitiesResult, Entity
+from tools.zero_shot import extract_zero_shot
 
 # Common spellings agents use for the usual CoNLL types.
 LABEL_ALIASES = {"person": "PER", "people": "PER", "organization": "ORG", "organisation": "ORG",
@@ -76,11 +78,17 @@ def _wanted(labels: list[str] | None) -> set[str] | None:
 
 
 async def extract_entities(ctx: ToolContext, texts: str | list[str], model: str | None = None,
-                           labels: list[str] | None = None) -> EntitiesResult:
+                           labels: list[str] | None = None, threshold: float | None = None, nested: bool = False,
+                           multi_label: bool = False) -> EntitiesResult:
     items = as_texts(texts, ctx.limits)
     if labels is not None and not all(isinstance(x, str) and x for x in labels):
         raise InvalidInput("labels must be a list of non-empty strings")
     model_id = ctx.engine.entry(model or ctx.defaults.ner_model).id
+    if (await ctx.engine.info(model_id)).task is Task.ZERO_SHOT_NER:
+        return await extract_zero_shot(ctx, items, model_id, labels, threshold, nested, multi_label)
+    if threshold is not None or nested or multi_label:
+        raise InvalidInput(f"threshold, nested and multi_label apply to zero-shot models; {model_id} has its own "
+                           "entity types (pick a zero-shot model from list_models, or drop these options)")
     results = await ctx.engine.token_logits(model_id, items)
     info = await ctx.engine.info(model_id)
     wanted = _wanted(labels)

@@ -55,13 +55,16 @@ class RerankResult(BaseModel):
 class Entity(BaseModel):
     text: str = Field(description="The entity's surface text, exactly as in the input")
     label: str = Field(description="Entity type, e.g. PER, ORG, LOC")
-    score: float = Field(description="Mean probability of the entity's tokens")
+    score: float = Field(description="Confidence in [0, 1]: the mean probability of its tokens (token "
+                                     "classifiers) or the span's probability (zero-shot models)")
     start: int = Field(description="Character offset where the entity starts")
     end: int = Field(description="Character offset one past its end")
 
 
 class EntitiesResult(BaseModel):
     model: str
+    method: str = Field(default="token-classification", description="How entities were found: "
+                        "token-classification (the model's own types) or zero-shot (the labels you named)")
     entities: list[list[Entity]] = Field(description="One list per input text, in input order")
     truncated: list[bool]
 

@@ -81,4 +81,5 @@ def run_reference(spec: dict, work: Path, timeout: float = 600) -> Path:
                                "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"})
     if done.returncode != 0:
         raise RuntimeError(f"the gliner reference failed:\n{done.stderr[-4000:]}")
+    (work / "reference.log").write_text(done.stderr)
     return Path(spec["out"])

@@ -259,3 +259,70 @@ def test_zero_shot_needs_a_zero_shot_model(reference, minilm_dir):
     engine = Engine(catalog, PoolConfig(device="cpu"))
     with pytest.raises(UnsupportedTask, match="zero_shot_ner"):
         asyncio.run(_zero_shot(engine, "minilm", ["John"], ["person"]))
+
+
+@pytest.fixture(scope="module")
+def zero_shot_catalog(reference, minilm_dir, make_hf_model, tmp_path_factory):
+    import yaml
+
+    ner_labels = {0: "O", 1: "B-PER", 2: "I-PER"}
+    ner = make_hf_model("BertForTokenClassification", id2label=ner_labels,
+                        label2id={v: k for k, v in ner_labels.items()})
+    catalog = {"models": [
+        {"id": "all-MiniLM-L6-v2", "source": f"path:{minilm_dir}", "task": "embed", "pinned": True},
+        {"id": "tiny-gliner", "source": f"path:{reference['deberta_span'][0]}", "task": "ner", "runtime": "gliner",
+         "dtype": "float32"},
+        {"id": "tiny-ner", "source": f"path:{ner}", "task": "ner"}]}
+    path = tmp_path_factory.mktemp("zs_catalog") / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog))
+    return path
+
+
+ZS_TEXTS = ["John Smith works at Apple in New-York.", "Mary sold a product for $ 300 in Paris."]
+
+
+@pytest.mark.anyio
+async def test_extract_entities_over_mcp_zero_shot(zero_shot_catalog):
+    from mcp import Client
+
+    from sie_mcp.http_app import build_runtime
+    from sie_mcp.mcp_server import build_mcp, owned_runtime
+    from sie_mcp.settings import Settings
+
+    server = build_mcp(owned_runtime(build_runtime(Settings(catalog=zero_shot_catalog,
+                                                            default_ner_model="tiny-gliner")), []))
+    async with Client(server) as client:
+        ok = await client.call_tool("extract_entities", {"texts": ZS_TEXTS, "labels": ["person", "company"],
+                                                         "threshold": 0.5, "nested": True})
+        missing = await client.call_tool("extract_entities", {"texts": ZS_TEXTS})
+        misplaced = await client.call_tool("extract_entities", {"texts": ZS_TEXTS, "model": "tiny-ner",
+                                                                "threshold": 0.3})
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    out = ok.structured_content
+    assert not ok.is_error and out["model"] == "tiny-gliner" and out["method"] == "zero-shot"
+    assert any(out["entities"]) and out["truncated"] == [False, False]
+    for text, entities in zip(ZS_TEXTS, out["entities"], strict=True):
+        for e in entities:
+            assert text[e["start"]:e["end"]] == e["text"] and e["label"] in {"person", "company"}
+            assert 0.5 < e["score"] <= 1.0
+    assert missing.is_error and "zero-shot model" in missing.content[0].text and "labels" in missing.content[0].text
+    assert misplaced.is_error and "apply to zero-shot models" in misplaced.content[0].text
+    props = tools["extract_entities"].input_schema["properties"]
+    assert {"threshold", "nested", "multi_label"} <= set(props)
+
+
+def test_extract_entities_over_http_zero_shot(zero_shot_catalog):
+    from fastapi.testclient import TestClient
+
+    from sie_mcp.http_app import create_app
+    from sie_mcp.settings import Settings
+
+    settings = Settings(catalog=zero_shot_catalog, default_ner_model="tiny-gliner")
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8080") as client:
+        ok = client.post("/v1/tools/extract_entities", json={"texts": ZS_TEXTS, "labels": ["person", "city"],
+                                                              "multi_label": True})
+        missing = client.post("/v1/tools/extract_entities", json={"texts": ZS_TEXTS})
+    assert ok.status_code == 200, ok.text
+    body = ok.json()
+    assert body["method"] == "zero-shot" and len(body["entities"]) == 2 and any(body["entities"])
+    assert missing.status_code == 400 and "labels" in missing.text

@@ -95,7 +95,8 @@ class CatalogEntry:
                                      f"{ref.replace('_', '-')})") from e
             return Path(module.get_model_path())
         if kind == "hf":  # gliner checkpoints are often pytorch_model.bin only
-            return _hf_snapshot(self.id, ref, HF_PATTERNS + (["pytorch_model.bin"] if self.runtime == "gliner" else []))
+            extra = ["pytorch_model.bin"] if self.runtime == "gliner" else []
+            return _hf_snapshot(self.id, ref, HF_PATTERNS + extra)
         raise ModelLoadError(f"model {self.id}: unknown source {self.source!r} (use package:, hf: or path:)")
 
 

@@ -43,7 +43,9 @@ from engine.batch import PackedBatch, pack
 from engine.errors import InvalidInput, ModelLoadError, UnsupportedArchitecture
 from engine.loading import LoadOptions, _assign_weights, resolve_dtype
 from engine.models.layers import AttentionContext, Linear, pack_linear_weights
-from engine.registry import Task, resolve
+from engine.models.conversion import convert_state_dict
+from engine.registry import resolve
+from engine.tasks import Task
 from engine.runnable import ModelInfo
 from engine.weights import read_state_dict, weight_files
 
@@ -480,8 +482,10 @@ def load_gliner(path: str | Path, options: LoadOptions = LoadOptions()) -> Gline
     backbone_state = {k[len(BACKBONE_PREFIX):]: v for k, v in state.items() if k.startswith(BACKBONE_PREFIX)}
     head_state = {k.replace("token_rep_layer.projection.", "projection."): v for k, v in state.items()
                   if not k.startswith(BACKBONE_PREFIX)}
-    _assign_weights(backbone, backbone_cls.convert_state_dict(backbone_state, bcfg), dtype, model_dir)
-    _assign_weights(head, head_state, dtype, model_dir)
+    unused = _assign_weights(backbone, convert_state_dict(backbone_state, backbone_cls.conversion), dtype, model_dir)
+    unused |= _assign_weights(head, head_state, dtype, model_dir)
+    if unused:
+        log.info("%s: %d checkpoint tensors are not used: %s", model_dir, len(unused), ", ".join(sorted(unused)[:8]))
     backbone.to(device).eval()
     head.to(device).eval()
     if device.type == "cpu":

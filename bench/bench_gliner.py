@@ -7,7 +7,7 @@ random weights find a realistic number of entities. The reference runs in .venv-
 bench/gliner_ref_worker.py) with the same thread count; rounds interleave the configurations (order rotated
 per round), each timing one pass over all texts, texts -> entities on both sides.
 
-    .venv/bin/python bench/bench_gliner.py [--rounds 5] [--texts 64] [--threads 2]
+    .venv/bin/python bench/bench_gliner.py [--rounds 3] [--texts 16] [--threads 2] [--gliner-batch 8 32]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from engine.catalog import Catalog, CatalogEntry  # noqa: E402
 from engine.engine import Engine  # noqa: E402
 from engine.pool import PoolConfig  # noqa: E402
+from engine.scheduler import SchedulerConfig  # noqa: E402
 from tests.gliner_fixtures import REF_PYTHON, WORDS, build_tokenizer, deberta_v3, gliner_config, run_reference  # noqa: E402
 
 LABELS = ["person", "company", "city", "product"]
@@ -93,8 +94,8 @@ async def main_async(args: argparse.Namespace) -> None:
     for dtype in args.dtypes:
         catalog.add(CatalogEntry(id=f"ours-{dtype}", source=f"path:{model_dir}", task="ner", runtime="gliner",
                                  dtype=dtype))
-    engine = Engine(catalog, PoolConfig(device="cpu"))
-    await engine.start()
+    engine = Engine(catalog, PoolConfig(device="cpu"), SchedulerConfig(request_timeout_s=3600))
+    await engine.start(preload=[f"ours-{d}" for d in args.dtypes])
     ref = Reference(model_dir, texts, threshold, args.threads, work)
 
     async def ours(model_id: str) -> tuple[float, int]:
@@ -134,11 +135,11 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--texts", type=int, default=48)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--texts", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtypes", nargs="+", default=["auto"])  # auto: bf16 where the CPU has fast bf16
-    parser.add_argument("--gliner-batch", nargs="+", type=int, default=[8, 32])
+    parser.add_argument("--gliner-batch", nargs="+", type=int, default=[8])  # gliner's default
     asyncio.run(main_async(parser.parse_args()))
 
 

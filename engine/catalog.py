@@ -51,6 +51,7 @@ class CatalogEntry:
     pinned: bool = False
     load_task: str | None = None  # LoadOptions.task when the task alone does not say (registry.TASK_OVERRIDES)
     pair_template: str | None = None  # rerankers: one prompt per pair, `{query}` then `{document}`
+    runtime: str = "torch"  # engine.runtimes.RUNTIMES: torch (our forward passes), spacy, gliner …
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CatalogEntry:
@@ -73,7 +74,8 @@ class CatalogEntry:
     def load_options(self, device: str, default_dtype: str, attention_backend: str | None) -> LoadOptions:
         return LoadOptions(device=device, dtype=self.dtype or default_dtype, attention_backend=attention_backend,
                            max_length=self.max_length, pooling=self.pooling, normalize=self.normalize,
-                           task=self.load_task or LOAD_TASKS.get(self.task), pair_template=self.pair_template)
+                           task=self.load_task or LOAD_TASKS.get(self.task), pair_template=self.pair_template,
+                           runtime=self.runtime)
 
     def resolve_path(self) -> Path:
         """The local directory holding this model's files, downloading from the Hub if needed."""

@@ -35,6 +35,10 @@ class UnsupportedTask(EngineError):
     """The model has no head for the requested task (e.g. NER on an embedding model)."""
 
 
+class ComputeError(EngineError):
+    """A batch failed on the server's side (a model or engine fault, not the caller's input)."""
+
+
 class BackendUnavailable(EngineError):
     """A requested attention backend cannot run on this device/config."""
 

@@ -21,9 +21,10 @@ from engine.attention import select_backend
 from engine.errors import InvalidInput, ModelLoadError, UnsupportedTask
 from engine.heads.colbert import MultiVectorHead
 from engine.heads.pooling import EmbeddingHead, PoolingMode
-from engine.model import LoadedModel, ModelInfo
+from engine.model import LoadedModel
 from engine.models.layers import cpu_has_fast_bf16, pack_linear_weights
 from engine.registry import YES_NO_RERANK, Task, resolve, task_override
+from engine.runnable import ModelInfo
 from engine.st_metadata import SentenceTransformersSpec, read_sentence_transformers
 from engine.tokenization import PairTemplate, TextTokenizer
 from engine.weights import read_state_dict, weight_files
@@ -46,6 +47,7 @@ class LoadOptions:
     # Sequence classifiers only: one prompt per (query, document) pair, `{query}` then `{document}`
     # (tokenization.PairTemplate), instead of the tokenizer's pair encoding.
     pair_template: str | None = None
+    runtime: str = "torch"  # engine.runtimes.RUNTIMES: what builds the runnable from the files
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:

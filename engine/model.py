@@ -8,7 +8,7 @@ batches sorted by length, run them, and return results in input order.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -16,32 +16,14 @@ from torch import nn
 from engine.attention import AttentionBackend
 from engine.batch import PackedBatch, pack
 from engine.errors import InvalidInput, UnsupportedTask
-from engine.heads.pooling import PoolingMode, finish_embeddings
+from engine.heads.pooling import finish_embeddings
 from engine.heads.splade import SparseVector, top_terms
 from engine.models.layers import AttentionContext
 from engine.registry import Task
+from engine.runnable import ModelInfo
 from engine.tokenization import Encoded, PairTemplate, TextTokenizer, validate_texts
 
 DEFAULT_MAX_BATCH_TOKENS = {"cpu": 8192, "cuda": 32768}
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    architecture: str
-    family: str
-    task: Task
-    hidden_size: int
-    output_dim: int  # embedding size, number of labels, vocabulary size (sparse) or ColBERT dim
-    max_length: int
-    dtype: torch.dtype
-    device: torch.device
-    attention_backend: str
-    attention_reason: str
-    pooling: tuple[PoolingMode, ...] = ()
-    normalize: bool = False
-    labels: dict[int, str] = field(default_factory=dict)
-    prompts: dict[str, str] = field(default_factory=dict)
-    pair_template: PairTemplate | None = None  # classify(texts, pairs) formats each pair into one prompt
 
 
 @dataclass(frozen=True)
@@ -107,6 +89,10 @@ class LoadedModel:
         self.attention = attention
         self.position_offset = position_offset
         self.max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS.get(info.device.type, 8192)
+
+    @property
+    def front(self) -> TextTokenizer:
+        return self.tokenizer
 
     # --- sizes -----------------------------------------------------------------------------------
 

@@ -26,6 +26,10 @@ class Task(str, Enum):
     """A SPLADE vector over the vocabulary per input (masked-LM head, log1p(relu), max over tokens)."""
     MULTI_VECTOR = "multi_vector"
     """L2-normalised ColBERT vectors per token, compared by MaxSim."""
+    PARSE = "parse"
+    """A linguistic pipeline (spaCy): entities, sentences, dependencies, noun chunks per text (engine.parse)."""
+    ZERO_SHOT_NER = "zero_shot_ner"
+    """Entity spans for labels given per request (GLiNER)."""
 
 
 # A causal LM scored by its "yes"/"no" next-token logits (Qwen3-Reranker): a one-logit sequence classifier.

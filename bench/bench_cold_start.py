@@ -89,7 +89,7 @@ def main() -> None:
             for name in names[r % 2:] + names[:r % 2]:
                 times[name].append(time_to_ready(configs[name]))
     cpu = next((line.split(":", 1)[1].strip() for line in subprocess.run(
-        ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name")), platform.processor())
+        ["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines() if line.startswith("Model name")), platform.processor())
     load = os.getloadavg()[0]
     diffs = [b - a for a, b in zip(*times.values(), strict=True)]
     print(f"CPU: {cpu} ({os.cpu_count()} cores), 1-min load average at the end: {load:.1f}")

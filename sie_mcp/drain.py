@@ -29,6 +29,7 @@ class DrainingServer(uvicorn.Server):
         super().__init__(config)
         self._drain = drain
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining = False
         self._drain_task: asyncio.Task | None = None
 
     async def serve(self, sockets=None) -> None:
@@ -36,9 +37,10 @@ class DrainingServer(uvicorn.Server):
         await super().serve(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._loop is None or self._drain_task is not None or self.should_exit:
+        if self._loop is None or self._draining or self.should_exit:
             super().handle_exit(sig, frame)  # a second signal: uvicorn's own shutdown, now
             return
+        self._draining = True
         self._captured_signals.append(sig)  # re-raised after a clean shutdown, as uvicorn does
         # A signal handler runs between two bytecodes of the loop thread: hand the work to the loop.
         self._loop.call_soon_threadsafe(self._start_drain, signal.Signals(sig).name)

@@ -12,7 +12,7 @@ SIE = str(Path(sys.executable).with_name("sie-mcp"))
 
 def _run(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([SIE, "download", *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([SIE, "download", *args], capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
 def test_download_defaults_to_the_preload_models(tmp_path):

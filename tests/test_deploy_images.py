@@ -89,7 +89,7 @@ def test_dockerfile(flavor):
     assert json.loads(dict(runtime)["VOLUME"]) == ["/models", "/data"]
     (expose,) = [r for w, r in runtime if w == "EXPOSE"]
     chart = yaml.safe_load((REPO / "charts" / "sie-mcp" / "values.yaml").read_text())
-    assert int(expose) == int(env["SIE_PORT"]) == chart["server"]["port"] == Settings().port
+    assert int(expose) == int(env["SIE_PORT"]) == chart["server"]["port"] == Settings.model_validate({}).port
     (health,) = [r for w, r in runtime if w == "HEALTHCHECK"]
     assert "http://127.0.0.1:8080/healthz" in health and "--start-period" in health
     # The embedded default model is checked (and extra models baked into HF_HOME) at build time.

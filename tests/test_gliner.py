@@ -35,6 +35,9 @@ from tests.gliner_fixtures import (
     vocab_size,
 )
 
+# The reference subprocess (a fresh venv's gliner import plus four models) is most of this module's time.
+pytestmark = pytest.mark.slow
+
 PARITY = 1e-4
 WORDS = ["john", "smith", "works", "at", "apple", "in", "new-york", "and", "visited", "paris", ",", "london", ";",
          "the", "company", "sold", "a", "product", "for", "$", "300", ".", "mary", "lives", "by", "the", "river",

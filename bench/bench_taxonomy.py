@@ -16,10 +16,9 @@ what the taxonomy costs).
 from __future__ import annotations
 
 import argparse
-import os
 import asyncio
+import os
 import platform
-import statistics
 import time
 from pathlib import Path
 

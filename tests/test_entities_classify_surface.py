@@ -204,7 +204,8 @@ def test_an_unknown_taxonomy_file_format_stops_the_server_with_a_message(tmp_pat
 
 @pytest.mark.slow  # a real server process: start-up loads MiniLM and spaCy
 def test_readme_run_command_finds_entities_offline_with_no_arguments(tmp_path):
-    """`sie-mcp serve --transport http` with the bundled catalog; then the README's curl for extract_entities."""
+    """`sie-mcp serve --transport http` with the bundled catalog (and the docs' example taxonomy registered);
+    then the README's curl for extract_entities and docs/entities-and-taxonomies.md's classify call."""
     import socket
 
     with socket.socket() as s:
@@ -215,8 +216,9 @@ def test_readme_run_command_finds_entities_offline_with_no_arguments(tmp_path):
     log = tmp_path / "server.log"
     sie = str(Path(sys.executable).with_name("sie-mcp"))
     with open(log, "w") as out:
-        proc = subprocess.Popen([sie, "serve", "--transport", "http", "--port", str(port)], stdout=out,
-                                stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen([sie, "serve", "--transport", "http", "--port", str(port), "--taxonomy",
+                                 "products=examples/taxonomy/products.txt"], stdout=out, stderr=subprocess.STDOUT,
+                                env=env, cwd=Path(__file__).resolve().parent.parent)
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -232,6 +234,9 @@ def test_readme_run_command_finds_entities_offline_with_no_arguments(tmp_path):
                        json={"texts": ["Tim Cook announced that Apple will open an office in Berlin."]})
         labels = {(e["text"], e["label"]) for e in r.json()["entities"][0]}
         assert {("Tim Cook", "PERSON"), ("Apple", "ORG"), ("Berlin", "GPE")} <= labels
+        r = httpx.post(f"{url}/v1/tools/classify", timeout=300, json={
+            "texts": ["Sony WH-1000XM5 wireless noise cancelling headphones"], "taxonomy": "products"})
+        assert r.json()["results"][0][0]["path"] == ["Electronics", "Audio", "Headphones"]
     finally:
         proc.terminate()
         proc.wait(30)

@@ -8,6 +8,7 @@ The random model's classifier is scaled and its bias fixed so that every token's
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 
@@ -38,7 +39,7 @@ SHORT = [
 def _long_text(seed: int) -> str:
     """~3x the max length in tokens, with names throughout (the tail included)."""
     names = ["Angela Merkel", "Berlin", "Siemens", "Toyota", "Lisbon", "Marie Curie", "Nvidia", "Oslo"]
-    filler = "the committee discussed budgets and timelines at length before".split()
+    filler = ["the", "committee", "discussed", "budgets", "and", "timelines", "at", "length", "before"]
     g = torch.Generator().manual_seed(seed)
     words = []
     while len(words) < 3 * MAX_LENGTH:
@@ -125,7 +126,7 @@ async def test_texts_three_times_the_max_length_are_windowed_with_nothing_droppe
     out = await extract_entities(ctx, texts, model="certain-ner", aggregation=strategy)
     for text, ents in zip(texts, out.entities):
         assert max(e.end for e in ents) > 0.9 * len(text)  # entities in the tail
-        assert all(a.end <= b.start for a, b in zip(ents, ents[1:]))  # overlaps merged
+        assert all(a.end <= b.start for a, b in itertools.pairwise(ents))  # overlaps merged
     _assert_same(out.entities, reference(texts, strategy), texts)
     assert out.truncated == [False, False]
 

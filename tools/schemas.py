@@ -64,10 +64,10 @@ class Entity(BaseModel):
 class EntitiesResult(BaseModel):
     model: str
     method: Literal["spacy", "token-classification", "zero-shot"] = Field(
-        "token-classification", description="spacy: a spaCy pipeline; token-classification: a transformer "
+        default="token-classification", description="spacy: a spaCy pipeline; token-classification: a transformer "
                                             "tagging tokens (long texts in overlapping windows); zero-shot: "
                                             "entity types given per call")
-    aggregation: str | None = Field(None, description="token-classification: how tokens became entities "
+    aggregation: str | None = Field(default=None, description="token-classification: how tokens became entities "
                                                       "(simple | first | average | max)")
     entities: list[list[Entity]] = Field(description="One list per input text, in input order")
     truncated: list[bool] = Field(description="Always false for entities: long texts are read in windows")
@@ -84,7 +84,7 @@ class ClassifyResult(BaseModel):
     model: str
     method: Literal["embedding-similarity", "sequence-classifier", "nli-zero-shot", "cross-encoder-rescored"]
     search: Literal["flat", "beam"] | None = Field(
-        None, description="Taxonomies: flat = every leaf scored at once; beam = walked level by level")
+        default=None, description="Taxonomies: flat = every leaf scored at once; beam = walked level by level")
     results: list[list[LabelScore]] = Field(description="Per input text, best first, at most top_k")
     confidence: list[float] = Field(
         default_factory=list, description="Per input text: best score minus the runner-up's. Near 0 means the "

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # runtime name -> "module:function" taking (model dir, LoadOptions) and returning a Runnable
 RUNTIMES: dict[str, str] = {
     "torch": "engine.loading:load_model",
+    "spacy": "engine.spacy_runtime:load_spacy",
     "gliner": "engine.models.gliner:load_gliner",  # zero-shot NER from a gliner checkpoint
 }
 # A directory holding this file is a gliner checkpoint whatever its entry says (e.g. one registered with --model).

@@ -30,6 +30,7 @@ from tools import wire
 from tools.embed import embed as embed_tool
 from tools.models import list_models
 from tools.rerank import rerank as rerank_tool
+from tools.taxonomy import TaxonomyStore
 
 log = logging.getLogger("sie_mcp")
 
@@ -50,7 +51,7 @@ def build_runtime(settings: Settings) -> Runtime:
     for spec in settings.model:
         catalog.register_path(spec)
     engine = Engine(catalog, settings.pool_config(), settings.scheduler_config())
-    return Runtime(engine, settings.defaults(), settings.limits())
+    return Runtime(engine, settings.defaults(), settings.limits(), TaxonomyStore.from_specs(settings.taxonomy))
 
 
 def preload_models(settings: Settings) -> list[str]:

@@ -308,8 +308,8 @@ async def test_extract_entities_over_mcp_zero_shot(zero_shot_catalog):
         for e in entities:
             assert text[e["start"]:e["end"]] == e["text"] and e["label"] in {"person", "company"}
             assert 0.5 < e["score"] <= 1.0
-    assert missing.is_error and "zero-shot model" in missing.content[0].text and "labels" in missing.content[0].text
-    assert misplaced.is_error and "apply to zero-shot models" in misplaced.content[0].text
+    assert missing.is_error and "zero-shot" in missing.content[0].text and "labels" in missing.content[0].text
+    assert misplaced.is_error and "apply to zero-shot" in misplaced.content[0].text
     props = tools["extract_entities"].input_schema["properties"]
     assert {"threshold", "nested", "multi_label"} <= set(props)
 

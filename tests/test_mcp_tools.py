@@ -27,7 +27,8 @@ def server(surface_catalog):
 async def test_tools_are_listed_with_schemas_and_annotations(server):
     async with Client(server) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {"embed", "rerank", "extract_entities", "classify", "list_models"}
+    assert set(tools) == {"embed", "rerank", "extract_entities", "classify", "list_models", "build_ontology",
+                          "graph_neighbors", "graph_path", "graph_subgraph", "graph_search"}
     for tool in tools.values():
         assert tool.description and tool.output_schema and tool.input_schema["type"] == "object"
         assert tool.annotations.read_only_hint is True and tool.annotations.idempotent_hint is True

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from engine.engine import Engine
 from engine.errors import InputTooLong, InvalidInput
+
+if TYPE_CHECKING:
+    from tools.ontology import GraphService
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
@@ -37,6 +41,7 @@ class ToolContext:
     defaults: Defaults = field(default_factory=Defaults)
     limits: Limits = field(default_factory=Limits)
     progress: Progress | None = None
+    graphs: GraphService | None = None  # knowledge graphs (tools/ontology.py); None: no data directory
 
     async def report(self, done: float, total: float | None, message: str | None = None) -> None:
         if self.progress is not None:

@@ -118,6 +118,8 @@ def _kg_build(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{report.documents} documents -> {report.entities} entities, {report.relations} relations"
           f"{f' ({len(report.skipped)} inputs skipped)' if report.skipped else ''}; wrote {report.out}/graph.json, "
           "graph.graphml, graph.ttl, graph.jsonld, graph.html")
+    if report.graph_id:
+        print(f"graph id on the server: {report.graph_id} (resource graph://{report.graph_id})")
     return 0
 
 

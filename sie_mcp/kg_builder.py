@@ -190,6 +190,7 @@ class BuildReport:
     relations: int
     skipped: list[str]
     out: Path
+    graph_id: str | None  # the graph's id on the server (--server), else None
 
 
 async def _build_in_process(settings: Any, batches: Iterator[tuple[list[Doc], int]], bar: ProgressBar,
@@ -211,7 +212,7 @@ async def _build_in_process(settings: Any, batches: Iterator[tuple[list[Doc], in
                                          model=parse_model, graph="kg")
                     docs += len(batch)
                 bar.update(consumed, docs)
-            return service.store.load("kg") if docs else None
+            return None, (service.store.load("kg") if docs else None)
     finally:
         await runtime.engine.shutdown()
 
@@ -228,7 +229,9 @@ async def _build_remote(url: str, batches: Iterator[tuple[list[Doc], int]], bar:
     endpoint = url if url.rstrip("/").endswith("/mcp") else url.rstrip("/") + "/mcp"
     graph_id = "kg-" + uuid.uuid4().hex[:10]
     docs = 0
-    async with streamable_http_client(endpoint) as (read, write, *_), ClientSession(read, write) as session:
+    # a graph resource is one SSE event of its whole JSON: no 1 MiB cap on it; a batch may parse for minutes
+    async with streamable_http_client(endpoint, max_sse_event_size=None) as (read, write), \
+            ClientSession(read, write, read_timeout_seconds=900) as session:
         await session.initialize()
         for batch, consumed in batches:
             if batch:
@@ -243,9 +246,9 @@ async def _build_remote(url: str, batches: Iterator[tuple[list[Doc], int]], bar:
                 docs += len(batch)
             bar.update(consumed, docs)
         if not docs:
-            return None
+            return None, None
         read_result = await session.read_resource(f"graph://{graph_id}")
-        return KnowledgeGraph.from_json(json.loads(read_result.contents[0].text))  # type: ignore[union-attr]
+        return graph_id, KnowledgeGraph.from_json(json.loads(read_result.contents[0].text))  # type: ignore[union-attr]
 
 
 def build(folder: Path, out: Path, settings: Any, server: str | None = None, labels: list[str] | None = None,
@@ -260,9 +263,9 @@ def build(folder: Path, out: Path, settings: Any, server: str | None = None, lab
     bar = ProgressBar(sum(p.stat().st_size for p in files), progress)
     batches = _batches(iter_documents(folder, max_chars, skipped, text_field), batch_docs, 4 * max_chars)
     if server:
-        kg = asyncio.run(_build_remote(server, batches, bar, labels, parse_model))
+        graph_id, kg = asyncio.run(_build_remote(server, batches, bar, labels, parse_model))
     else:
-        kg = asyncio.run(_build_in_process(settings, batches, bar, labels, parse_model))
+        graph_id, kg = asyncio.run(_build_in_process(settings, batches, bar, labels, parse_model))
     bar.close()
     for s in skipped:
         progress.write(f"skipped {s}\n")
@@ -278,4 +281,4 @@ def build(folder: Path, out: Path, settings: Any, server: str | None = None, lab
         shutil.rmtree(staging, ignore_errors=True)
         raise
     entities, relations = kg.summary_counts()
-    return BuildReport(len(kg.records), entities, relations, skipped, out)
+    return BuildReport(len(kg.records), entities, relations, skipped, out, graph_id)

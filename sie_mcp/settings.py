@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.pool import PoolConfig
@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(2.0, description="How long a batch waits to fill up")
     max_queue: int = Field(256, description="Pending requests before calls fail with 'overloaded, retry'")
     request_timeout_s: float = Field(60.0, description="Per-request timeout")
+    drain_timeout_s: float | None = Field(None, description="On SIGTERM: how long accepted calls may take to "
+                                                            "finish before the server exits (/readyz is 503 "
+                                                            "from the signal on); more than the request "
+                                                            "timeout (default: request timeout + 10 s)")
     default_embed_model: str = Field("all-MiniLM-L6-v2", description="Model for embed (and the fallbacks)")
     default_rerank_model: str | None = Field(None, description="Model for rerank (default: the embed model, by "
                                                                "cosine)")
@@ -84,6 +88,17 @@ class Settings(BaseSettings):
     max_graphs: int = Field(100, description="Graphs kept in the data directory; the least recently written go first")
     max_graph_bytes: str = Field("1GiB", description="Total size of the stored graphs, e.g. 512MiB")
     graph_ttl_s: float = Field(30 * 86400, description="Seconds a graph is kept after its last write")
+
+    @model_validator(mode="after")
+    def _drain_outlasts_requests(self) -> Settings:
+        # An accepted call ends within the request timeout (answered or timed out): a longer drain loses none.
+        if self.drain_timeout_s is not None and self.drain_timeout_s <= self.request_timeout_s:
+            raise ValueError(f"drain_timeout_s ({self.drain_timeout_s:g}) must exceed request_timeout_s "
+                             f"({self.request_timeout_s:g}), or calls accepted before a SIGTERM could be cut off")
+        return self
+
+    def drain_timeout(self) -> float:
+        return self.drain_timeout_s if self.drain_timeout_s is not None else self.request_timeout_s + 10.0
 
     def resolved_device(self) -> str:
         if self.device != "auto":

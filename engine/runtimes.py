@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # runtime name -> "module:function" taking (model dir, LoadOptions) and returning a Runnable
 RUNTIMES: dict[str, str] = {
     "torch": "engine.loading:load_model",
+    "spacy": "engine.spacy_runtime:load_spacy",
 }
 
 

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from engine.errors import EngineError
 from sie_mcp.settings import Settings
 
-LIST_FIELDS = {"model", "preload"}
+LIST_FIELDS = {"model", "preload", "taxonomy"}
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser) -> None:

@@ -31,6 +31,7 @@ from tools.embed import embed as embed_tool
 from tools.ontology import GraphService
 from tools.models import list_models
 from tools.rerank import rerank as rerank_tool
+from tools.taxonomy import TaxonomyStore
 
 log = logging.getLogger("sie_mcp")
 
@@ -51,7 +52,8 @@ def build_runtime(settings: Settings) -> Runtime:
     for spec in settings.model:
         catalog.register_path(spec)
     engine = Engine(catalog, settings.pool_config(), settings.scheduler_config())
-    return Runtime(engine, settings.defaults(), settings.limits(), GraphService(settings.graph_store()))
+    return Runtime(engine, settings.defaults(), settings.limits(), TaxonomyStore.from_specs(settings.taxonomy),
+                   GraphService(settings.graph_store()))
 
 
 def preload_models(settings: Settings) -> list[str]:

@@ -74,8 +74,11 @@ class Settings(BaseSettings):
     default_embed_model: str = Field("all-MiniLM-L6-v2", description="Model for embed (and the fallbacks)")
     default_rerank_model: str | None = Field(None, description="Model for rerank (default: the embed model, by "
                                                                "cosine)")
-    default_ner_model: str = Field("bert-base-NER", description="Model for extract_entities")
+    default_ner_model: str = Field("en_core_web_sm", description="Model for extract_entities (spaCy, bundled)")
     default_classify_model: str | None = Field(None, description="Model for classify (default: the embed model)")
+    taxonomy: list[str] = Field(default_factory=list, description="Register a taxonomy file for classify: NAME=PATH "
+                                                                  "(.txt: one 'A > B > C' per line, or .json; "
+                                                                  "repeatable)")
     max_texts: int = Field(512, description="Texts per call")
     max_chars: int = Field(100_000, description="Characters per text")
     max_documents: int = Field(1000, description="Documents per rerank call")

@@ -6,7 +6,7 @@ annotations once, for MCP and for the HTTP API alike.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -34,6 +34,7 @@ from tools.graph_schemas import (
     GraphSearchResult,
     GraphSubgraphResult,
 )
+from tools.taxonomy import TaxonomyStore
 from tools.schemas import ClassifyResult, EmbedResult, EntitiesResult, ModelsResult, RerankResult
 
 
@@ -44,10 +45,11 @@ class Runtime:
     engine: Engine
     defaults: Defaults
     limits: Limits
+    taxonomies: TaxonomyStore = field(default_factory=TaxonomyStore)  # registered taxonomies, label cache
     graphs: ontology_tool.GraphService | None = None
 
     def tool_context(self, progress: Progress | None = None) -> ToolContext:
-        return ToolContext(self.engine, self.defaults, self.limits, progress, self.graphs)
+        return ToolContext(self.engine, self.defaults, self.limits, progress, self.taxonomies, self.graphs)
 
 
 def _runtime(ctx: Context) -> Runtime:
@@ -128,34 +130,61 @@ async def extract_entities(
     ctx: Context,
     model: ModelName = None,
     labels: Annotated[list[str] | None, Field(
-        description="Keep only these entity types, e.g. ['PER', 'ORG'] or ['person', 'organization']")] = None,
+        description="Entity types. Fixed-type models (the default): keep only these, e.g. ['PERSON', 'ORG'] or "
+                    "everyday words ['person', 'company', 'place']. Zero-shot models: the types to find "
+                    "(required), e.g. ['company', 'product', 'price']")] = None,
+    aggregation: Annotated[Literal["simple", "first", "average", "max"] | None, Field(
+        description="Token-classification models: how word pieces become entities (default first: a word takes "
+                    "its first piece's tag)")] = None,
+    threshold: Annotated[float | None, Field(ge=0, le=1, description="Zero-shot models: minimum span score "
+                                                                     "(default 0.5)")] = None,
+    nested: Annotated[bool, Field(description="Zero-shot models: allow entities inside entities")] = False,
+    multi_label: Annotated[bool, Field(description="Zero-shot models: a span may carry several types")] = False,
 ) -> EntitiesResult:
-    """Find named entities (people, organisations, places, …) in texts.
+    """Find named entities (people, organisations, places, dates, money, …) in texts.
 
     Returns per text the entities with their type, score and character offsets, so you can quote or link
-    them without re-reading the text.
+    them without re-reading the text. The default model (spaCy en_core_web_sm, offline) finds the 18
+    OntoNotes types: PERSON, NORP (nationalities, religious/political groups), FAC (buildings, airports),
+    ORG, GPE (countries, cities, states), LOC (other places), PRODUCT, EVENT, WORK_OF_ART, LAW, LANGUAGE,
+    DATE, TIME, PERCENT, MONEY, QUANTITY, ORDINAL, CARDINAL; its score is always 1.0 (no probabilities).
+    Long texts are read whole (in overlapping windows on transformer models).
     """
-    return await _run(ctx, entities_tool.extract_entities, texts=texts, model=model, labels=labels)
+    return await _run(ctx, entities_tool.extract_entities, texts=texts, model=model, labels=labels,
+                      aggregation=aggregation, threshold=threshold, nested=nested, multi_label=multi_label)
 
 
 async def classify(
     texts: Texts,
     ctx: Context,
     labels: Annotated[list[str] | None, Field(description="Flat label set, e.g. ['billing', 'bug', 'praise']")] = None,
-    taxonomy: Annotated[list[str] | dict[str, Any] | None, Field(
-        description="A category tree: paths like 'Electronics > Computers > Laptops', or a nested object "
+    taxonomy: Annotated[str | list[str] | dict[str, Any] | None, Field(
+        description="A category tree: the name of a taxonomy the server has registered, paths like "
+                    "'Electronics > Computers > Laptops', or a nested object "
                     "{'Electronics': {'Computers': ['Laptops', 'Desktops']}}")] = None,
     model: ModelName = None,
     top_k: Annotated[int, Field(ge=1, le=50, description="Labels to return per text")] = 3,
-    beam: Annotated[int, Field(ge=1, le=20, description="Taxonomy branches explored per level")] = 3,
+    beam: Annotated[int, Field(ge=1, le=20, description="Taxonomy branches kept per level (search='beam')")] = 3,
+    search: Annotated[Literal["auto", "flat", "beam"], Field(
+        description="Taxonomies: flat scores every leaf at once (default, most accurate with an embedding "
+                    "model); beam walks level by level (used with rescore_model); auto picks")] = "auto",
+    rescore_model: Annotated[str | None, Field(
+        description="A cross-encoder or NLI model that re-scores each level's candidates in a beam walk")] = None,
+    hypothesis_template: Annotated[str | None, Field(
+        description="NLI models: the hypothesis per label, '{}' is the label (default 'This example is {}.')")] = None,
+    multi_label: Annotated[bool, Field(
+        description="NLI models: score each label independently (several can be true)")] = False,
 ) -> ClassifyResult:
     """Classify texts into labels, or walk a deep taxonomy to the best category path.
 
-    Give `labels` for a flat choice or `taxonomy` for a hierarchy: the taxonomy is searched level by level
-    on the server, so you get e.g. ['Electronics', 'Computers', 'Laptops'] without reading the tree.
+    Give `labels` for a flat choice or `taxonomy` for a hierarchy: the taxonomy is searched on the server,
+    so you get e.g. ['Electronics', 'Computers', 'Laptops'] without reading the tree. `confidence` per
+    text is the margin between the best and the runner-up: near 0 means a toss-up. With an NLI model
+    (zero-shot) labels become hypotheses; a trained classifier scores its own labels (omit labels).
     """
     return await _run(ctx, classify_tool.classify, texts=texts, labels=labels, taxonomy=taxonomy, model=model,
-                      top_k=top_k, beam=beam)
+                      top_k=top_k, beam=beam, search=search, rescore_model=rescore_model,
+                      hypothesis_template=hypothesis_template, multi_label=multi_label)
 
 
 async def list_models(ctx: Context) -> ModelsResult:

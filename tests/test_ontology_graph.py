@@ -4,6 +4,7 @@ and the store (atomic, bounded, expiring, surviving a new process). Parses come 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -20,8 +21,10 @@ from ontology.graph import KnowledgeGraph, extract
 from ontology.inputs import Mention, ParsedDoc, Token
 from ontology.relations import svo_triples
 from ontology.store import GraphStore, GraphTooLarge
+from engine.catalog import Catalog
+from engine.engine import Engine
 from tools.ontology import to_parsed
-from tools.parse import _run
+from tools.parse import DEFAULT_PARSE_MODEL, parse
 
 DOCS = {
     "a": "Microsoft acquired LinkedIn in 2016. Satya Nadella leads Microsoft.\n\nReid Hoffman founded LinkedIn.",
@@ -32,7 +35,15 @@ DOCS = {
 
 @pytest.fixture(scope="module")
 def parsed() -> dict[str, ParsedDoc]:
-    parses = _run("en_core_web_sm", list(DOCS.values()))
+    async def run():
+        engine = Engine(Catalog.default())
+        await engine.start()
+        try:
+            return await parse(engine, DEFAULT_PARSE_MODEL, list(DOCS.values()))
+        finally:
+            await engine.shutdown()
+
+    parses = asyncio.run(run())
     return {k: to_parsed(k, t, [(0, p)]) for (k, t), p in zip(DOCS.items(), parses, strict=True)}
 
 

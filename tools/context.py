@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.engine import Engine
 from engine.errors import InputTooLong, InvalidInput
 from tools.taxonomy import TaxonomyStore
+
+if TYPE_CHECKING:
+    from tools.ontology import GraphService
 
 T = TypeVar("T")
 
@@ -43,6 +46,7 @@ class ToolContext:
     limits: Limits = field(default_factory=Limits)
     progress: Progress | None = None
     taxonomies: TaxonomyStore = field(default_factory=TaxonomyStore)  # shared: the Runtime passes its own
+    graphs: GraphService | None = None  # knowledge graphs (tools/ontology.py); None: no data directory
 
     async def report(self, done: float, total: float | None, message: str | None = None) -> None:
         if self.progress is not None:

@@ -20,7 +20,7 @@ from mcp import Client
 
 from sie_mcp.cli import main as cli_main
 from sie_mcp.http_app import build_runtime, create_app
-from sie_mcp.mcp_server import build_mcp, owned_runtime
+from sie_mcp.mcp_server import build_mcp, shared_runtime
 from sie_mcp.settings import Settings
 
 SENTENCE = "Angela Merkel met Tim Cook of Apple in Paris on Monday."
@@ -61,9 +61,18 @@ def _settings(catalog_and_taxonomy, **over) -> Settings:
 
 # --- MCP -----------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def server(catalog_and_taxonomy):
-    return build_mcp(owned_runtime(build_runtime(_settings(catalog_and_taxonomy)), ["all-MiniLM-L6-v2"]))
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+async def server(catalog_and_taxonomy):
+    """One started runtime for every MCP test of this module (models load once), one session per test."""
+    runtime = build_runtime(_settings(catalog_and_taxonomy))
+    await runtime.engine.start(["all-MiniLM-L6-v2"], serving=True)
+    yield build_mcp(shared_runtime(runtime))
+    await runtime.engine.shutdown()
 
 
 @pytest.mark.anyio

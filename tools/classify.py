@@ -70,12 +70,13 @@ async def beam_walk(root: Node, beam: int, top_k: int, scorer: Scorer, text: int
     return finished[:top_k]
 
 
-async def _label_vectors(ctx: ToolContext, model_id: str, label_texts: list[str], items: list[str]
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
+async def _label_vectors(ctx: ToolContext, model_id: str, label_texts: list[str], items: list[str],
+                         digest: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(text vectors [N, D], label vectors [M, D]), L2-normalised. Label vectors come from the cache when
     this model has embedded the same label texts before; otherwise they are computed in the same scheduler
     batch as the texts (submitted together) and cached."""
-    key = ctx.taxonomies.cache.key(model_id, label_texts)
+    # A taxonomy's content hash is computed once when it is parsed; flat labels are hashed per call.
+    key = (model_id, f"taxonomy:{digest}") if digest else ctx.taxonomies.cache.key(model_id, label_texts)
     cached = ctx.taxonomies.cache.get(key)
     if cached is not None:
         texts = (await embed_texts(ctx, model_id, items, kind="query", normalize=True)).vectors
@@ -155,7 +156,7 @@ async def _taxonomy(ctx: ToolContext, model_id: str, items: list[str], tree: Tax
         raise InvalidInput("rescore_model re-scores the beam walk's frontier: use search='beam' (or 'auto')")
     # Label texts: every category's full path, then its name (flat scoring mixes the two).
     index = tree.positions
-    texts, vectors = await _label_vectors(ctx, model_id, tree.label_texts, items)
+    texts, vectors = await _label_vectors(ctx, model_id, tree.label_texts, items, tree.digest)
     m = len(tree.nodes)
     sims = texts @ vectors.T  # [N, 2M]
     mixed = PATH_WEIGHT * sims[:, :m] + (1 - PATH_WEIGHT) * sims[:, m:]  # [N, M]: every category

@@ -3,9 +3,11 @@
     sie-mcp serve [--transport stdio|http] [--host 127.0.0.1] [--port 8080] [--catalog FILE]
                   [--model NAME=PATH]… [--device auto] [--memory-budget 4GiB] [--max-batch-tokens N] …
     sie-mcp models [--catalog FILE] [--model NAME=PATH]…
-    sie-mcp embed TEXT…            (one-off embedding with the engine, JSON lines)
+    sie-mcp embed TEXT… [--embed-model ID] [--dimensions N]   (one-off embedding, JSON lines)
 
 Every `serve` option is also an environment variable: --memory-budget is SIE_MEMORY_BUDGET, and so on.
+Parsing arguments imports neither torch nor the MCP SDK (`--help` and `--version` answer at once); each
+command imports what it runs.
 """
 
 from __future__ import annotations
@@ -20,14 +22,21 @@ import typing
 from pydantic import ValidationError
 
 from engine.errors import EngineError
+from sie_mcp import __version__
 from sie_mcp.settings import Settings
 
 LIST_FIELDS = {"model", "preload"}
+# The settings the one-off commands read (the rest configure serving).
+MODELS_FIELDS = ("catalog", "model", "log_level")
+EMBED_FIELDS = ("catalog", "model", "device", "dtype", "default_embed_model", "log_level")
 
 
-def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per Settings field; defaults stay None so env vars and Settings defaults apply."""
+def _add_settings_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """One flag per Settings field (or the fields in `only`); defaults stay None so env vars and Settings
+    defaults apply."""
     for name, field in Settings.model_fields.items():
+        if only is not None and name not in only:
+            continue
         flag = "--" + name.replace("_", "-")
         default = field.get_default(call_default_factory=True)
         help_text = f"{field.description} [env SIE_{name.upper()}; default {default!r}]".replace("%", "%%")
@@ -58,11 +67,10 @@ def _serve(settings: Settings) -> int:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                     timeout_graceful_shutdown=30)
         return 0
-    from sie_mcp.http_app import build_runtime, preload_models
-    from sie_mcp.mcp_server import build_mcp, owned_runtime
+    from sie_mcp.mcp_server import build_mcp, deferred_runtime
 
-    runtime = build_runtime(settings)
-    server = build_mcp(owned_runtime(runtime, preload_models(settings)))
+    # `initialize` is answered before torch is imported; the engine starts and the models load behind it.
+    server = build_mcp(deferred_runtime(settings))
     server.run("stdio")  # stdout carries the protocol; logs go to stderr
     return 0
 
@@ -102,16 +110,17 @@ def _embed(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sie-mcp", description="Small specialised models as tools for agents.")
+    parser.add_argument("--version", action="version", version=f"sie-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the MCP server (stdio, or http with the HTTP API)")
     _add_settings_flags(serve)
     models = sub.add_parser("models", help="list catalog models and supported architectures")
-    _add_settings_flags(models)
+    _add_settings_flags(models, MODELS_FIELDS)
     embed = sub.add_parser("embed", help="embed texts (arguments, or lines on stdin) as JSON lines")
     embed.add_argument("texts", nargs="*")
     embed.add_argument("--embed-model", default=None, help="catalog id (default: the default embedding model)")
     embed.add_argument("--dimensions", type=int, default=None, help="Matryoshka truncation")
-    _add_settings_flags(embed)
+    _add_settings_flags(embed, EMBED_FIELDS)
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args)

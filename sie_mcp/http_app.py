@@ -23,7 +23,7 @@ from engine.errors import EngineError, InvalidInput, UnsupportedTask
 from sie_mcp import __version__
 from sie_mcp.errors import error_body, http_status
 from sie_mcp.mcp_response_mode import mcp_routes
-from sie_mcp.mcp_server import build_mcp, shared_runtime
+from sie_mcp.mcp_server import build_mcp, preload_in_background, shared_runtime
 from sie_mcp.settings import Settings
 from sie_mcp.tool_surface import TOOLS, Runtime
 from tools import wire
@@ -50,7 +50,7 @@ def build_runtime(settings: Settings) -> Runtime:
     for spec in settings.model:
         catalog.register_path(spec)
     engine = Engine(catalog, settings.pool_config(), settings.scheduler_config())
-    return Runtime(engine, settings.defaults(), settings.limits())
+    return Runtime(engine, settings.defaults(), settings.limits(), settings.vector_store())
 
 
 def preload_models(settings: Settings) -> list[str]:
@@ -123,13 +123,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     state = {"ready": False, "preload_error": None}
 
     async def preload() -> None:
-        try:
-            for model_id in preload_models(settings):
-                await engine.pool.describe(model_id)
-            state["ready"] = True
-        except EngineError as e:
-            state["preload_error"] = str(e)
-            log.error("preloading failed: %s", e)
+        state["preload_error"] = await preload_in_background(runtime, preload_models(settings))
+        state["ready"] = state["preload_error"] is None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -247,10 +242,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             if not isinstance(text, str):
                 raise InvalidInput(f"documents[{i}] must be a string or an object with a 'text' string")
             docs.append(text)
-        result = await rerank_tool(runtime.tool_context(), body.query, docs, model=body.model, top_k=body.top_n)
+        result = await rerank_tool(runtime.tool_context(), body.query, docs, model=body.model, top_k=body.top_n,
+                                   return_documents=True)
         return {"model": result.model, "method": result.method,
                 "results": [{"index": r.index, "relevance_score": r.score,
-                             **({"document": {"text": r.document}} if body.return_documents else {})}
+                             **({"document": {"text": r.text}} if body.return_documents else {})}
                             for r in result.results]}
 
     @app.get("/v1/models", tags=["compatible"])

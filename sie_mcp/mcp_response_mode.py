@@ -23,8 +23,7 @@ from typing import Any, Literal
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sie_mcp.mcp_single_call import SingleCallJson
-
-ResponseMode = Literal["auto", "sse", "json"]
+from sie_mcp.settings import ResponseMode
 
 
 def asks_for_progress(body: bytes) -> bool:

@@ -2,50 +2,127 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from pydantic import ValidationError
 
+from engine.errors import EngineError
 from sie_mcp import __version__
-from sie_mcp.tool_surface import TOOLS, Runtime
+from sie_mcp.errors import validation_message
+from sie_mcp.settings import Settings
+from sie_mcp.tool_surface import TOOLS, Runtime, RuntimeHandle
+
+log = logging.getLogger("sie_mcp")
 
 INSTRUCTIONS = (
     "Small specialised models as tools, so you can process many texts without reading them all: "
     "embed (vectors), rerank (keep the passages that matter), extract_entities (people, organisations, "
-    "places with offsets), classify (labels or a deep taxonomy path). Call list_models to see the models; "
+    "places with offsets), classify (labels or a deep taxonomy path), and server-side collections: "
+    "index_documents once, then search them by meaning (ids, scores, snippets) instead of reading them. "
+    "Call list_models to see the models; "
     "every tool has a sensible default model."
 )
 
 
-def build_mcp(lifespan: Callable[[MCPServer], AbstractAsyncContextManager[Runtime]]) -> MCPServer:
-    server = MCPServer(name="sie-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
-                       log_level="WARNING")
+class SieMCPServer(MCPServer):
+    """The SDK's server with tool errors as an agent should read them: the SDK words a failed call as
+    "Error executing tool <name>: <text>", and rejected arguments as pydantic's report (its model name, the
+    rejected value, a documentation URL). Here the text is ours alone: the error type and what to do."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            raise
+        except ToolError as e:
+            cause = e.__cause__
+            if isinstance(cause, ValidationError):
+                raise ToolError(validation_message(cause)) from cause
+            if isinstance(cause, ToolError):  # ours, from tool_surface._run: already worded for an agent
+                raise ToolError(str(cause)) from cause
+            raise
+
+
+def build_mcp(lifespan: Callable[[MCPServer], AbstractAsyncContextManager[RuntimeHandle]]) -> MCPServer:
+    server = SieMCPServer(name="sie-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
+                          log_level="WARNING")
     for tool in TOOLS.values():
-        server.add_tool(tool.declared, name=tool.name, title=tool.title, annotations=tool.annotations,
-                        structured_output=True)
+        server.add_tool(tool.declared, name=tool.name, title=tool.title, description=tool.description,
+                        annotations=tool.annotations, structured_output=True)
     return server
 
 
-def shared_runtime(runtime: Runtime) -> Callable[[MCPServer], AbstractAsyncContextManager[Runtime]]:
+def shared_runtime(runtime: Runtime) -> Callable[[MCPServer], AbstractAsyncContextManager[RuntimeHandle]]:
     """A lifespan that hands every session the one runtime started by the app (HTTP transport)."""
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer) -> AsyncIterator[Runtime]:
-        yield runtime
+    async def lifespan(_: MCPServer) -> AsyncIterator[RuntimeHandle]:
+        yield RuntimeHandle(runtime)
 
     return lifespan
 
 
-def owned_runtime(runtime: Runtime, preload: list[str]) -> Callable[[MCPServer], AbstractAsyncContextManager[Runtime]]:
-    """A lifespan that starts and drains the engine around the session (stdio: one session per process)."""
+def owned_runtime(runtime: Runtime, preload: list[str]) -> Callable[[MCPServer], AbstractAsyncContextManager[RuntimeHandle]]:
+    """A lifespan that starts the engine, loads `preload`, and drains it after the session (in-memory
+    clients in tests and scripts: the models are resident when the first call comes)."""
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer) -> AsyncIterator[Runtime]:
+    async def lifespan(_: MCPServer) -> AsyncIterator[RuntimeHandle]:
         await runtime.engine.start(preload, serving=True)
         try:
-            yield runtime
+            yield RuntimeHandle(runtime)
         finally:
             await runtime.engine.shutdown()
+
+    return lifespan
+
+
+async def preload_in_background(runtime: Runtime, models: list[str]) -> str | None:
+    """Load `models`; a failure is one warning line and the message (calls that need the model report
+    it as their own error), never an exception out of the server's task group."""
+    for model_id in models:
+        try:
+            await runtime.engine.pool.describe(model_id)
+        except EngineError as e:
+            log.warning("preloading %s failed: %s (calls that use it will report the error)", model_id, e)
+            return str(e)
+    return None
+
+
+def deferred_runtime(settings: Settings) -> Callable[[MCPServer], AbstractAsyncContextManager[RuntimeHandle]]:
+    """The stdio lifespan: `initialize` is answered at once while a background task imports the engine
+    (torch), starts it and preloads the default models; tool calls wait for the runtime, and a call
+    for a model still loading waits for that load (the pool shares it)."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[RuntimeHandle]:
+        async def build() -> Runtime:
+            from sie_mcp.http_app import build_runtime, preload_models
+
+            try:
+                runtime = await asyncio.to_thread(build_runtime, settings)
+            except (EngineError, ValueError) as e:
+                log.error("cannot start the engine: %s", e)
+                raise
+            await runtime.engine.start(serving=True)
+            loading.add(asyncio.create_task(preload_in_background(runtime, preload_models(settings))))
+            return runtime
+
+        loading: set[asyncio.Task] = set()  # a reference keeps the preload task alive
+        handle = RuntimeHandle(build())
+        try:
+            yield handle
+        finally:
+            for task in loading:
+                task.cancel()
+            runtime = handle.built()
+            if runtime is not None:
+                await runtime.engine.shutdown()
 
     return lifespan

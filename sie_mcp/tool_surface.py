@@ -5,28 +5,40 @@ annotations once, for MCP and for the HTTP API alike.
 
 from __future__ import annotations
 
+import inspect
+import asyncio
+import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata, func_metadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from engine.engine import Engine
 from engine.errors import EngineError
 from sie_mcp.errors import tool_error
-from tools import classify as classify_tool
-from tools import embed as embed_tool
-from tools import entities as entities_tool
-from tools import models as models_tool
-from tools import rerank as rerank_tool
 from tools import wire
 from tools.context import Defaults, Limits, Progress, ToolContext
-from tools.schemas import ClassifyResult, EmbedResult, EntitiesResult, ModelsResult, RerankResult
+
+if TYPE_CHECKING:
+    from engine.engine import Engine
+    from tools.vector_store import VectorStore
+from tools.schemas import (
+    ClassifyResult,
+    CollectionsResult,
+    DeleteResult,
+    EmbedResult,
+    EntitiesResult,
+    IndexResult,
+    ModelsResult,
+    RerankResult,
+    SearchResult,
+    ToolResult,
+)
 
 
 @dataclass(frozen=True)
@@ -36,13 +48,39 @@ class Runtime:
     engine: Engine
     defaults: Defaults
     limits: Limits
+    store: VectorStore | None = None
 
     def tool_context(self, progress: Progress | None = None) -> ToolContext:
-        return ToolContext(self.engine, self.defaults, self.limits, progress)
+        return ToolContext(self.engine, self.defaults, self.limits, progress, self.store)
 
 
-def _runtime(ctx: Context) -> Runtime:
-    return ctx.request_context.lifespan_context
+class RuntimeHandle:
+    """The runtime as the MCP lifespan hands it to tools: ready (HTTP: the app built it), or being built in
+    the background (stdio: `initialize` is answered while torch is imported and the engine starts; a
+    call waits for it). A failed build is that call's error, never the process's end."""
+
+    def __init__(self, runtime: Runtime | Awaitable[Runtime]) -> None:
+        self._ready = runtime if isinstance(runtime, Runtime) else None
+        self._building = None if self._ready else asyncio.ensure_future(runtime)  # type: ignore[arg-type]
+
+    async def get(self) -> Runtime:
+        if self._ready is None:
+            assert self._building is not None
+            self._ready = await asyncio.shield(self._building)
+        return self._ready
+
+    def built(self) -> Runtime | None:
+        """The runtime if it was built (for shutdown), else None; a build still running is cancelled."""
+        if self._ready is None and self._building is not None:
+            if not self._building.done():
+                self._building.cancel()
+            elif not self._building.cancelled() and self._building.exception() is None:
+                self._ready = self._building.result()
+        return self._ready
+
+
+async def _runtime(ctx: Context) -> Runtime:
+    return await ctx.request_context.lifespan_context.get()
 
 
 def _progress(ctx: Context) -> Progress:
@@ -52,81 +90,105 @@ def _progress(ctx: Context) -> Progress:
     return report
 
 
-async def _run(ctx: Context, impl: Callable[..., Awaitable[BaseModel]], **kwargs: Any) -> CallToolResult:
+async def _run(ctx: Context, tool: str, **kwargs: Any) -> CallToolResult:
     """Run a tools/ function; engine errors become tool errors. The result goes out as structured content
-    plus one compact JSON text block (the SDK's default text block is indented JSON, about twice as large:
-    slower to send and heavier in an agent's context). The structured content is parsed back from that
-    text (a compiled parser; faster than a second walk of the model), so the two are the same JSON."""
+    plus one compact text block (`wire_content`; the SDK's default text block is indented JSON, about twice
+    as large: slower to send and heavier in an agent's context). The structured content is parsed back from
+    the result's JSON (a compiled parser; faster than a second walk of the model)."""
     try:
-        result = await impl(_runtime(ctx).tool_context(_progress(ctx)), **kwargs)
+        runtime = await _runtime(ctx)
+        result = await TOOLS[tool].impl(runtime.tool_context(_progress(ctx)), **kwargs)
     except EngineError as e:
         raise tool_error(e) from e
     text, structured = wire_content(result)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
-def wire_content(result: BaseModel) -> tuple[str, dict[str, Any]]:
-    """A tool result as MCP sends it: the compact JSON text block and the structured content (the same JSON)."""
+def wire_content(result: ToolResult) -> tuple[str, dict[str, Any]]:
+    """A tool result as MCP sends it: the text block an agent reads (the compact JSON, or the result's
+    summary where it is mostly numbers for programs) and the structured content (the whole result)."""
     text = wire.dumps(result)
-    return text.decode(), orjson.loads(text)
+    return result.agent_text(text).decode(), orjson.loads(text)
 
 
-Texts = Annotated[str | list[str], Field(description="One text, or a list of texts (one result per text)")]
-ModelName = Annotated[str | None, Field(description="Model id from list_models (short id or Hugging Face id); "
-                                                    "omit for the default")]
+Texts = Annotated[str | list[str], Field(description="One text, or a list of texts (one result per text); at most "
+                                                     "512 texts of 100,000 characters per call by default")]
+
+
+def _model_param(tasks: str) -> Any:
+    return Annotated[str | None, Field(description=f"Model id from list_models (short id or Hugging Face id) whose "
+                                                   f"task is {tasks}; omit for the server's default")]
+
+
+EmbedModel = _model_param("embed, sparse or multi_vector")
+RerankModel = _model_param("rerank (a cross-encoder), or embed, sparse or multi_vector")
+NerModel = _model_param("ner")
+ClassifyModel = _model_param("embed, or classify (a trained classifier with its own labels)")
 
 
 async def embed(
     texts: Texts,
     ctx: Context,
-    model: ModelName = None,
+    model: EmbedModel = None,
     kind: Annotated[Literal["query", "document"] | None, Field(
         description="'query' for search queries, 'document' for passages: models with query/passage prompts "
-                    "(e5, bge) need it for best results")] = None,
+                    "(e5, bge, Qwen3) need it for best results")] = None,
     dimensions: Annotated[int | None, Field(ge=1, description="Truncate vectors to this many dimensions "
                                                               "(Matryoshka), re-normalised")] = None,
     normalize: Annotated[bool | None, Field(description="L2-normalise (default: what the model card says)")] = None,
 ) -> EmbedResult:
-    """Embed texts into vectors for semantic search, clustering or deduplication.
+    """Embed texts into vectors, for programs that store or compare them (vector databases, clustering).
 
-    Returns one vector per text plus token counts and truncation flags. Compare vectors with dot product
-    when `normalized` is true. SPLADE models return sparse term weights (readable terms) and ColBERT models
-    one vector per token (`representation` says which). To rank documents for a query use `rerank`; to
-    label texts use `classify`.
+    The text of this result is a summary (model, dimensions, token counts, which inputs were truncated);
+    the vectors themselves are in the structured result and the HTTP API, so they never fill your context.
+    You rarely need vectors yourself: to find passages use `search` over a collection (`index_documents`
+    first) or `rerank`; to label texts use `classify`. SPLADE models give sparse term weights (the summary
+    shows each text's top terms), ColBERT models one vector per token (`representation` says which).
+    Limits: 512 texts per call, 100,000 characters per text (server defaults).
     """
-    return await _run(ctx, embed_tool.embed, texts=texts, model=model, kind=kind, dimensions=dimensions,
+    return await _run(ctx, "embed", texts=texts, model=model, kind=kind, dimensions=dimensions,
                       normalize=normalize)
 
 
 async def rerank(
     query: Annotated[str, Field(min_length=1, description="What you are looking for")],
-    documents: Annotated[list[str], Field(min_length=1, description="Candidate passages to rank")],
+    documents: Annotated[list[str], Field(min_length=1, description="Candidate passages to rank (at most 1000 by "
+                                                                    "default)")],
     ctx: Context,
-    model: ModelName = None,
+    model: RerankModel = None,
     top_k: Annotated[int | None, Field(ge=1, description="Return only the best k (default: all)")] = None,
+    return_documents: Annotated[bool, Field(description="Give each result its whole document instead of a "
+                                                        "~160-character snippet")] = False,
 ) -> RerankResult:
-    """Rank documents by relevance to a query, best first, with scores and original indices.
+    """Rank documents by relevance to a query, best first: index into `documents`, score, and a snippet.
 
-    Use it to keep only the few passages worth reading. With a cross-encoder model each (query, document)
-    pair is scored jointly (most accurate); with an embedding model documents are ranked by cosine
-    similarity, and `method` says which was used.
+    Use it to keep only the few passages worth reading: results carry the original index and the first
+    ~160 characters of each document, not the documents themselves (set `return_documents` for full text),
+    so send `top_k` and read only those. With a cross-encoder model (list_models, task rerank) each
+    (query, document) pair is scored jointly and the score is a probability; with an embedding model (the
+    default unless the server sets a rerank model) documents are ranked by cosine similarity, and
+    `method` says which. Scores have 4 decimals. Limits: 1000 documents per call (server default).
     """
-    return await _run(ctx, rerank_tool.rerank, query=query, documents=documents, model=model, top_k=top_k)
+    return await _run(ctx, "rerank", query=query, documents=documents, model=model, top_k=top_k,
+                      return_documents=return_documents)
 
 
 async def extract_entities(
     texts: Texts,
     ctx: Context,
-    model: ModelName = None,
+    model: NerModel = None,
     labels: Annotated[list[str] | None, Field(
-        description="Keep only these entity types, e.g. ['PER', 'ORG'] or ['person', 'organization']")] = None,
+        description="Keep only these entity types, e.g. ['PER', 'ORG'] or ['person', 'organization'] "
+                    "(common spellings map to the model's types)")] = None,
 ) -> EntitiesResult:
-    """Find named entities (people, organisations, places, …) in texts.
+    """Find named entities in texts: per text, each entity's surface text, type, score and character offsets.
 
-    Returns per text the entities with their type, score and character offsets, so you can quote or link
-    them without re-reading the text.
+    The default model (bert-base-NER) finds PER (people), ORG (organisations), LOC (places) and MISC
+    (other names: products, events, nationalities); other NER models in list_models have their own types.
+    Offsets (`start`, `end`) index into the text you sent, so you can quote or link an entity without
+    re-reading the text. Scores are the model's confidence, 4 decimals. Limits: 512 texts per call.
     """
-    return await _run(ctx, entities_tool.extract_entities, texts=texts, model=model, labels=labels)
+    return await _run(ctx, "extract_entities", texts=texts, model=model, labels=labels)
 
 
 async def classify(
@@ -136,27 +198,89 @@ async def classify(
     taxonomy: Annotated[list[str] | dict[str, Any] | None, Field(
         description="A category tree: paths like 'Electronics > Computers > Laptops', or a nested object "
                     "{'Electronics': {'Computers': ['Laptops', 'Desktops']}}")] = None,
-    model: ModelName = None,
+    model: ClassifyModel = None,
     top_k: Annotated[int, Field(ge=1, le=50, description="Labels to return per text")] = 3,
     beam: Annotated[int, Field(ge=1, le=20, description="Taxonomy branches explored per level")] = 3,
 ) -> ClassifyResult:
-    """Classify texts into labels, or walk a deep taxonomy to the best category path.
+    """Classify texts into labels you give, or walk a deep taxonomy to the best category path.
 
-    Give `labels` for a flat choice or `taxonomy` for a hierarchy: the taxonomy is searched level by level
-    on the server, so you get e.g. ['Electronics', 'Computers', 'Laptops'] without reading the tree.
+    Give exactly one of `labels` (a flat choice) or `taxonomy` (a hierarchy, searched level by level on the
+    server: you get e.g. ['Electronics', 'Computers', 'Laptops'] without reading the tree). With an
+    embedding model (the default) a score is the cosine similarity between the text and the label (for a
+    path, the mean over its levels): it ranks labels for one text, it is not a probability, and values
+    around 0.2-0.6 are normal. A classify-task model scores its own labels (omit labels/taxonomy) with
+    probabilities. Limits: 512 texts and 2000 labels or categories per call (server defaults).
     """
-    return await _run(ctx, classify_tool.classify, texts=texts, labels=labels, taxonomy=taxonomy, model=model,
+    return await _run(ctx, "classify", texts=texts, labels=labels, taxonomy=taxonomy, model=model,
                       top_k=top_k, beam=beam)
 
 
+CollectionName = Annotated[str, Field(description="Collection name: 3-64 letters, digits, '-' or '_'")]
+
+
+async def index_documents(
+    collection: CollectionName,
+    documents: Annotated[list[str | dict[str, Any]], Field(
+        min_length=1, description="Documents: strings, or objects {id?, text, metadata?} (metadata: a flat "
+                                  "object of strings, numbers, booleans to filter on). At most 512 per call")],
+    ctx: Context,
+    model: Annotated[str | None, Field(description="Embedding model (task embed) for a new collection; an "
+                                                   "existing one keeps the model it was created with")] = None,
+) -> IndexResult:
+    """Store documents in a server-side collection so you can `search` them later without reading them.
+
+    The collection is created on first use and persists across restarts. Long documents are split into
+    ~800-character chunks with their character offsets; each chunk is embedded once, here. A document
+    sent again with the same `id` replaces its old chunks (without an id, one is derived from the text,
+    so re-sending the same text is harmless). Returns counts and the ids, never the text.
+    """
+    return await _run(ctx, "index_documents", collection=collection, documents=documents, model=model)
+
+
+async def search(
+    collection: CollectionName,
+    query: Annotated[str, Field(min_length=1, description="What you are looking for, in plain words")],
+    ctx: Context,
+    top_k: Annotated[int, Field(ge=1, le=100, description="How many chunks to return")] = 5,
+    filter: Annotated[dict[str, Any] | None, Field(
+        description="Metadata filter, fields ANDed: {'brand': 'Acme', 'price': {'$lt': 100}, 'color': "
+                    "{'$in': ['red', 'blue']}}; operators $eq $ne $gt $gte $lt $lte $in $nin")] = None,
+    rerank: Annotated[bool, Field(description="Re-score a wider set of nearest chunks with the rerank model "
+                                              "(a cross-encoder when the server has one): better order, slower")] = False,
+    return_text: Annotated[bool, Field(description="Give each hit its whole chunk (up to ~800 characters) "
+                                                   "instead of a ~160-character snippet")] = False,
+) -> SearchResult:
+    """Search a collection by meaning: the chunks nearest to the query, best first.
+
+    Each hit has the document `id`, the `chunk` number, its score (cosine similarity, or the reranker's
+    score with rerank=true; 4 decimals), the chunk's character offsets in the document, its metadata and a
+    snippet. Read the snippets, then ask again with return_text=true (or a narrower filter) only for what
+    matters. Create collections with `index_documents`; `list_collections` shows them.
+    """
+    return await _run(ctx, "search", collection=collection, query=query, top_k=top_k, filter=filter,
+                      rerank=rerank, return_text=return_text)
+
+
+async def list_collections(ctx: Context) -> CollectionsResult:
+    """List the server's collections: name, embedding model, dimensions and number of chunks."""
+    return await _run(ctx, "list_collections")
+
+
+async def delete_collection(collection: CollectionName, ctx: Context) -> DeleteResult:
+    """Delete a collection and everything indexed in it (cannot be undone)."""
+    return await _run(ctx, "delete_collection", collection=collection)
+
+
 async def list_models(ctx: Context) -> ModelsResult:
-    """List the models this server can run: id, task, description, whether resident, and which tools use
-    them by default. Pass an id as `model` to any tool."""
-    return await _run(ctx, _list_models_impl)
+    """List the models this server can run: id, task (which tools take it), whether it is usable here.
 
-
-async def _list_models_impl(tc: ToolContext) -> ModelsResult:
-    return models_tool.list_models(tc)
+    `availability` says whether a call will work now: bundled or local (on this server), cached (in the
+    Hugging Face cache), downloadable (fetched on first use: the first call waits), or unavailable (offline
+    and not cached, or a missing package or directory; `note` says why). `state` says whether it is loaded
+    (device) or loads on first use (cold). `default_for` names the tools that use it when you name none.
+    Pass an `id` as `model` to a tool of its task.
+    """
+    return await _run(ctx, "list_models")
 
 
 @dataclass(frozen=True)
@@ -164,12 +288,21 @@ class SurfaceTool:
     name: str
     title: str
     declared: Callable[..., Awaitable[Any]]  # the MCP-facing function (schema, docstring)
-    impl: Callable[..., Any]  # the tools/ function: impl(ToolContext, **arguments)
+    impl_path: str  # "module:function" in tools/, called as impl(ToolContext, **arguments)
     annotations: ToolAnnotations
+
+    @cached_property
+    def impl(self) -> Callable[..., Awaitable[ToolResult]]:
+        """The tools/ function, imported on first use: declaring the tools (and answering `initialize`,
+        `tools/list`) does not import torch."""
+        module, _, name = self.impl_path.partition(":")
+        return getattr(importlib.import_module(module), name)
 
     @property
     def description(self) -> str:
-        return (self.declared.__doc__ or "").strip()
+        """The docstring without its indentation: what an LLM reads (every line would otherwise carry the
+        four spaces of the function body)."""
+        return inspect.cleandoc(self.declared.__doc__ or "")
 
     @cached_property
     def metadata(self) -> FuncMetadata:
@@ -178,13 +311,24 @@ class SurfaceTool:
 
 
 _READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, destructiveHint=False, openWorldHint=False)
+# Collections are server state: reading it is idempotent only until someone indexes or deletes.
+_READS_STATE = ToolAnnotations(readOnlyHint=True, idempotentHint=False, destructiveHint=False, openWorldHint=False)
+_WRITES = ToolAnnotations(readOnlyHint=False, idempotentHint=True, destructiveHint=False, openWorldHint=False)
+_DELETES = ToolAnnotations(readOnlyHint=False, idempotentHint=True, destructiveHint=True, openWorldHint=False)
 
 
 TOOLS: dict[str, SurfaceTool] = {t.name: t for t in [
-    SurfaceTool("embed", "Embed texts", embed, embed_tool.embed, _READ_ONLY),
-    SurfaceTool("rerank", "Rerank documents", rerank, rerank_tool.rerank, _READ_ONLY),
-    SurfaceTool("extract_entities", "Extract named entities", extract_entities, entities_tool.extract_entities,
+    SurfaceTool("embed", "Embed texts", embed, "tools.embed:embed", _READ_ONLY),
+    SurfaceTool("rerank", "Rerank documents", rerank, "tools.rerank:rerank", _READ_ONLY),
+    SurfaceTool("extract_entities", "Extract named entities", extract_entities, "tools.entities:extract_entities",
                 _READ_ONLY),
-    SurfaceTool("classify", "Classify into labels or a taxonomy", classify, classify_tool.classify, _READ_ONLY),
-    SurfaceTool("list_models", "List models", list_models, _list_models_impl, _READ_ONLY),
+    SurfaceTool("classify", "Classify into labels or a taxonomy", classify, "tools.classify:classify", _READ_ONLY),
+    SurfaceTool("list_models", "List models", list_models, "tools.models:list_models_async", _READ_ONLY),
+    SurfaceTool("index_documents", "Index documents into a collection", index_documents,
+                "tools.retrieval:index_documents", _WRITES),
+    SurfaceTool("search", "Search a collection", search, "tools.retrieval:search", _READS_STATE),
+    SurfaceTool("list_collections", "List collections", list_collections, "tools.retrieval:list_collections",
+                _READS_STATE),
+    SurfaceTool("delete_collection", "Delete a collection", delete_collection, "tools.retrieval:delete_collection",
+                _DELETES),
 ]}

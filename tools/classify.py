@@ -17,7 +17,7 @@ import torch
 
 from engine.errors import InvalidInput
 from engine.registry import Task
-from tools.context import ToolContext, as_texts
+from tools.context import ToolContext, as_texts, tool_model
 from tools.embed import embed_texts
 from tools.schemas import ClassifyResult, LabelScore
 
@@ -104,7 +104,7 @@ async def classify(ctx: ToolContext, texts: str | list[str], labels: list[str] |
     items = as_texts(texts, ctx.limits)
     if top_k < 1 or beam < 1:
         raise InvalidInput("top_k and beam must be at least 1")
-    model_id = ctx.engine.entry(model or ctx.defaults.classify_model or ctx.defaults.embed_model).id
+    model_id = tool_model(ctx, "classify", model, ctx.defaults.classify_model or ctx.defaults.embed_model)
     info = await ctx.engine.info(model_id)
     if info.task is Task.SEQUENCE_CLASSIFICATION:
         if labels or taxonomy:

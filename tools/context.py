@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from engine.engine import Engine
-from engine.errors import InputTooLong, InvalidInput
+from engine.errors import InputTooLong, InvalidInput, UnsupportedTask
+
+if TYPE_CHECKING:
+    from engine.engine import Engine
+    from tools.vector_store import VectorStore
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
@@ -37,6 +41,7 @@ class ToolContext:
     defaults: Defaults = field(default_factory=Defaults)
     limits: Limits = field(default_factory=Limits)
     progress: Progress | None = None
+    store: VectorStore | None = None  # collections (tools/retrieval.py); None where they are not served
 
     async def report(self, done: float, total: float | None, message: str | None = None) -> None:
         if self.progress is not None:
@@ -67,3 +72,26 @@ PROGRESS_CHUNK = 64
 
 def chunks(items: Sequence, size: int = PROGRESS_CHUNK) -> list[Sequence]:
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+# Which catalog tasks each tool takes. Checked on the catalog entry, before the model is loaded or
+# downloaded: a wrong choice costs the agent one short error, not a download.
+TOOL_TASKS: dict[str, tuple[str, ...]] = {
+    "embed": ("embed", "sparse", "multi_vector"),
+    "rerank": ("rerank", "embed", "sparse", "multi_vector"),
+    "extract_entities": ("ner",),
+    "classify": ("classify", "embed"),
+    "index_documents": ("embed",),
+    "search": ("embed",),
+}
+
+
+def tool_model(ctx: ToolContext, tool: str, model: str | None, default: str) -> str:
+    """The catalog id of the model a call names (or the tool's default), refused when its task does not fit."""
+    entry = ctx.engine.entry(model or default)
+    allowed = TOOL_TASKS[tool]
+    if entry.task not in allowed:
+        fitting = [e for e in ctx.engine.catalog.ids() if ctx.engine.catalog.get(e).task in allowed][:6]
+        raise UnsupportedTask(f"model {entry.id} is a {entry.task} model; {tool} takes {' or '.join(allowed)} "
+                              f"models, e.g. {', '.join(fitting) or 'none in this catalog'} (see list_models)")
+    return entry.id

@@ -8,7 +8,7 @@ import torch
 
 from engine.errors import InvalidInput
 from engine.tokenization import Encoded
-from tools.context import ToolContext, as_texts
+from tools.context import ToolContext, as_texts, tool_model
 from tools.schemas import EntitiesResult, Entity
 
 # Common spellings agents use for the usual CoNLL types.
@@ -80,7 +80,7 @@ async def extract_entities(ctx: ToolContext, texts: str | list[str], model: str 
     items = as_texts(texts, ctx.limits)
     if labels is not None and not all(isinstance(x, str) and x for x in labels):
         raise InvalidInput("labels must be a list of non-empty strings")
-    model_id = ctx.engine.entry(model or ctx.defaults.ner_model).id
+    model_id = tool_model(ctx, "extract_entities", model, ctx.defaults.ner_model)
     results = await ctx.engine.token_logits(model_id, items)
     info = await ctx.engine.info(model_id)
     wanted = _wanted(labels)

@@ -18,7 +18,8 @@ if ! python -c "import torch" 2>/dev/null; then
   if command -v nvidia-smi >/dev/null 2>&1; then
     python -m pip install -q "torch>=2.10"
   else
-    python -m pip install -q "torch==2.13.0"
+    # TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu: PyPI's torch is a CUDA build on Linux (README).
+    python -m pip install -q "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
   fi
 fi
 step "installing sie-mcp${extras:+ with [$extras]}"

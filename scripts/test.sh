@@ -6,10 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
+scripts/install_langchain_env.sh  # .venv-langchain for the langchain-mcp-adapters test (it needs mcp<2)
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 python -m pytest "$@"
 if [ -z "${SIE_SKIP_PROTOCOL_CHECKS:-}" ]; then
+  scripts/quickstart_check.sh  # the README quick start as written (npx --yes Inspector 0.15, curl)
   scripts/mcp_protocol_checks.sh
   # Again against a stateless server, whose tools/call POSTs take sie-mcp's single-call path
   # (sie_mcp/mcp_single_call.py). Multiple SSE streams per session need sessions: expected to fail here.

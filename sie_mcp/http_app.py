@@ -25,7 +25,7 @@ from sie_mcp.errors import error_body, http_status
 from sie_mcp.mcp_response_mode import mcp_routes
 from sie_mcp.mcp_server import build_mcp, preload_in_background, shared_runtime
 from sie_mcp.settings import Settings
-from sie_mcp.tool_surface import TOOLS, Runtime
+from sie_mcp.tool_surface import TOOLS, Runtime, RuntimeHandle
 from tools import wire
 from tools.embed import embed as embed_tool
 from tools.models import list_models
@@ -117,9 +117,10 @@ class _TooLarge(Exception):
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or build_runtime(settings)
     engine: Engine = runtime.engine
-    mcp = build_mcp(shared_runtime(runtime))
+    handle = RuntimeHandle(runtime)
+    mcp = build_mcp(shared_runtime(handle))
     mcp_routes_, mcp_managers = mcp_routes(mcp, "/mcp", settings.stateless_http, settings.mcp_response,
-                                           settings.host, runtime, settings.max_body_bytes)
+                                           settings.host, handle, settings.max_body_bytes)
     state = {"ready": False, "preload_error": None}
 
     async def preload() -> None:

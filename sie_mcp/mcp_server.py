@@ -10,6 +10,7 @@ from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp_types import NotificationParams
 from pydantic import ValidationError
 
 from engine.errors import EngineError
@@ -19,6 +20,7 @@ from sie_mcp.settings import Settings
 from sie_mcp.tool_surface import TOOLS, Runtime, RuntimeHandle
 
 log = logging.getLogger("sie_mcp")
+STARTUP_GRACE_S = 1.0
 
 INSTRUCTIONS = (
     "Small specialised models as tools, so you can process many texts without reading them all: "
@@ -49,21 +51,28 @@ class SieMCPServer(MCPServer):
             raise
 
 
+async def _on_initialized(ctx: Any, _: NotificationParams) -> None:
+    ctx.lifespan_context.begin()  # stdio: the engine starts now that `initialize` has been answered
+
+
 def build_mcp(lifespan: Callable[[MCPServer], AbstractAsyncContextManager[RuntimeHandle]]) -> MCPServer:
     server = SieMCPServer(name="sie-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
                           log_level="WARNING")
+    # MCPServer has no public notification hook; its low-level server does (add_notification_handler).
+    server._lowlevel_server.add_notification_handler("notifications/initialized", NotificationParams,
+                                                     _on_initialized)
     for tool in TOOLS.values():
         server.add_tool(tool.declared, name=tool.name, title=tool.title, description=tool.description,
                         annotations=tool.annotations, structured_output=True)
     return server
 
 
-def shared_runtime(runtime: Runtime) -> Callable[[MCPServer], AbstractAsyncContextManager[RuntimeHandle]]:
+def shared_runtime(handle: RuntimeHandle) -> Callable[[MCPServer], AbstractAsyncContextManager[RuntimeHandle]]:
     """A lifespan that hands every session the one runtime started by the app (HTTP transport)."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[RuntimeHandle]:
-        yield RuntimeHandle(runtime)
+        yield handle
 
     return lifespan
 
@@ -114,13 +123,17 @@ def deferred_runtime(settings: Settings) -> Callable[[MCPServer], AbstractAsyncC
             loading.add(asyncio.create_task(preload_in_background(runtime, preload_models(settings))))
             return runtime
 
-        loading: set[asyncio.Task] = set()  # a reference keeps the preload task alive
-        handle = RuntimeHandle(build())
+        loading: set[asyncio.Task | asyncio.TimerHandle] = set()  # references keep them alive
+        handle = RuntimeHandle(build)
+        # The build starts once the client has its `initialize` answer (`notifications/initialized`,
+        # `SieMCPServer`), so torch's import does not compete with that answer for the interpreter; a
+        # client that never sends the notification gets it started after a second, or by its first call.
+        loading.add(asyncio.get_running_loop().call_later(STARTUP_GRACE_S, handle.begin))  # type: ignore[arg-type]
         try:
             yield handle
         finally:
-            for task in loading:
-                task.cancel()
+            for pending in loading:
+                pending.cancel()
             runtime = handle.built()
             if runtime is not None:
                 await runtime.engine.shutdown()

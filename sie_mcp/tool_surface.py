@@ -55,16 +55,23 @@ class Runtime:
 
 
 class RuntimeHandle:
-    """The runtime as the MCP lifespan hands it to tools: ready (HTTP: the app built it), or being built in
-    the background (stdio: `initialize` is answered while torch is imported and the engine starts; a
-    call waits for it). A failed build is that call's error, never the process's end."""
+    """The runtime as the MCP lifespan hands it to tools: ready (HTTP: the app built it), or built on demand
+    in the background (stdio: `initialize` is answered first, then torch is imported and the engine starts;
+    a call waits for it). A failed build is that call's error, never the process's end."""
 
-    def __init__(self, runtime: Runtime | Awaitable[Runtime]) -> None:
+    def __init__(self, runtime: Runtime | Callable[[], Awaitable[Runtime]]) -> None:
         self._ready = runtime if isinstance(runtime, Runtime) else None
-        self._building = None if self._ready else asyncio.ensure_future(runtime)  # type: ignore[arg-type]
+        self._build = None if self._ready else runtime
+        self._building: asyncio.Future[Runtime] | None = None
+
+    def begin(self) -> None:
+        """Start building (once); a no-op when the runtime is ready or already being built."""
+        if self._ready is None and self._building is None and self._build is not None:
+            self._building = asyncio.ensure_future(self._build())  # type: ignore[arg-type]
 
     async def get(self) -> Runtime:
         if self._ready is None:
+            self.begin()
             assert self._building is not None
             self._ready = await asyncio.shield(self._building)
         return self._ready

@@ -130,22 +130,14 @@ async def test_shop_agent_plumbing_with_a_scripted_llm(server):
     assert len(tool_results) == 2 and not any(r["is_error"] for m in tool_results for r in m["content"])
 
 
-@pytest.mark.anyio
-async def test_shop_agent_without_a_key_runs_the_pipeline_and_exits_cleanly(server, monkeypatch):
-    import shop_agent
-
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    lines: list[str] = []
-    assert await shop_agent.main(f"{server}/mcp", out=lines.append) == 0
-    assert lines[-1].startswith("ANTHROPIC_API_KEY is not set")
-
-
+@pytest.mark.slow
 def test_shop_agent_script_exits_cleanly_without_a_key(server):
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
     out = subprocess.run([sys.executable, str(EXAMPLES / "shop_agent.py"), f"{server}/mcp"], capture_output=True,
                          text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "ANTHROPIC_API_KEY is not set" in out.stdout and "Traceback" not in out.stderr
+    assert out.stdout.strip().splitlines()[-1].startswith("ANTHROPIC_API_KEY is not set")  # the pipeline ran
+    assert "indexed 24 listings" in out.stdout and "Traceback" not in out.stderr
 
 
 def test_chroma_embedding_function(server):
@@ -176,17 +168,23 @@ def test_langchain_mcp_adapters_call_the_tools(server):
     out = subprocess.run([str(python), str(EXAMPLES / "langchain_mcp_tools.py"), f"{server}/mcp"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "search" in out.stdout.splitlines()[0] and "A cat on a mat." in out.stdout and "hardware" in out.stdout
+    tools, ranked, labels = out.stdout.strip().splitlines()
+    assert "search" in tools and "index_documents" in tools
+    assert "A cat on a mat." in ranked and '"label"' in labels
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("config", ["claude_desktop_config.json", "claude_code.mcp.json"])
-async def test_claude_configs_work_offline_as_shipped(config, tmp_path):
-    entry = json.loads((EXAMPLES / config).read_text())["mcpServers"]["sie-mcp"]
-    command = entry["command"].replace("/path/to/sie-mcp", str(REPO))
+@pytest.mark.slow
+async def test_claude_configs_work_offline_as_shipped(tmp_path):
+    desktop = json.loads((EXAMPLES / "claude_desktop_config.json").read_text())["mcpServers"]["sie-mcp"]
+    code = json.loads((EXAMPLES / "claude_code.mcp.json").read_text())["mcpServers"]
+    # Claude Code's stdio entry starts the same command; its HTTP entry names the default endpoint.
+    assert (code["sie-mcp"]["command"], code["sie-mcp"]["args"]) == (desktop["command"], desktop["args"])
+    assert code["sie-mcp-http"] == {"type": "http", "url": "http://127.0.0.1:8080/mcp"}
+    command = desktop["command"].replace("/path/to/sie-mcp", str(REPO))
     assert Path(command).exists()
-    env = {**os.environ, **entry.get("env", {}), "SIE_DATA_DIR": str(tmp_path)}
-    async with Client(StdioServerParameters(command=command, args=entry["args"], env=env)) as client:
+    env = {**os.environ, **desktop.get("env", {}), **code["sie-mcp"].get("env", {}), "SIE_DATA_DIR": str(tmp_path)}
+    async with Client(StdioServerParameters(command=command, args=desktop["args"], env=env)) as client:
         ranked = await client.call_tool("rerank", {"query": "cats", "documents": ["a stock", "a cat"]})
         labels = await client.call_tool("classify", {"texts": "pasta", "labels": ["food", "sport"]})
         indexed = await client.call_tool("index_documents", {"collection": "cfg", "documents": ["a cat"]})

@@ -42,7 +42,8 @@ def pct(xs: list[float], q: float) -> float:
 
 async def main(args: argparse.Namespace) -> dict:
     data_dir = Path(tempfile.mkdtemp(prefix="sie-bench-"))
-    settings = Settings(data_dir=data_dir, max_collection_chunks=args.chunks, preload=["all-MiniLM-L6-v2"])
+    settings = Settings(data_dir=data_dir, max_collection_chunks=args.chunks, preload=["all-MiniLM-L6-v2"],
+                        request_timeout_s=600)
     runtime = build_runtime(settings)
     await runtime.engine.start(["all-MiniLM-L6-v2"], serving=True)
     try:

@@ -164,13 +164,13 @@ async def rerank(
     ctx: Context,
     model: RerankModel = None,
     top_k: Annotated[int | None, Field(ge=1, description="Return only the best k (default: all)")] = None,
-    return_documents: Annotated[bool, Field(description="Give each result its whole document instead of a "
-                                                        "~160-character snippet")] = False,
+    return_documents: Annotated[bool, Field(description="Give each result its whole document instead of an "
+                                                        "~80-character snippet")] = False,
 ) -> RerankResult:
     """Rank documents by relevance to a query, best first: index into `documents`, score, and a snippet.
 
     Use it to keep only the few passages worth reading: results carry the original index and the first
-    ~160 characters of each document, not the documents themselves (set `return_documents` for full text),
+    ~80 characters of each document, not the documents themselves (set `return_documents` for full text),
     so send `top_k` and read only those. With a cross-encoder model (list_models, task rerank) each
     (query, document) pair is scored jointly and the score is a probability; with an embedding model (the
     default unless the server sets a rerank model) documents are ranked by cosine similarity, and

@@ -13,6 +13,10 @@ from tools.embed import embed_texts
 from tools.schemas import RankedDocument, RerankResult, snippet
 
 
+# The caller sent the documents and gets their indices back: a snippet only has to say which one it is.
+RERANK_SNIPPET_CHARS = 80
+
+
 def relevance(logits: torch.Tensor) -> torch.Tensor:
     """Cross-encoder logits [N, L] -> relevance [N]: sigmoid for one label (as sentence-transformers'
     CrossEncoder does), else the probability of the last label (the 'relevant'/'entailment' class)."""
@@ -50,5 +54,5 @@ async def rerank(ctx: ToolContext, query: str, documents: list[str], model: str 
     order = torch.argsort(scores, descending=True, stable=True).tolist()[: top_k or len(docs)]
     return RerankResult(model=model_id, method=method, truncated=truncated,
                         results=[RankedDocument(index=i, score=float(scores[i]),
-                                                text=docs[i] if return_documents else snippet(docs[i]))
+                                                text=docs[i] if return_documents else snippet(docs[i], RERANK_SNIPPET_CHARS))
                                  for i in order])

@@ -92,7 +92,7 @@ class RankedDocument(BaseModel):
     index: int = Field(description="Position of the document in the request")
     score: Score = Field(description="Relevance, 4 decimals: cross-encoder probability, cosine similarity, MaxSim "
                                      "or sparse dot product (see `method`)")
-    text: str = Field(description="The document's first ~160 characters ('…' when cut), or all of it with "
+    text: str = Field(description="The document's first ~80 characters ('…' when cut), or all of it with "
                                   "return_documents=true")
 
 

@@ -21,8 +21,8 @@ async def run(mcp_url: str) -> list[str]:
     tools = {t.name: t for t in await client.get_tools()}
     ranked = await tools["rerank"].ainvoke({"query": "cats", "documents": ["A stock report.", "A cat on a mat."],
                                             "top_k": 1})
-    labels = await tools["classify"].ainvoke({"texts": ["my laptop will not charge"],
-                                              "labels": ["hardware", "billing", "praise"], "top_k": 1})
+    labels = await tools["classify"].ainvoke({"texts": ["the screen of my laptop is cracked"],
+                                              "labels": ["laptop repair", "billing question", "praise"], "top_k": 1})
     return [f"tools: {', '.join(sorted(tools))}", f"rerank: {ranked}", f"classify: {labels}"]
 
 

@@ -22,8 +22,10 @@ PASSAGES = ["The Acme X1 laptop battery lasts eleven hours.", "Free shipping on 
 def run(sie_url: str, qdrant_url: str | None = None, query: str = "how long does the battery last?") -> list[str]:
     vectors = embed(sie_url, PASSAGES, kind="document")
     qdrant = QdrantClient(url=qdrant_url) if qdrant_url else QdrantClient(":memory:")
-    qdrant.recreate_collection("passages", vectors_config=models.VectorParams(size=len(vectors[0]),
-                                                                               distance=models.Distance.COSINE))
+    if qdrant.collection_exists("passages"):
+        qdrant.delete_collection("passages")
+    qdrant.create_collection("passages", vectors_config=models.VectorParams(size=len(vectors[0]),
+                                                                             distance=models.Distance.COSINE))
     qdrant.upsert("passages", points=[models.PointStruct(id=i, vector=v, payload={"text": t})
                                       for i, (t, v) in enumerate(zip(PASSAGES, vectors, strict=True))])
     hits = qdrant.query_points("passages", query=embed(sie_url, [query], kind="query")[0], limit=2).points

@@ -58,7 +58,13 @@ def _first(entities: list[dict], labels: set[str]) -> str:
 
 async def build_collection(client: Client) -> dict[str, Any]:
     """The pipeline: entities and a taxonomy path per listing, then one collection with that metadata."""
-    entities = (await client.call_tool("extract_entities", {"texts": LISTINGS})).structured_content["entities"]
+    found = await client.call_tool("extract_entities", {"texts": LISTINGS})
+    if found.is_error:  # e.g. the server's NER model is not available offline: index without brand/place
+        print(f"extract_entities failed, indexing without brands and places: {found.content[0].text}",
+              file=sys.stderr)
+        entities: list[list[dict]] = [[] for _ in LISTINGS]
+    else:
+        entities = found.structured_content["entities"]
     paths = (await client.call_tool("classify", {"texts": LISTINGS, "taxonomy": TAXONOMY, "top_k": 1,
                                                  "beam": 4})).structured_content["results"]
     docs = []

@@ -8,7 +8,7 @@
 
 Works wherever LangChain takes an `Embeddings` (vector stores, retrievers). For sie-mcp's other tools
 (rerank, extract_entities, classify, search) as LangChain tools, use `langchain-mcp-adapters` on its MCP
-endpoint: docs/integrations.md.
+endpoint: examples/agents/README.md.
 """
 
 from __future__ import annotations

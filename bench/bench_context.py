@@ -24,7 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "examples" / "agents"))
-from shop_data import LISTINGS, SHOPPER, TAXONOMY  # noqa: E402
+from shop_data import LISTINGS, SHOPPER, TAXONOMY
 
 DOCS = [f"Document {i}: " + " ".join(["a long passage about product care, returns and warranty terms"] * 6)
         for i in range(50)]
@@ -92,8 +92,8 @@ async def measure() -> dict[str, int]:
 
 def compare(before: dict[str, int], after: dict[str, int]) -> str:
     rows = ["| call | before (chars) | after (chars) | after / before |", "|---|---|---|---|"]
-    for label in after:
-        b, a = before.get(label), after[label]
+    for label, a in after.items():
+        b = before.get(label)
         ratio = f"{a / b:.3f}" if b else "—"
         rows.append(f"| {label} | {b if b is not None else '— (no such tool)'} | {a} | {ratio} |")
     return "\n".join(rows)

@@ -18,7 +18,7 @@ front of them that reads the (size-limited) body once and replays it to the one 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

@@ -5,9 +5,9 @@ annotations once, for MCP and for the HTTP API alike.
 
 from __future__ import annotations
 
-import inspect
 import asyncio
 import importlib
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property

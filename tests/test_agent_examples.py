@@ -42,7 +42,7 @@ def server(surface_catalog, tmp_path_factory):
         proc = subprocess.Popen([SIE, "serve", "--transport", "http", "--port", str(port)], stdout=out,
                                 stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180
     try:
         while True:
             try:
@@ -134,7 +134,7 @@ async def test_shop_agent_plumbing_with_a_scripted_llm(server):
 def test_shop_agent_script_exits_cleanly_without_a_key(server):
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
     out = subprocess.run([sys.executable, str(EXAMPLES / "shop_agent.py"), f"{server}/mcp"], capture_output=True,
-                         text=True, env=env, timeout=300)
+                         text=True, env=env, timeout=300, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1].startswith("ANTHROPIC_API_KEY is not set")  # the pipeline ran
     assert "indexed 24 listings" in out.stdout and "Traceback" not in out.stderr
@@ -166,7 +166,7 @@ def test_langchain_mcp_adapters_call_the_tools(server):
     python = REPO / ".venv-langchain" / "bin" / "python"
     assert python.exists(), "run scripts/install_langchain_env.sh (scripts/test.sh does)"
     out = subprocess.run([str(python), str(EXAMPLES / "langchain_mcp_tools.py"), f"{server}/mcp"],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr
     tools, ranked, labels = out.stdout.strip().splitlines()
     assert "search" in tools and "index_documents" in tools

@@ -3,6 +3,7 @@ restart, over MCP (in memory) and HTTP (a real server process); chunking with of
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -47,7 +48,7 @@ def test_chunks_carry_offsets_into_the_text_and_overlap():
     text = " ".join(f"Sentence number {i} is here." for i in range(200))
     chunks = chunk_text(text, size=300, overlap=60)
     assert len(chunks) > 10 and chunks[0].start == 0 and chunks[-1].end == len(text)
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in itertools.pairwise(chunks):
         assert b.start < a.end  # overlapping windows
         assert text[b.start - 1] == " "  # each starts on a word boundary
     assert all(text[c.start:c.end] == c.text and len(c.text) <= 300 for c in chunks)

@@ -12,7 +12,6 @@ from tools.context import ToolContext, as_texts, tool_model
 from tools.embed import embed_texts
 from tools.schemas import RankedDocument, RerankResult, snippet
 
-
 # The caller sent the documents and gets their indices back: a snippet only has to say which one it is.
 RERANK_SNIPPET_CHARS = 80
 

@@ -28,7 +28,7 @@ from typing import Any
 from mcp import Client, StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from shop_data import LISTINGS, SHOPPER, TAXONOMY  # noqa: E402
+from shop_data import LISTINGS, SHOPPER, TAXONOMY
 
 COLLECTION = "shop-listings"
 AGENT_TOOLS = ("search", "rerank", "classify", "extract_entities", "list_collections")

@@ -83,7 +83,7 @@ def _models(settings: Settings) -> int:
     runtime = build_runtime(settings)
     for card in list_models(runtime.tool_context()).models:
         uses = f"  (default for {', '.join(card.default_for)})" if card.default_for else ""
-        print(f"{card.id:28} {card.task:8} {card.description}{uses}")
+        print(f"{card.id:28} {card.task:12} {card.availability:12} {card.description}{uses}")
     print(f"\nsupported architectures: {', '.join(supported_architectures())}")
     return 0
 

@@ -129,3 +129,11 @@ def test_stdio_answers_initialize_before_loading_and_survives_a_failing_preload(
     assert code == 0
     assert "Traceback" not in stderr and "ExceptionGroup" not in stderr, stderr
     assert stderr.count("preloading broken failed") == 1, stderr
+
+
+def test_models_command_shows_task_and_availability():
+    out = subprocess.run([SIE, "models"], capture_output=True, text=True, env=ENV, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line.split()[1:3] for line in out.stdout.splitlines() if line[:1].isalnum()}
+    assert rows["all-MiniLM-L6-v2"] == ["embed", "bundled"]
+    assert rows["bert-base-NER"] == ["ner", "unavailable"]  # HF_HUB_OFFLINE and not in the cache

@@ -33,7 +33,7 @@ def http_server(surface_catalog, tmp_path_factory):
         proc = subprocess.Popen([SIE, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     try:
         while True:
             try:

@@ -63,3 +63,11 @@ class RequestTimeout(EngineError):
 
 class ShuttingDown(EngineError):
     """The engine is draining and accepts no new work."""
+
+
+class UnknownCollection(EngineError):
+    """A retrieval collection that does not exist (tools/retrieval.py)."""
+
+
+class StoreUnavailable(EngineError):
+    """The vector database failed or cannot be reached (the embedded store, or a server at its URL)."""

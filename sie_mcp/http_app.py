@@ -20,16 +20,17 @@ from pydantic import BaseModel, Field, ValidationError
 from engine.catalog import Catalog
 from engine.engine import Engine
 from engine.errors import EngineError, InvalidInput, UnsupportedTask
+from ontology.store import GraphStore
 from sie_mcp import __version__
 from sie_mcp.errors import error_body, http_status
 from sie_mcp.mcp_response_mode import mcp_routes
-from sie_mcp.mcp_server import build_mcp, shared_runtime
+from sie_mcp.mcp_server import build_mcp, preload_in_background, shared_runtime
 from sie_mcp.settings import Settings
-from sie_mcp.tool_surface import TOOLS, Runtime
+from sie_mcp.tool_surface import TOOLS, Runtime, RuntimeHandle
 from tools import wire
 from tools.embed import embed as embed_tool
-from tools.ontology import GraphService
 from tools.models import list_models
+from tools.ontology import GraphService
 from tools.rerank import rerank as rerank_tool
 from tools.taxonomy import TaxonomyStore
 
@@ -47,13 +48,14 @@ class JSONBody(Response):
         return wire.dumps(content)
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_runtime(settings: Settings, graphs: GraphStore | None = None) -> Runtime:
+    """The engine and the tools' state; `graphs`: a graph store already made (default: the settings')."""
     catalog = Catalog.from_yaml(settings.catalog) if settings.catalog else Catalog.default()
     for spec in settings.model:
         catalog.register_path(spec)
     engine = Engine(catalog, settings.pool_config(), settings.scheduler_config())
     return Runtime(engine, settings.defaults(), settings.limits(), TaxonomyStore.from_specs(settings.taxonomy),
-                   GraphService(settings.graph_store()))
+                   GraphService(graphs or settings.graph_store()), settings.vector_store())
 
 
 def preload_models(settings: Settings) -> list[str]:
@@ -120,19 +122,15 @@ class _TooLarge(Exception):
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or build_runtime(settings)
     engine: Engine = runtime.engine
-    mcp = build_mcp(shared_runtime(runtime), runtime.graphs)
+    handle = RuntimeHandle(runtime)
+    mcp = build_mcp(shared_runtime(handle), runtime.graphs.store if runtime.graphs is not None else None)
     mcp_routes_, mcp_managers = mcp_routes(mcp, "/mcp", settings.stateless_http, settings.mcp_response,
-                                           settings.host, runtime, settings.max_body_bytes)
+                                           settings.host, handle, settings.max_body_bytes)
     state = {"ready": False, "preload_error": None}
 
     async def preload() -> None:
-        try:
-            for model_id in preload_models(settings):
-                await engine.pool.describe(model_id)
-            state["ready"] = True
-        except EngineError as e:
-            state["preload_error"] = str(e)
-            log.error("preloading failed: %s", e)
+        state["preload_error"] = await preload_in_background(runtime, preload_models(settings))
+        state["ready"] = state["preload_error"] is None
 
     async def drain() -> None:
         """Stop intake (/readyz 503, new calls ShuttingDown) and wait for accepted calls (sie_mcp.drain)."""
@@ -261,10 +259,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             if not isinstance(text, str):
                 raise InvalidInput(f"documents[{i}] must be a string or an object with a 'text' string")
             docs.append(text)
-        result = await rerank_tool(runtime.tool_context(), body.query, docs, model=body.model, top_k=body.top_n)
+        result = await rerank_tool(runtime.tool_context(), body.query, docs, model=body.model, top_k=body.top_n,
+                                   return_documents=True)
         return {"model": result.model, "method": result.method,
                 "results": [{"index": r.index, "relevance_score": r.score,
-                             **({"document": {"text": r.document}} if body.return_documents else {})}
+                             **({"document": {"text": r.text}} if body.return_documents else {})}
                             for r in result.results]}
 
     @app.get("/v1/models", tags=["compatible"])

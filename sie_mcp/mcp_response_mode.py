@@ -18,13 +18,12 @@ front of them that reads the (size-limited) body once and replays it to the one 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sie_mcp.mcp_single_call import SingleCallJson
-
-ResponseMode = Literal["auto", "sse", "json"]
+from sie_mcp.settings import ResponseMode
 
 
 def asks_for_progress(body: bytes) -> bool:

@@ -56,7 +56,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from sie_mcp.mcp_tool_lane import ToolLane
-from sie_mcp.tool_surface import Runtime
+from sie_mcp.tool_surface import RuntimeHandle
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,8 @@ class SingleCallJson:
         self.max_body = manager.max_request_body_size
         self.lifespan_state = lifespan_state
         # Calls of our own tools skip the SDK's result pipeline where that cannot change the answer.
-        self.tool_lane = ToolLane(lifespan_state, self.server) if isinstance(lifespan_state, Runtime) else None
+        ready = lifespan_state.built() if isinstance(lifespan_state, RuntimeHandle) else None
+        self.tool_lane = ToolLane(ready, self.server) if ready is not None else None
         self._header_params: dict[str, tuple[Mapping[str, Any], bool]] = {}
 
     async def serve(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:

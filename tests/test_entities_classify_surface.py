@@ -22,6 +22,7 @@ from sie_mcp.cli import main as cli_main
 from sie_mcp.http_app import build_runtime, create_app
 from sie_mcp.mcp_server import build_mcp, shared_runtime
 from sie_mcp.settings import Settings
+from sie_mcp.tool_surface import RuntimeHandle
 
 SENTENCE = "Angela Merkel met Tim Cook of Apple in Paris on Monday."
 TAXONOMY_FILE = "Electronics > Computers > Laptops\nElectronics > Phones > Smartphones\nFood > Fruit > Bananas\n" \
@@ -71,7 +72,7 @@ async def server(catalog_and_taxonomy):
     """One started runtime for every MCP test of this module (models load once), one session per test."""
     runtime = build_runtime(_settings(catalog_and_taxonomy))
     await runtime.engine.start(["all-MiniLM-L6-v2"], serving=True)
-    yield build_mcp(shared_runtime(runtime))
+    yield build_mcp(shared_runtime(RuntimeHandle(runtime)))
     await runtime.engine.shutdown()
 
 

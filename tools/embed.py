@@ -6,7 +6,7 @@ import torch
 
 from engine.model import EmbeddingOutput
 from engine.registry import Task
-from tools.context import ToolContext, as_texts, chunks, run_together
+from tools.context import ToolContext, as_texts, chunks, run_together, tool_model
 from tools.schemas import EmbedResult, SparseEmbedding
 
 
@@ -34,7 +34,7 @@ async def embed_texts(ctx: ToolContext, model: str, texts: list[str], kind: str 
 async def embed(ctx: ToolContext, texts: str | list[str], model: str | None = None, kind: str | None = None,
                 dimensions: int | None = None, normalize: bool | None = None) -> EmbedResult:
     items = as_texts(texts, ctx.limits)
-    model_id = ctx.engine.entry(model or ctx.defaults.embed_model).id
+    model_id = tool_model(ctx, "embed", model, ctx.defaults.embed_model)
     info = await ctx.engine.info(model_id)
     if info.task is Task.SPARSE_EMBED:
         sparse = await ctx.engine.sparse_embed(model_id, items)

@@ -13,13 +13,16 @@ that a 2-core server takes from the forward pass (docs/benchmarks.md, issue 4).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import orjson
-import torch
 from pydantic import BaseModel, PlainSerializer, PlainValidator, WithJsonSchema
+
+if TYPE_CHECKING:
+    import torch
 
 
 def float32_values(values: torch.Tensor | np.ndarray | Sequence[float]) -> list[Any]:
@@ -31,8 +34,9 @@ def float32_values(values: torch.Tensor | np.ndarray | Sequence[float]) -> list[
 
 def as_float32(values: torch.Tensor | np.ndarray | Sequence[Any]) -> np.ndarray:
     """A C-contiguous float32 numpy array of `values` (a tensor of any dtype and device, an array, lists)."""
-    if isinstance(values, torch.Tensor):
-        values = values.detach().to("cpu", torch.float32).numpy()
+    torch_module = sys.modules.get("torch")  # a tensor exists only where torch was imported: no import here
+    if torch_module is not None and isinstance(values, torch_module.Tensor):
+        values = values.detach().to("cpu", torch_module.float32).numpy()
     return np.ascontiguousarray(values, dtype=np.float32)
 
 

@@ -217,7 +217,8 @@ async def extract_entities(
     (nationalities, religious/political groups), FAC (buildings, airports), ORG, GPE (countries, cities,
     states), LOC (other places), PRODUCT, EVENT, WORK_OF_ART, LAW, LANGUAGE, DATE, TIME, PERCENT, MONEY,
     QUANTITY, ORDINAL, CARDINAL; its score is always 1.0 (no probabilities). Other NER models in
-    list_models have their own types. Long texts are read whole (in overlapping windows on transformer
+    list_models have their own types (bert-base-NER: PER, ORG, LOC, MISC; zero-shot gliner-*: the
+    labels you send). Long texts are read whole (in overlapping windows on transformer
     models). Limits: 512 texts per call.
     """
     return await _run(ctx, "extract_entities", texts=texts, model=model, labels=labels,

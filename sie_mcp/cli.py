@@ -30,7 +30,7 @@ from sie_mcp.settings import Settings
 
 LIST_FIELDS = {"model", "preload", "taxonomy"}
 # The settings the one-off commands read (the rest configure serving).
-MODELS_FIELDS = ("catalog", "model", "log_level")
+MODELS_FIELDS = ("catalog", "model", "taxonomy", "log_level")  # taxonomy: files are checked at start
 EMBED_FIELDS = ("catalog", "model", "device", "dtype", "default_embed_model", "log_level")
 
 

@@ -22,7 +22,7 @@ from pydantic import Field
 from engine.errors import EngineError
 from sie_mcp.errors import tool_error
 from tools import wire
-from tools.context import Defaults, Limits, Progress, ToolContext
+from tools.context import Defaults, Limits, Progress, ToolContext, new_taxonomy_store
 from tools.graph_schemas import (
     BuildOntologyResult,
     GraphNeighborsResult,
@@ -42,11 +42,11 @@ from tools.schemas import (
     SearchResult,
     ToolResult,
 )
-from tools.taxonomy import TaxonomyStore
 
 if TYPE_CHECKING:
     from engine.engine import Engine
     from tools.ontology import GraphService
+    from tools.taxonomy import TaxonomyStore
     from tools.vector_store import VectorStore
 
 
@@ -57,7 +57,7 @@ class Runtime:
     engine: Engine
     defaults: Defaults
     limits: Limits
-    taxonomies: TaxonomyStore = field(default_factory=TaxonomyStore)  # registered taxonomies, label cache
+    taxonomies: TaxonomyStore = field(default_factory=new_taxonomy_store)  # registered taxonomies, label cache
     graphs: GraphService | None = None  # knowledge graphs (tools/ontology.py)
     store: VectorStore | None = None  # collections (tools/retrieval.py)
 

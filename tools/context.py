@@ -8,14 +8,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.errors import InputTooLong, InvalidInput, UnsupportedTask
-from tools.taxonomy import TaxonomyStore
 
 if TYPE_CHECKING:
     from engine.engine import Engine
     from tools.ontology import GraphService
+    from tools.taxonomy import TaxonomyStore
     from tools.vector_store import VectorStore
 
 T = TypeVar("T")
+
+
+def new_taxonomy_store() -> TaxonomyStore:
+    # imported here: tools.taxonomy imports torch, and stdio answers `initialize` before torch is imported
+    from tools.taxonomy import TaxonomyStore
+
+    return TaxonomyStore()
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
@@ -46,7 +53,7 @@ class ToolContext:
     defaults: Defaults = field(default_factory=Defaults)
     limits: Limits = field(default_factory=Limits)
     progress: Progress | None = None
-    taxonomies: TaxonomyStore = field(default_factory=TaxonomyStore)  # shared: the Runtime passes its own
+    taxonomies: TaxonomyStore = field(default_factory=lambda: new_taxonomy_store())  # the Runtime passes its own
     graphs: GraphService | None = None  # knowledge graphs (tools/ontology.py); None: no data directory
     store: VectorStore | None = None  # collections (tools/retrieval.py); None where they are not served
 

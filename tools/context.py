@@ -103,7 +103,7 @@ async def run_together(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
 # downloaded: a wrong choice costs the agent one short error, not a download.
 TOOL_TASKS: dict[str, tuple[str, ...]] = {
     "embed": ("embed", "sparse", "multi_vector"),
-    "rerank": ("rerank", "embed", "sparse", "multi_vector"),
+    "rerank": ("rerank", "classify", "embed", "sparse", "multi_vector"),  # classify: an NLI model scores entailment
     "extract_entities": ("ner",),
     "classify": ("classify", "embed"),
     "index_documents": ("embed",),

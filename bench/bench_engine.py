@@ -57,13 +57,12 @@ def timed_once(fn: Callable[[], torch.Tensor]) -> float:
 def ours(model_dir: str, dtype: str, backend: str | None = None, budget: int | None = None, device: str = "cpu",
          chunk: int | None = None):
     """`chunk`: the texts as sequential calls of that many (in the given order), as a client sends them."""
-    from engine.loading import LoadOptions, load_model
+    from engine.offline import OfflineModel
 
-    m = load_model(model_dir, LoadOptions(device=device, dtype=dtype, attention_backend=backend))
+    m = OfflineModel(model_dir, dtype, backend, device=device, max_batch_tokens=budget)
     if chunk is None:
-        return lambda texts: m.embed(texts, max_batch_tokens=budget).vectors
-    return lambda texts: torch.cat([m.embed(texts[i:i + chunk], max_batch_tokens=budget).vectors
-                                    for i in range(0, len(texts), chunk)])
+        return lambda texts: m.embed(texts).vectors
+    return lambda texts: torch.cat([m.embed(texts[i:i + chunk]).vectors for i in range(0, len(texts), chunk)])
 
 
 def attention_profile(model_dir: str, texts: list[str], chunk: int | None, backend_name: str | None = None) -> str:

@@ -33,8 +33,11 @@ from torch import nn
 from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.classification import SequenceClassificationHead, TokenClassificationHead
+from engine.heads.specs import Head
 from engine.models.bert import BertDenseLN, BertIntermediate
-from engine.models.layers import AttentionContext, FusedQKV, Linear, activation, fuse_qkv
+from engine.models.conversion import Conversion, Fuse
+from engine.models.family import Backbone
+from engine.models.layers import AttentionContext, FusedQKV, Linear, activation
 
 POSITION_TERMS = ("c2p", "p2c")
 OWN_ATTENTION = ("DeBERTa's disentangled attention adds position terms computed from each layer's queries and "
@@ -301,11 +304,18 @@ class DebertaV2Encoder(nn.Module):
         return self.LayerNorm(rel) if hasattr(self, "LayerNorm") else rel
 
 
-class DebertaV2Model(nn.Module):
+# q/k/v projections fused (one GEMM); the position-id buffer is not a weight.
+DEBERTA_CONVERSION = Conversion(drop=(r"^embeddings\.position_ids$",),
+                                fusions=(Fuse(("query_proj", "key_proj", "value_proj"), "qkv"),))
+
+
+class DebertaV2Model(Backbone):
     """Backbone: PackedBatch -> hidden states [T, C]."""
 
     config_class = DebertaV2Config
     backbone_prefixes = ("deberta.", "")
+    conversion = DEBERTA_CONVERSION
+    heads = frozenset({Head.SEQUENCE_CLASSIFICATION, Head.TOKEN_CLASSIFICATION})
     own_attention = OWN_ATTENTION  # loading gives it the sdpa_grouped backend for its length groups
 
     def __init__(self, cfg: DebertaV2Config) -> None:
@@ -325,17 +335,6 @@ class DebertaV2Model(nn.Module):
             if i == 0 and self.encoder.conv is not None:
                 x = self.encoder.conv(emb, x, groups)
         return x  # [T, C]
-
-    @classmethod
-    def convert_state_dict(cls, state: dict[str, torch.Tensor], cfg: DebertaV2Config) -> dict[str, torch.Tensor]:
-        out = dict(state)
-        pairs = []
-        for i in range(cfg.num_hidden_layers):
-            p = f"encoder.layer.{i}.attention.self"
-            pairs.append(([f"{p}.query_proj", f"{p}.key_proj", f"{p}.value_proj"], f"{p}.qkv"))
-        fuse_qkv(out, pairs)
-        out.pop("embeddings.position_ids", None)
-        return out
 
     @staticmethod
     def sequence_head(cfg: DebertaV2Config, num_labels: int) -> nn.Module:

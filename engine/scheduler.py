@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import torch
@@ -38,6 +39,10 @@ from engine.tokenization import Encoded
 log = logging.getLogger(__name__)
 
 IDLE_AFTER_S = 0.05  # no batch for this long: the device is idle and the wait window is skipped
+
+# The model a task's enclosing `admitted` scope holds, so that the parts of one tool call (progress chunks
+# submitted concurrently: tasks copy the context they are created in) ride on one admission and count once.
+_ADMITTED: ContextVar[str | None] = ContextVar("sie_admitted_model", default=None)
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ class Scheduler:
         self.config = config
         self.metrics = metrics or pool.metrics
         self._queues: dict[str, deque[WorkItem]] = {}
-        self._pending = 0  # requests accepted and not finished (the queue-depth signal)
+        self._pending = 0  # tool calls accepted and not finished (the queue-depth signal)
         self._loads: dict[str, asyncio.Task] = {}  # background loads of models with queued work
         self._wakeup = asyncio.Event()
         self._accepting = True
@@ -94,13 +99,19 @@ class Scheduler:
         if self._loop_task is None:
             self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="sie-scheduler")
 
-    async def shutdown(self, timeout_s: float = 30.0) -> None:
-        """Stop accepting, finish everything already accepted, then stop the loop."""
+    async def drain(self, timeout_s: float) -> bool:
+        """Stop accepting (new calls get ShuttingDown) and wait up to `timeout_s` for every accepted call
+        to finish. True when nothing is left pending."""
         self._accepting = False
         deadline = time.monotonic() + timeout_s
         while self._pending and time.monotonic() < deadline:
             self._wakeup.set()
             await asyncio.sleep(0.01)
+        return not self._pending
+
+    async def shutdown(self, timeout_s: float = 30.0) -> None:
+        """Stop accepting, finish everything already accepted, then stop the loop."""
+        await self.drain(timeout_s)
         for load in list(self._loads.values()):
             load.cancel()
         if self._loop_task is not None:
@@ -123,8 +134,16 @@ class Scheduler:
 
     @asynccontextmanager
     async def admitted(self, model_id: str) -> AsyncIterator[str]:
-        """Admission control for one request (tokenising included); yields the canonical model id.
-        Raises ShuttingDown while draining and Overloaded past `max_queue` pending requests."""
+        """Admission control for one tool call (tokenising included); yields the canonical model id.
+        Raises ShuttingDown while draining and Overloaded past `max_queue` pending calls.
+
+        Scopes nest: inside an `admitted(model_id)` scope (in this task or the task that created it), a
+        second one for the same model is part of the same call and neither re-admits nor counts again, so
+        a call chunked for progress counts once in `sie_tool_queue_depth` and in `max_queue`."""
+        held = _ADMITTED.get()
+        if held is not None and held == self.pool.canonical_id(model_id):
+            yield held
+            return
         if not self._accepting:
             raise ShuttingDown("server is shutting down; retry on another replica")
         if self._pending >= self.config.max_queue:
@@ -135,9 +154,11 @@ class Scheduler:
                              retry_after_s=retry)
         model_id = self.pool.canonical_id(model_id)
         self._count(model_id, +1)
+        token = _ADMITTED.set(model_id)
         try:
             yield model_id
         finally:
+            _ADMITTED.reset(token)
             self._count(model_id, -1)
 
     async def submit(self, model_id: str, encoded: list[Encoded], timeout_s: float | None = None

@@ -131,6 +131,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             state["preload_error"] = str(e)
             log.error("preloading failed: %s", e)
 
+    async def drain() -> None:
+        """Stop intake (/readyz 503, new calls ShuttingDown) and wait for accepted calls (sie_mcp.drain)."""
+        pending = engine.scheduler.pending_requests
+        if not await engine.scheduler.drain(settings.drain_timeout()):
+            log.warning("drain timeout (%.0f s): %d calls still pending", settings.drain_timeout(),
+                        engine.scheduler.pending_requests)
+        else:
+            log.info("drained: %d calls finished", pending)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         await engine.start(serving=True)
@@ -148,6 +157,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.router.routes.extend(mcp_routes_)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.state.runtime = runtime
+    app.state.drain = drain
 
     @app.exception_handler(EngineError)
     async def engine_error(_: Request, e: EngineError) -> JSONBody:
@@ -173,7 +183,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def readyz() -> JSONBody:
         """Ready: default models loaded and the engine accepting work."""
         ok = state["ready"] and engine.scheduler.accepting
-        body = {"status": "ready" if ok else "not ready", "preload_error": state["preload_error"]}
+        status = "ready" if ok else "draining" if not engine.scheduler.accepting else "not ready"
+        body = {"status": status, "preload_error": state["preload_error"]}
         return JSONBody(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["ops"])

@@ -81,8 +81,10 @@ def test_outputs_that_do_not_match_inputs_fail_the_batch(make_hf_model, monkeypa
 
 
 def test_a_rejected_chunk_cancels_its_siblings(make_hf_model):
-    """A 3-chunk call whose second chunk is refused (Overloaded) cancels the other chunks: their queued
-    work never reaches the device, and the caller gets the Overloaded error, not an ExceptionGroup."""
+    """A 3-chunk call whose third chunk is refused (Overloaded) cancels the other chunks: their queued
+    work never reaches the device, and the caller gets the Overloaded error, not an ExceptionGroup.
+    (A call's chunks share one admission, so admission never refuses one of them: the refusal is staged
+    at submit.)"""
 
     async def main():
         engine = _engine(make_hf_model("BertModel"), max_queue=2)
@@ -91,6 +93,8 @@ def test_a_rejected_chunk_cancels_its_siblings(make_hf_model):
         real_submit = engine.scheduler.submit
 
         async def counting_submit(model_id, encoded, timeout_s=None):
+            if len(submitted) == 2:
+                raise Overloaded("server overloaded: the third chunk is refused; retry after 1 s", retry_after_s=1)
             submitted.append(len(encoded))
             await asyncio.sleep(0.2)  # the siblings are in flight when the third chunk is refused
             return await real_submit(model_id, encoded, timeout_s)

@@ -94,6 +94,11 @@ class BuiltHead:
     pooling: tuple[PoolingMode, ...] = ()
     normalize: bool = False
     labels: dict[int, str] = field(default_factory=dict)
+    # Head tensors a checkpoint may omit and where they come from (another head tensor, or `backbone.<name>`,
+    # shared rather than copied): a tied masked-LM decoder.
+    tied_weights: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # A step from the checkpoint's head tensors to the module's (the yes/no head keeps two LM-head rows).
+    convert_state: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,7 @@ def _token(ctx: HeadContext) -> BuiltHead:
 
 def _sparse(ctx: HeadContext) -> BuiltHead:
     head = ctx.backbone_cls.mlm_head(ctx.cfg)
-    return BuiltHead(head, head.vocab_size)
+    return BuiltHead(head, head.vocab_size, tied_weights=dict(head.tied_weights))
 
 
 def _multi_vector(ctx: HeadContext) -> BuiltHead:
@@ -156,7 +161,8 @@ def _answer_token(ctx: HeadContext, word: str) -> int:
 def _yes_no(ctx: HeadContext) -> BuiltHead:
     yes, no = _answer_token(ctx, "yes"), _answer_token(ctx, "no")
     # The logit yes - no: its sigmoid is P(yes | yes or no).
-    return BuiltHead(ctx.backbone_cls.yes_no_head(ctx.cfg, ctx.hf, yes, no), 1, labels={0: "yes"})
+    head = ctx.backbone_cls.yes_no_head(ctx.cfg, ctx.hf, yes, no)
+    return BuiltHead(head, 1, labels={0: "yes"}, tied_weights=head.tied_weights, convert_state=head.convert_state_dict)
 
 
 HEADS: dict[Head, HeadSpec] = {spec.head: spec for spec in [

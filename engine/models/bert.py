@@ -7,7 +7,7 @@ structural change is the fused QKV projection.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import torch
 from torch import nn
@@ -48,7 +48,7 @@ class BertConfig:
         return self.max_position_embeddings - self.position_offset
 
     @classmethod
-    def from_hf_config(cls, hf: dict[str, Any]) -> BertConfig:
+    def from_hf_config(cls, hf: dict[str, Any]) -> Self:
         pos_type = hf.get("position_embedding_type", "absolute")
         if pos_type != "absolute":
             raise UnsupportedArchitecture(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -216,8 +216,8 @@ class DisentangledSelfAttention(FusedQKV):
         else:
             q = self.pos_query_proj(rel).view(rows, self.num_heads, self.head_dim) if "p2c" in self.terms else None
             k = self.pos_key_proj(rel).view(rows, self.num_heads, self.head_dim) if "c2p" in self.terms else None
-        return (k.transpose(0, 1) if "c2p" in self.terms else None,  # [H, 2S, D]
-                q.transpose(0, 1) if "p2c" in self.terms else None)
+        return (k.transpose(0, 1) if k is not None and "c2p" in self.terms else None,  # [H, 2S, D]
+                q.transpose(0, 1) if q is not None and "p2c" in self.terms else None)
 
     def forward(self, x: torch.Tensor, groups: list, pos: tuple[torch.Tensor | None, torch.Tensor | None],
                 index) -> torch.Tensor:
@@ -259,7 +259,8 @@ class DebertaV2Layer(nn.Module):
     def __init__(self, cfg: DebertaV2Config) -> None:
         super().__init__()
         self.attention = DebertaV2Attention(cfg)
-        self.intermediate = BertIntermediate(cfg)  # dense + hidden_act: same names and shapes
+        # dense + hidden_act: same names and shapes; reads hidden_size, intermediate_size, hidden_act only.
+        self.intermediate = BertIntermediate(cfg)  # pyright: ignore[reportArgumentType]
         self.output = BertDenseLN(cfg.intermediate_size, cfg.hidden_size, cfg.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, groups: list, pos, index) -> torch.Tensor:
@@ -330,7 +331,7 @@ class DebertaV2Model(Backbone):
         index = cache(lambda length: relative_position_index(length, self.config, device))  # once per length
         rel = self.encoder.rel_embedding()
         x = emb = self.embeddings(batch)  # [T, C]
-        for i, layer in enumerate(self.encoder.layer):
+        for i, layer in enumerate(cast(list[DebertaV2Layer], self.encoder.layer)):
             x = layer(x, groups, layer.attention.self.position_projections(rel), index)
             if i == 0 and self.encoder.conv is not None:
                 x = self.encoder.conv(emb, x, groups)

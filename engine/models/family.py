@@ -42,7 +42,7 @@ class Backbone(nn.Module):
         raise UnsupportedTask("this family has no masked-LM head, so no SPLADE vectors")
 
     @staticmethod
-    def yes_no_head(cfg: Any, hf: dict[str, Any], yes_id: int, no_id: int) -> nn.Module:
+    def yes_no_head(cfg: Any, hf: dict[str, Any], yes_id: int, no_id: int) -> Any:
         raise UnsupportedTask("this family has no LM head to score yes/no with")
 
 

@@ -10,7 +10,7 @@ ModernBertModel (the checkpoint's Wqkv is already fused), so checkpoints load wi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -179,7 +179,7 @@ class ModernBertModel(Backbone):
     def forward(self, batch: PackedBatch, attn: AttentionContext) -> torch.Tensor:
         x = self.embeddings(batch)
         rope = {kind: self.rotary[kind].cos_sin(batch.position_ids, x.dtype) for kind in set(self.config.layer_types)}
-        for layer in self.layers:
+        for layer in cast(list[ModernBertEncoderLayer], self.layers):
             x = layer(x, rope[layer.attention_type], attn, self.specs[layer.attention_type])
         return self.final_norm(x)  # [T, C]
 

@@ -67,7 +67,7 @@ class RotaryBertConfig:
     def from_hf_config(cls, hf: dict[str, Any]) -> RotaryBertConfig:
         model_type = hf.get("model_type")
         if model_type == "nomic_bert":
-            return _nomic_remote(hf) if "n_embd" in hf else _native(hf, theta=1000.0, biases=(False,) * 4,
+            return _nomic_remote(hf) if "n_embd" in hf else _native(hf, theta=1000.0, biases=(False, False, False, False),
                                                                         act="silu")
         if model_type in ("gte", "new"):
             if model_type == "new":

@@ -55,11 +55,13 @@ def infinity_python() -> Path:
     """The venv with infinity-emb, created on first use (minutes)."""
     venv = PEERS_DIR / "infinity"
     python = venv / "bin" / "python"
-    if not (venv / "bin" / "infinity_emb").exists():
+    done = venv / "installed"  # written only after both installs succeeded (an interrupted one is redone)
+    if not done.exists():
         PEERS_DIR.mkdir(exist_ok=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", "torch==2.13.0"], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", INFINITY], check=True)
+        done.write_text(INFINITY + "\n")
     return python
 
 

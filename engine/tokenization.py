@@ -52,6 +52,7 @@ class TextTokenizer:
         self._tok = tokenizer
         self._tok.no_padding()
         self._tok.enable_truncation(max_length=max_length, strategy="longest_first")
+        self._windowed: dict[int, Tokenizer] = {}  # stride -> a copy that overflows into windows
 
     @classmethod
     def from_dir(cls, model_dir: Path, max_length: int) -> TextTokenizer:
@@ -99,6 +100,42 @@ class TextTokenizer:
             cut = bool(e.overflowing) or len(e.ids) > budget
             out.append(Encoded(ids=ids, type_ids=[0] * len(ids), offsets=[], special=[], truncated=cut))
         return out
+
+    def encode_windows(self, texts: Sequence[str], stride: int) -> list[list[Encoded]]:
+        """Each text as overlapping windows of at most `max_length` tokens (special tokens included), each
+        sharing `stride` tokens with the previous one, with offsets into the whole text: the layout
+        transformers' token-classification pipeline reads with `stride` (the tokenizer's overflow)."""
+        if not 0 <= stride < self.max_length // 2:
+            raise InvalidInput(f"stride must be between 0 and {self.max_length // 2 - 1} tokens, got {stride}")
+        tok = self._windowed.get(stride)
+        if tok is None:  # a copy: truncation settings are the tokenizer's state, shared across threads
+            tok = Tokenizer.from_str(self._tok.to_str())
+            tok.no_padding()
+            tok.enable_truncation(max_length=self.max_length, stride=stride, strategy="longest_first")
+            self._windowed[stride] = tok
+        out = []
+        for e in tok.encode_batch(list(texts), add_special_tokens=True):
+            windows = [e, *e.overflowing]
+            out.append([Encoded(ids=w.ids, type_ids=w.type_ids, offsets=w.offsets, special=w.special_tokens_mask,
+                                truncated=False) for w in windows])
+        return out
+
+    def word_continuations(self, text: str, enc: Encoded) -> list[bool]:
+        """Per token: does it continue the previous token's word? transformers' rule: with a word-aware
+        vocabulary (a continuing-subword prefix such as WordPiece's `##`) a piece whose token is longer
+        than its text; otherwise a piece with no space before it and not at the start; never [UNK]."""
+        prefix = getattr(self._tok.model, "continuing_subword_prefix", None)
+        unk_name = getattr(self._tok.model, "unk_token", None)
+        unk = self._tok.token_to_id(unk_name) if unk_name else None
+        flags = []
+        for token_id, (start, end) in zip(enc.ids, enc.offsets, strict=True):
+            if token_id == unk:
+                flags.append(False)
+            elif prefix:
+                flags.append(len(self._tok.id_to_token(token_id) or "") != end - start)
+            else:
+                flags.append(start > 0 and " " not in text[start - 1:start + 1])
+        return flags
 
     @staticmethod
     def _wrap(e, offsets: bool) -> Encoded:

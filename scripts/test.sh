@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
+scripts/setup_gliner_ref.sh  # .venv-gliner: the gliner package, the reference of tests/test_gliner.py
 scripts/install_helm.sh && scripts/install_prometheus.sh  # chart and scaling tests (tests/test_chart.py, test_deploy_*)
+scripts/install_chromium.sh  # the knowledge-graph HTML view test drives Debian's chromium
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 python -m pytest "$@"

@@ -4,6 +4,8 @@
                   [--model NAME=PATH]… [--device auto] [--memory-budget 4GiB] [--max-batch-tokens N] …
     sie-mcp models [--catalog FILE] [--model NAME=PATH]…
     sie-mcp embed TEXT…            (one-off embedding with the engine, JSON lines)
+    sie-mcp kg build DIR --out OUT [--server URL] [--labels person organization …]
+                                   (a knowledge graph of a folder: JSON, GraphML, Turtle, JSON-LD, HTML view)
     sie-mcp download [MODEL…]      (pre-fetch catalog models into the cache; default: the preload models)
 
 Every `serve` option is also an environment variable: --memory-budget is SIE_MEMORY_BUDGET, and so on.
@@ -23,7 +25,7 @@ from pydantic import ValidationError
 from engine.errors import EngineError
 from sie_mcp.settings import Settings
 
-LIST_FIELDS = {"model", "preload"}
+LIST_FIELDS = {"model", "preload", "taxonomy"}
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +67,7 @@ def _serve(settings: Settings) -> int:
     from sie_mcp.mcp_server import build_mcp, owned_runtime
 
     runtime = build_runtime(settings)
-    server = build_mcp(owned_runtime(runtime, preload_models(settings)))
+    server = build_mcp(owned_runtime(runtime, preload_models(settings)), runtime.graphs)
     server.run("stdio")  # stdout carries the protocol; logs go to stderr
     return 0
 
@@ -100,6 +102,27 @@ def _embed(args: argparse.Namespace, settings: Settings) -> int:
     for text, vec, n, cut in zip(texts, result.embeddings, result.token_counts, result.truncated, strict=True):
         print(json.dumps({"text": text, "model": result.model, "tokens": n, "truncated": cut,
                           "embedding": [round(float(x), 6) for x in vec]}))
+    return 0
+
+
+def _kg_build(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from sie_mcp.kg_builder import BuildError, build
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    try:
+        report = build(Path(args.dir), Path(args.out), settings, server=args.server, labels=args.labels,
+                       parse_model=args.parse_model, max_chars=settings.max_chars, batch_docs=args.batch,
+                       text_field=args.text_field)
+    except BuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{report.documents} documents -> {report.entities} entities, {report.relations} relations"
+          f"{f' ({len(report.skipped)} inputs skipped)' if report.skipped else ''}; wrote {report.out}/graph.json, "
+          "graph.graphml, graph.ttl, graph.jsonld, graph.html")
+    if report.graph_id:
+        print(f"graph id on the server: {report.graph_id} (resource graph://{report.graph_id})")
     return 0
 
 
@@ -144,6 +167,18 @@ def main(argv: list[str] | None = None) -> int:
     embed.add_argument("--embed-model", default=None, help="catalog id (default: the default embedding model)")
     embed.add_argument("--dimensions", type=int, default=None, help="Matryoshka truncation")
     _add_settings_flags(embed)
+    kg = sub.add_parser("kg", help="knowledge graphs").add_subparsers(dest="kg_command", required=True)
+    kg_build = kg.add_parser("build", help="build a knowledge graph from a folder of .txt/.md/.jsonl files")
+    kg_build.add_argument("dir", help="folder to read (recursively)")
+    kg_build.add_argument("--out", required=True, help="output folder (replaced once the new graph is complete)")
+    kg_build.add_argument("--server", default=None, help="build on a running server (its URL, e.g. "
+                                                         "http://127.0.0.1:8080) over MCP instead of in-process")
+    kg_build.add_argument("--labels", nargs="+", default=None, help="entity types to keep, e.g. person "
+                                                                    "organization place")
+    kg_build.add_argument("--parse-model", default=None, help="parse model (default: en_core_web_sm)")
+    kg_build.add_argument("--batch", type=int, default=64, help="documents per build call")
+    kg_build.add_argument("--text-field", default="text", help="the text field of .jsonl records")
+    _add_settings_flags(kg_build)
     download = sub.add_parser("download", help="pre-fetch catalog models into the model cache (HF_HOME)")
     download.add_argument("models", nargs="*", help="catalog ids or HF ids (default: the preload models)")
     _add_settings_flags(download)
@@ -158,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "models":
             return _models(settings)
+        if args.command == "kg":
+            return _kg_build(args, settings)
         if args.command == "download":
             return _download(args, settings)
         return _embed(args, settings)

@@ -28,8 +28,10 @@ from sie_mcp.settings import Settings
 from sie_mcp.tool_surface import TOOLS, Runtime
 from tools import wire
 from tools.embed import embed as embed_tool
+from tools.ontology import GraphService
 from tools.models import list_models
 from tools.rerank import rerank as rerank_tool
+from tools.taxonomy import TaxonomyStore
 
 log = logging.getLogger("sie_mcp")
 
@@ -50,7 +52,8 @@ def build_runtime(settings: Settings) -> Runtime:
     for spec in settings.model:
         catalog.register_path(spec)
     engine = Engine(catalog, settings.pool_config(), settings.scheduler_config())
-    return Runtime(engine, settings.defaults(), settings.limits())
+    return Runtime(engine, settings.defaults(), settings.limits(), TaxonomyStore.from_specs(settings.taxonomy),
+                   GraphService(settings.graph_store()))
 
 
 def preload_models(settings: Settings) -> list[str]:
@@ -117,7 +120,7 @@ class _TooLarge(Exception):
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or build_runtime(settings)
     engine: Engine = runtime.engine
-    mcp = build_mcp(shared_runtime(runtime))
+    mcp = build_mcp(shared_runtime(runtime), runtime.graphs)
     mcp_routes_, mcp_managers = mcp_routes(mcp, "/mcp", settings.stateless_http, settings.mcp_response,
                                            settings.host, runtime, settings.max_body_bytes)
     state = {"ready": False, "preload_error": None}

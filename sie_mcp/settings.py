@@ -6,6 +6,7 @@ from this (PoolConfig, SchedulerConfig, Limits, Defaults), never this object.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.pool import PoolConfig
 from engine.scheduler import SchedulerConfig
+from ontology.store import GraphStore
 from sie_mcp.mcp_response_mode import ResponseMode
 from tools.context import Defaults, Limits
 
@@ -30,6 +32,11 @@ def parse_bytes(value: str | None) -> int | None:
     if not m or m.group(2).lower() not in _UNITS:
         raise ValueError(f"not a byte size: {value!r} (examples: 2GiB, 512MB, 1000000)")
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def default_data_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME")
+    return (Path(cache) if cache else Path.home() / ".cache") / "sie-mcp"
 
 
 class Settings(BaseSettings):
@@ -67,14 +74,23 @@ class Settings(BaseSettings):
     default_embed_model: str = Field("all-MiniLM-L6-v2", description="Model for embed (and the fallbacks)")
     default_rerank_model: str | None = Field(None, description="Model for rerank (default: the embed model, by "
                                                                "cosine)")
-    default_ner_model: str = Field("bert-base-NER", description="Model for extract_entities")
+    default_ner_model: str = Field("en_core_web_sm", description="Model for extract_entities (spaCy, bundled)")
     default_classify_model: str | None = Field(None, description="Model for classify (default: the embed model)")
+    taxonomy: list[str] = Field(default_factory=list, description="Register a taxonomy file for classify: NAME=PATH "
+                                                                  "(.txt: one 'A > B > C' per line, or .json; "
+                                                                  "repeatable)")
     max_texts: int = Field(512, description="Texts per call")
     max_chars: int = Field(100_000, description="Characters per text")
     max_documents: int = Field(1000, description="Documents per rerank call")
     max_labels: int = Field(2000, description="Labels or taxonomy categories per classify call")
     max_body_bytes: int = Field(16 * 2**20, description="HTTP request body limit in bytes")
     log_level: str = Field("info", description="debug, info, warning, error")
+    data_dir: Path = Field(default_factory=lambda: default_data_dir(),
+                           description="Where graphs (graphs/) and collections (collections/) are kept; a volume "
+                                       "in a container (default: $XDG_CACHE_HOME/sie-mcp, else ~/.cache/sie-mcp)")
+    max_graphs: int = Field(100, description="Graphs kept in the data directory; the least recently written go first")
+    max_graph_bytes: str = Field("1GiB", description="Total size of the stored graphs, e.g. 512MiB")
+    graph_ttl_s: float = Field(30 * 86400, description="Seconds a graph is kept after its last write")
 
     @model_validator(mode="after")
     def _drain_outlasts_requests(self) -> Settings:
@@ -110,3 +126,7 @@ class Settings(BaseSettings):
     def defaults(self) -> Defaults:
         return Defaults(embed_model=self.default_embed_model, rerank_model=self.default_rerank_model,
                         ner_model=self.default_ner_model, classify_model=self.default_classify_model)
+
+    def graph_store(self) -> GraphStore:
+        return GraphStore(self.data_dir / "graphs", max_graphs=self.max_graphs,
+                          max_bytes=parse_bytes(self.max_graph_bytes) or 1 << 30, ttl_s=self.graph_ttl_s)

@@ -6,7 +6,7 @@ annotations once, for MCP and for the HTTP API alike.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -23,9 +23,18 @@ from tools import classify as classify_tool
 from tools import embed as embed_tool
 from tools import entities as entities_tool
 from tools import models as models_tool
+from tools import ontology as ontology_tool
 from tools import rerank as rerank_tool
 from tools import wire
 from tools.context import Defaults, Limits, Progress, ToolContext
+from tools.graph_schemas import (
+    BuildOntologyResult,
+    GraphNeighborsResult,
+    GraphPathResult,
+    GraphSearchResult,
+    GraphSubgraphResult,
+)
+from tools.taxonomy import TaxonomyStore
 from tools.schemas import ClassifyResult, EmbedResult, EntitiesResult, ModelsResult, RerankResult
 
 
@@ -36,9 +45,11 @@ class Runtime:
     engine: Engine
     defaults: Defaults
     limits: Limits
+    taxonomies: TaxonomyStore = field(default_factory=TaxonomyStore)  # registered taxonomies, label cache
+    graphs: ontology_tool.GraphService | None = None
 
     def tool_context(self, progress: Progress | None = None) -> ToolContext:
-        return ToolContext(self.engine, self.defaults, self.limits, progress)
+        return ToolContext(self.engine, self.defaults, self.limits, progress, self.taxonomies, self.graphs)
 
 
 def _runtime(ctx: Context) -> Runtime:
@@ -119,34 +130,61 @@ async def extract_entities(
     ctx: Context,
     model: ModelName = None,
     labels: Annotated[list[str] | None, Field(
-        description="Keep only these entity types, e.g. ['PER', 'ORG'] or ['person', 'organization']")] = None,
+        description="Entity types. Fixed-type models (the default): keep only these, e.g. ['PERSON', 'ORG'] or "
+                    "everyday words ['person', 'company', 'place']. Zero-shot models: the types to find "
+                    "(required), e.g. ['company', 'product', 'price']")] = None,
+    aggregation: Annotated[Literal["simple", "first", "average", "max"] | None, Field(
+        description="Token-classification models: how word pieces become entities (default first: a word takes "
+                    "its first piece's tag)")] = None,
+    threshold: Annotated[float | None, Field(ge=0, le=1, description="Zero-shot models: minimum span score "
+                                                                     "(default 0.5)")] = None,
+    nested: Annotated[bool, Field(description="Zero-shot models: allow entities inside entities")] = False,
+    multi_label: Annotated[bool, Field(description="Zero-shot models: a span may carry several types")] = False,
 ) -> EntitiesResult:
-    """Find named entities (people, organisations, places, …) in texts.
+    """Find named entities (people, organisations, places, dates, money, …) in texts.
 
     Returns per text the entities with their type, score and character offsets, so you can quote or link
-    them without re-reading the text.
+    them without re-reading the text. The default model (spaCy en_core_web_sm, offline) finds the 18
+    OntoNotes types: PERSON, NORP (nationalities, religious/political groups), FAC (buildings, airports),
+    ORG, GPE (countries, cities, states), LOC (other places), PRODUCT, EVENT, WORK_OF_ART, LAW, LANGUAGE,
+    DATE, TIME, PERCENT, MONEY, QUANTITY, ORDINAL, CARDINAL; its score is always 1.0 (no probabilities).
+    Long texts are read whole (in overlapping windows on transformer models).
     """
-    return await _run(ctx, entities_tool.extract_entities, texts=texts, model=model, labels=labels)
+    return await _run(ctx, entities_tool.extract_entities, texts=texts, model=model, labels=labels,
+                      aggregation=aggregation, threshold=threshold, nested=nested, multi_label=multi_label)
 
 
 async def classify(
     texts: Texts,
     ctx: Context,
     labels: Annotated[list[str] | None, Field(description="Flat label set, e.g. ['billing', 'bug', 'praise']")] = None,
-    taxonomy: Annotated[list[str] | dict[str, Any] | None, Field(
-        description="A category tree: paths like 'Electronics > Computers > Laptops', or a nested object "
+    taxonomy: Annotated[str | list[str] | dict[str, Any] | None, Field(
+        description="A category tree: the name of a taxonomy the server has registered, paths like "
+                    "'Electronics > Computers > Laptops', or a nested object "
                     "{'Electronics': {'Computers': ['Laptops', 'Desktops']}}")] = None,
     model: ModelName = None,
     top_k: Annotated[int, Field(ge=1, le=50, description="Labels to return per text")] = 3,
-    beam: Annotated[int, Field(ge=1, le=20, description="Taxonomy branches explored per level")] = 3,
+    beam: Annotated[int, Field(ge=1, le=20, description="Taxonomy branches kept per level (search='beam')")] = 3,
+    search: Annotated[Literal["auto", "flat", "beam"], Field(
+        description="Taxonomies: flat scores every leaf at once (default, most accurate with an embedding "
+                    "model); beam walks level by level (used with rescore_model); auto picks")] = "auto",
+    rescore_model: Annotated[str | None, Field(
+        description="A cross-encoder or NLI model that re-scores each level's candidates in a beam walk")] = None,
+    hypothesis_template: Annotated[str | None, Field(
+        description="NLI models: the hypothesis per label, '{}' is the label (default 'This example is {}.')")] = None,
+    multi_label: Annotated[bool, Field(
+        description="NLI models: score each label independently (several can be true)")] = False,
 ) -> ClassifyResult:
     """Classify texts into labels, or walk a deep taxonomy to the best category path.
 
-    Give `labels` for a flat choice or `taxonomy` for a hierarchy: the taxonomy is searched level by level
-    on the server, so you get e.g. ['Electronics', 'Computers', 'Laptops'] without reading the tree.
+    Give `labels` for a flat choice or `taxonomy` for a hierarchy: the taxonomy is searched on the server,
+    so you get e.g. ['Electronics', 'Computers', 'Laptops'] without reading the tree. `confidence` per
+    text is the margin between the best and the runner-up: near 0 means a toss-up. With an NLI model
+    (zero-shot) labels become hypotheses; a trained classifier scores its own labels (omit labels).
     """
     return await _run(ctx, classify_tool.classify, texts=texts, labels=labels, taxonomy=taxonomy, model=model,
-                      top_k=top_k, beam=beam)
+                      top_k=top_k, beam=beam, search=search, rescore_model=rescore_model,
+                      hypothesis_template=hypothesis_template, multi_label=multi_label)
 
 
 async def list_models(ctx: Context) -> ModelsResult:
@@ -157,6 +195,83 @@ async def list_models(ctx: Context) -> ModelsResult:
 
 async def _list_models_impl(tc: ToolContext) -> ModelsResult:
     return models_tool.list_models(tc)
+
+
+GraphId = Annotated[str, Field(min_length=1, max_length=64, description="Graph id returned by build_ontology")]
+EntityName = Annotated[str, Field(min_length=1, description="Entity name, any alias, or its id")]
+
+
+async def build_ontology(
+    ctx: Context,
+    texts: Annotated[str | list[str] | None, Field(
+        description="Documents as plain strings (ids are derived from their content)")] = None,
+    documents: Annotated[list[dict[str, Any]] | None, Field(
+        description="Documents with ids: [{'id': 'report-1', 'text': '…'}]; the id appears in evidence, and a "
+                    "known id replaces that document")] = None,
+    labels: Annotated[list[str] | None, Field(
+        description="Keep only these entity types, e.g. ['person', 'organization', 'place'] (default: all "
+                    "named things; dates and numbers are never nodes)")] = None,
+    model: Annotated[str | None, Field(description="Parse model (default: en_core_web_sm, spaCy)")] = None,
+    graph: Annotated[str | None, Field(
+        description="Add to this graph (created if new); omit to start a new graph")] = None,
+    taxonomy: Annotated[list[str] | dict[str, Any] | None, Field(
+        description="Optional category tree for the entity types, e.g. ['Agent > Person', 'Agent > "
+                    "Organization', 'Place']: each type is placed under its best category with classify")] = None,
+) -> BuildOntologyResult:
+    """Build a knowledge graph from documents, or add documents to one: entities (people, organisations,
+    places …) merged across spellings and aliases ("IBM" = "International Business Machines"), relations
+    between them (subject-verb-object facts such as acquire / work_for, and co-occurrence in a sentence),
+    each with the sentence that states it, and the entity types as ontology classes.
+
+    Returns a compact summary (graph id, counts, top entities, relation types), never the graph. Then
+    navigate with graph_search, graph_neighbors, graph_path and graph_subgraph instead of re-reading the
+    documents. Up to max_texts documents per call: call again with the same `graph` to add more.
+    """
+    return await _run(ctx, ontology_tool.build_ontology, texts=texts, documents=documents, labels=labels,
+                      model=model, graph=graph, taxonomy=taxonomy)
+
+
+async def graph_neighbors(
+    graph: GraphId,
+    entity: EntityName,
+    ctx: Context,
+    depth: Annotated[int, Field(ge=1, le=3, description="Hops to follow")] = 1,
+    relation: Annotated[str | None, Field(description="Follow only this relation, e.g. 'acquire' or "
+                                                      "'co_occurs_with'")] = None,
+    limit: Annotated[int, Field(ge=1, le=50, description="Neighbours to return")] = 20,
+) -> GraphNeighborsResult:
+    """What an entity is connected to in a graph: neighbours with the relation that links them and one
+    evidence sentence each, nearest and strongest first. Use graph_search first if unsure of the name."""
+    return await _run(ctx, ontology_tool.graph_neighbors, graph=graph, entity=entity, depth=depth,
+                      relation=relation, limit=limit)
+
+
+async def graph_path(graph: GraphId, source: EntityName, target: EntityName, ctx: Context) -> GraphPathResult:
+    """How two entities are connected: the shortest chain of relations between them (at most 6 hops), each
+    hop with its evidence sentence; `found` is false when they are not connected."""
+    return await _run(ctx, ontology_tool.graph_path, graph=graph, source=source, target=target)
+
+
+async def graph_subgraph(
+    graph: GraphId,
+    entities: Annotated[list[str], Field(min_length=1, max_length=50, description="Entity names or aliases")],
+    ctx: Context,
+    limit: Annotated[int, Field(ge=1, le=50, description="Edges to return")] = 50,
+) -> GraphSubgraphResult:
+    """The relations among a set of entities (heaviest first, with evidence): how a handful of people,
+    organisations and places relate to each other. Names that match nothing are listed in `unknown`."""
+    return await _run(ctx, ontology_tool.graph_subgraph, graph=graph, entities=entities, limit=limit)
+
+
+async def graph_search(
+    graph: GraphId,
+    query: Annotated[str, Field(min_length=1, description="A name, alias, or description of an entity")],
+    ctx: Context,
+    limit: Annotated[int, Field(ge=1, le=50, description="Matches to return")] = 10,
+) -> GraphSearchResult:
+    """Find entities in a graph by name or alias (exact, then word overlap), falling back to embedding
+    similarity for descriptions. Returns ids, types and aliases to pass to the other graph tools."""
+    return await _run(ctx, ontology_tool.graph_search, graph=graph, query=query, limit=limit)
 
 
 @dataclass(frozen=True)
@@ -187,4 +302,12 @@ TOOLS: dict[str, SurfaceTool] = {t.name: t for t in [
                 _READ_ONLY),
     SurfaceTool("classify", "Classify into labels or a taxonomy", classify, classify_tool.classify, _READ_ONLY),
     SurfaceTool("list_models", "List models", list_models, _list_models_impl, _READ_ONLY),
+    SurfaceTool("build_ontology", "Build a knowledge graph", build_ontology, ontology_tool.build_ontology,
+                ToolAnnotations(readOnlyHint=False, idempotentHint=False, destructiveHint=False, openWorldHint=False)),
+    SurfaceTool("graph_neighbors", "Neighbours of an entity", graph_neighbors, ontology_tool.graph_neighbors,
+                _READ_ONLY),
+    SurfaceTool("graph_path", "Path between two entities", graph_path, ontology_tool.graph_path, _READ_ONLY),
+    SurfaceTool("graph_subgraph", "Relations among entities", graph_subgraph, ontology_tool.graph_subgraph,
+                _READ_ONLY),
+    SurfaceTool("graph_search", "Find entities in a graph", graph_search, ontology_tool.graph_search, _READ_ONLY),
 ]}

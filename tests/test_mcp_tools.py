@@ -28,10 +28,12 @@ def server(surface_catalog):
 async def test_tools_are_listed_with_schemas_and_annotations(server):
     async with Client(server) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {"embed", "rerank", "extract_entities", "classify", "list_models"}
-    for tool in tools.values():
+    assert set(tools) == {"embed", "rerank", "extract_entities", "classify", "list_models", "build_ontology",
+                          "graph_neighbors", "graph_path", "graph_subgraph", "graph_search"}
+    for name, tool in tools.items():
         assert tool.description and tool.output_schema and tool.input_schema["type"] == "object"
-        assert tool.annotations.read_only_hint is True and tool.annotations.idempotent_hint is True
+        writes = name == "build_ontology"  # it stores a graph; a call without `graph` starts a new one
+        assert tool.annotations.read_only_hint is not writes and tool.annotations.idempotent_hint is not writes
     assert tools["embed"].input_schema["required"] == ["texts"]
     assert "embeddings" in tools["embed"].output_schema["properties"]
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.engine import Engine
 from engine.errors import InputTooLong, InvalidInput
+from tools.taxonomy import TaxonomyStore
+
+if TYPE_CHECKING:
+    from tools.ontology import GraphService
 
 T = TypeVar("T")
 
@@ -31,7 +35,7 @@ class Defaults:
 
     embed_model: str = "all-MiniLM-L6-v2"
     rerank_model: str | None = None  # None: the embed model, ranking by cosine
-    ner_model: str = "bert-base-NER"
+    ner_model: str = "en_core_web_sm"  # spaCy, bundled: works offline
     classify_model: str | None = None  # None: the embed model
 
 
@@ -41,6 +45,8 @@ class ToolContext:
     defaults: Defaults = field(default_factory=Defaults)
     limits: Limits = field(default_factory=Limits)
     progress: Progress | None = None
+    taxonomies: TaxonomyStore = field(default_factory=TaxonomyStore)  # shared: the Runtime passes its own
+    graphs: GraphService | None = None  # knowledge graphs (tools/ontology.py); None: no data directory
 
     async def report(self, done: float, total: float | None, message: str | None = None) -> None:
         if self.progress is not None:

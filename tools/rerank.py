@@ -10,15 +10,8 @@ from engine.heads.splade import sparse_dot
 from engine.registry import Task
 from tools.context import ToolContext, as_texts
 from tools.embed import embed_texts
+from tools.nli import relevance
 from tools.schemas import RankedDocument, RerankResult
-
-
-def relevance(logits: torch.Tensor) -> torch.Tensor:
-    """Cross-encoder logits [N, L] -> relevance [N]: sigmoid for one label (as sentence-transformers'
-    CrossEncoder does), else the probability of the last label (the 'relevant'/'entailment' class)."""
-    if logits.shape[1] == 1:
-        return torch.sigmoid(logits[:, 0])
-    return torch.softmax(logits, dim=-1)[:, -1]
 
 
 async def rerank(ctx: ToolContext, query: str, documents: list[str], model: str | None = None,
@@ -33,7 +26,7 @@ async def rerank(ctx: ToolContext, query: str, documents: list[str], model: str 
     info = await ctx.engine.info(model_id)
     if info.task is Task.SEQUENCE_CLASSIFICATION:
         out = await ctx.engine.classify(model_id, [query] * len(docs), docs)
-        scores, truncated, method = relevance(out.logits), out.truncated, "cross-encoder"
+        scores, truncated, method = relevance(out.logits, info.labels), out.truncated, "cross-encoder"
     elif info.task is Task.MULTI_VECTOR:
         q = await ctx.engine.multi_vector(model_id, [query], kind="query")
         d = await ctx.engine.multi_vector(model_id, docs, kind="document")

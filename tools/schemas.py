@@ -54,28 +54,42 @@ class RerankResult(BaseModel):
 
 class Entity(BaseModel):
     text: str = Field(description="The entity's surface text, exactly as in the input")
-    label: str = Field(description="Entity type, e.g. PER, ORG, LOC")
-    score: float = Field(description="Mean probability of the entity's tokens")
+    label: str = Field(description="Entity type, e.g. PERSON, ORG, GPE (spaCy) or PER, ORG, LOC (CoNLL models)")
+    score: float = Field(description="token-classification: mean probability of the entity's tokens (or words); "
+                                     "spacy: always 1.0 (its parser makes decisions, not probabilities); "
+                                     "zero-shot: the span's probability")
     start: int = Field(description="Character offset where the entity starts")
     end: int = Field(description="Character offset one past its end")
 
 
 class EntitiesResult(BaseModel):
     model: str
+    method: Literal["spacy", "token-classification", "zero-shot"] = Field(
+        default="token-classification", description="spacy: a spaCy pipeline; token-classification: a transformer "
+                                            "tagging tokens (long texts in overlapping windows); zero-shot: "
+                                            "entity types given per call")
+    aggregation: str | None = Field(default=None, description="token-classification: how tokens became entities "
+                                                      "(simple | first | average | max)")
     entities: list[list[Entity]] = Field(description="One list per input text, in input order")
-    truncated: list[bool]
+    truncated: list[bool] = Field(description="Always false for entities: long texts are read in windows")
 
 
 class LabelScore(BaseModel):
     label: str = Field(description="The label, or for a taxonomy the deepest category reached")
     path: list[str] = Field(description="For a taxonomy: categories from the root down to `label`")
-    score: float = Field(description="Similarity between the text and the label (higher is better)")
+    score: float = Field(description="Higher is better: cosine similarity (embedding), or a probability "
+                                     "(classifier, NLI, re-scoring model); 4 decimals")
 
 
 class ClassifyResult(BaseModel):
     model: str
-    method: Literal["embedding-similarity", "sequence-classifier"]
+    method: Literal["embedding-similarity", "sequence-classifier", "nli-zero-shot", "cross-encoder-rescored"]
+    search: Literal["flat", "beam"] | None = Field(
+        default=None, description="Taxonomies: flat = every leaf scored at once; beam = walked level by level")
     results: list[list[LabelScore]] = Field(description="Per input text, best first, at most top_k")
+    confidence: list[float] = Field(
+        default_factory=list, description="Per input text: best score minus the runner-up's. Near 0 means the "
+                                          "top two are a toss-up (show both, or ask); large means a clear winner")
 
 
 class ModelCard(BaseModel):

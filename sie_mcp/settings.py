@@ -64,7 +64,7 @@ class Settings(BaseSettings):
                                                              "(default: 20% of RAM; 0 drops them instead)")
     max_batch_tokens: int | None = Field(None, description="Token budget per forward batch (default: 8192 on CPU, "
                                                            "32768 on CUDA)")
-    max_wait_ms: float = Field(2.0, description="How long a batch waits to fill up")
+    max_wait_ms: float = Field(20.0, description="The longest a batch waits to fill up under load (none when idle; see docs/benchmarks.md)")
     max_queue: int = Field(256, description="Pending requests before calls fail with 'overloaded, retry'")
     request_timeout_s: float = Field(60.0, description="Per-request timeout")
     drain_timeout_s: float | None = Field(None, description="On SIGTERM: how long accepted calls may take to "

@@ -11,6 +11,7 @@ scripts/install_helm.sh && scripts/install_prometheus.sh  # chart and scaling te
 scripts/install_chromium.sh  # the knowledge-graph HTML view test drives Debian's chromium
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+pyright engine  # type check ([tool.pyright] in pyproject.toml); zero errors
 python -m pytest "$@"
 if [ -z "${SIE_SKIP_PROTOCOL_CHECKS:-}" ]; then
   scripts/mcp_protocol_checks.sh

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine.errors import EngineError, Overloaded, RequestTimeout, ShuttingDown
+from engine.errors import EngineError, ModelOutputError, Overloaded, RequestTimeout, ShuttingDown
 from engine.metrics import ALL_MODELS, EngineMetrics
 from engine.model import LoadedModel
 from engine.pool import ModelPool
@@ -113,18 +113,26 @@ class Scheduler:
 
     # --- submission ----------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def admitted(self, model_id: str) -> AsyncIterator[str]:
-        """Admission control for one request (tokenising included); yields the canonical model id.
-        Raises ShuttingDown while draining and Overloaded past `max_queue` pending requests."""
+    def admission_error(self) -> ShuttingDown | Overloaded | None:
+        """Why a new request would be refused now (counted as an error), or None: cheap enough to ask before
+        a request's body is even read."""
         if not self._accepting:
-            raise ShuttingDown("server is shutting down; retry on another replica")
+            return ShuttingDown("server is shutting down; retry on another replica")
         if self._pending >= self.config.max_queue:
             queued_tokens = sum(len(e) for q in self._queues.values() for it in q for e in it.encoded)
             retry = max(1.0, round(queued_tokens / max(self._throughput, 1.0), 1))
             self.metrics.errors.labels(type="Overloaded").inc()
-            raise Overloaded(f"server overloaded: {self._pending} requests queued; retry after {retry:.0f} s",
-                             retry_after_s=retry)
+            return Overloaded(f"server overloaded: {self._pending} requests queued; retry after {retry:.0f} s",
+                              retry_after_s=retry)
+        return None
+
+    @asynccontextmanager
+    async def admitted(self, model_id: str) -> AsyncIterator[str]:
+        """Admission control for one request (tokenising included); yields the canonical model id.
+        Raises ShuttingDown while draining and Overloaded past `max_queue` pending requests."""
+        refusal = self.admission_error()
+        if refusal is not None:
+            raise refusal
         model_id = self.pool.canonical_id(model_id)
         self._count(model_id, +1)
         try:
@@ -278,6 +286,12 @@ class Scheduler:
                 self.metrics.errors.labels(type=type(err).__name__).inc()
                 item.fail(err)
                 continue
+            if not _finite(out):
+                err = ModelOutputError(f"model {model_id} produced NaN or infinite values on this input")
+                log.warning("%s", err)
+                self.metrics.errors.labels(type=type(err).__name__).inc()
+                item.fail(err)
+                continue
             item.outputs[i] = out
             item.pending -= 1
             if item.pending == 0 and not item.future.done():
@@ -305,3 +319,9 @@ class Scheduler:
                 return [*(await attempt(part[:half])), *(await attempt(part[half:]))]
 
         return await attempt(encoded)
+
+
+def _finite(out: torch.Tensor) -> bool:
+    """No NaN or infinity in a model's output (JSON has neither: they would reach a client as null)."""
+    values = out._values() if out.is_sparse else out  # sparse COO (SPLADE): its stored values
+    return not values.is_floating_point() or bool(torch.isfinite(values).all())

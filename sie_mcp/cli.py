@@ -22,12 +22,15 @@ from pydantic import ValidationError
 from engine.errors import EngineError
 from sie_mcp.settings import Settings
 
-LIST_FIELDS = {"model", "preload"}
+LIST_FIELDS = {"model", "preload", "allowed_hosts", "allowed_origins"}
+ENV_ONLY = {"auth_tokens"}  # secrets: a command line is visible to every user of the machine (ps)
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per Settings field; defaults stay None so env vars and Settings defaults apply."""
     for name, field in Settings.model_fields.items():
+        if name in ENV_ONLY:
+            continue
         flag = "--" + name.replace("_", "-")
         default = field.get_default(call_default_factory=True)
         help_text = f"{field.description} [env SIE_{name.upper()}; default {default!r}]".replace("%", "%%")
@@ -49,14 +52,19 @@ def load_settings(args: argparse.Namespace) -> Settings:
 def _serve(settings: Settings) -> int:
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from sie_mcp.memory import bound_malloc_arenas
+
+    bound_malloc_arenas(settings.malloc_arena_max)
     if settings.transport == "http":
         import uvicorn
 
         from sie_mcp.http_app import create_app
 
         app = create_app(settings)
+        # Keep-alive longer than load balancers' and clients' idle timeouts: a server closing an idle
+        # connection just as a client reuses it is a connection reset for that client.
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                    timeout_graceful_shutdown=30)
+                    timeout_graceful_shutdown=30, timeout_keep_alive=65)
         return 0
     from sie_mcp.http_app import build_runtime, preload_models
     from sie_mcp.mcp_server import build_mcp, owned_runtime

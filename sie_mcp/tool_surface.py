@@ -83,9 +83,9 @@ async def embed(
     kind: Annotated[Literal["query", "document"] | None, Field(
         description="'query' for search queries, 'document' for passages: models with query/passage prompts "
                     "(e5, bge) need it for best results")] = None,
-    dimensions: Annotated[int | None, Field(ge=1, description="Truncate vectors to this many dimensions "
+    dimensions: Annotated[int | None, Field(ge=1, strict=True, description="Truncate vectors to this many dimensions "
                                                               "(Matryoshka), re-normalised")] = None,
-    normalize: Annotated[bool | None, Field(description="L2-normalise (default: what the model card says)")] = None,
+    normalize: Annotated[bool | None, Field(strict=True, description="L2-normalise (default: what the model card says)")] = None,
 ) -> EmbedResult:
     """Embed texts into vectors for semantic search, clustering or deduplication.
 
@@ -103,7 +103,7 @@ async def rerank(
     documents: Annotated[list[str], Field(min_length=1, description="Candidate passages to rank")],
     ctx: Context,
     model: ModelName = None,
-    top_k: Annotated[int | None, Field(ge=1, description="Return only the best k (default: all)")] = None,
+    top_k: Annotated[int | None, Field(ge=1, strict=True, description="Return only the best k (default: all)")] = None,
 ) -> RerankResult:
     """Rank documents by relevance to a query, best first, with scores and original indices.
 
@@ -137,8 +137,8 @@ async def classify(
         description="A category tree: paths like 'Electronics > Computers > Laptops', or a nested object "
                     "{'Electronics': {'Computers': ['Laptops', 'Desktops']}}")] = None,
     model: ModelName = None,
-    top_k: Annotated[int, Field(ge=1, le=50, description="Labels to return per text")] = 3,
-    beam: Annotated[int, Field(ge=1, le=20, description="Taxonomy branches explored per level")] = 3,
+    top_k: Annotated[int, Field(ge=1, le=50, strict=True, description="Labels to return per text")] = 3,
+    beam: Annotated[int, Field(ge=1, le=20, strict=True, description="Taxonomy branches explored per level")] = 3,
 ) -> ClassifyResult:
     """Classify texts into labels, or walk a deep taxonomy to the best category path.
 

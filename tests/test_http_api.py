@@ -177,12 +177,17 @@ def test_mcp_response_mode_in_stateless_http(surface_catalog, mode):
 
 
 def test_mcp_response_router_reads_progress_tokens_only_from_request_meta():
+    import orjson
+
     from sie_mcp.mcp_response_mode import asks_for_progress
 
-    assert asks_for_progress(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"progressToken":3}}}')
-    assert asks_for_progress(b'[{"method":"ping"},{"params":{"_meta":{"progressToken":"x"}}}]')
-    assert not asks_for_progress(b'{"method":"tools/call","params":{"arguments":{"texts":["progressToken"]}}}')
-    assert not asks_for_progress(b'{"progressToken": 1')  # not JSON: the SDK answers the parse error
+    def asks(body: bytes) -> bool:
+        return asks_for_progress(orjson.loads(body))
+
+    assert asks(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"progressToken":3}}}')
+    assert asks(b'[{"method":"ping"},{"params":{"_meta":{"progressToken":"x"}}}]')
+    assert not asks(b'{"method":"tools/call","params":{"arguments":{"texts":["progressToken"]}}}')
+    assert not asks_for_progress(None)  # not JSON: the SDK answers the parse error
 
 
 MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",

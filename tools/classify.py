@@ -20,6 +20,7 @@ from engine.registry import Task
 from tools.context import ToolContext, as_texts
 from tools.embed import embed_texts
 from tools.schemas import ClassifyResult, LabelScore
+from tools.taxonomy_limits import check_taxonomy
 
 PATH_SEPARATOR = " > "
 
@@ -102,6 +103,8 @@ async def classify(ctx: ToolContext, texts: str | list[str], labels: list[str] |
                    taxonomy: list[str] | dict[str, Any] | None = None, model: str | None = None,
                    top_k: int = 3, beam: int = 3) -> ClassifyResult:
     items = as_texts(texts, ctx.limits)
+    if taxonomy is not None:
+        check_taxonomy(taxonomy, ctx.limits)  # bounded before any work on it
     if top_k < 1 or beam < 1:
         raise InvalidInput("top_k and beam must be at least 1")
     model_id = ctx.engine.entry(model or ctx.defaults.classify_model or ctx.defaults.embed_model).id

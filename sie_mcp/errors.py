@@ -56,8 +56,9 @@ _STATUS: list[tuple[type[EngineError], int]] = [
 # Server-side faults found while loading or running a model: the call was fine, the deployment is not.
 _OPERATOR_FAULTS = (ModelLoadError, UnsupportedArchitecture, BackendUnavailable, ModelOutputError)
 
-# An absolute path of two or more components (not part of a URL): replaced by its last component.
-_PATH = re.compile(r"(?<![\w:/.~-])(?:/[\w.@+~-]+){2,}/?")
+# An absolute path of two or more components (not part of a URL, not one of this server's routes):
+# replaced by its last component.
+_PATH = re.compile(r"(?<![\w:/.~-])(?!/v1/)(?:/[\w.@+~-]+){2,}/?")
 
 
 def http_status(error: EngineError) -> int:

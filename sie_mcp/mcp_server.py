@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 
 from sie_mcp import __version__
-from sie_mcp.tool_surface import TOOLS, Runtime
+from sie_mcp.tool_surface import TOOLS, Runtime, bounded
 
 INSTRUCTIONS = (
     "Small specialised models as tools, so you can process many texts without reading them all: "
@@ -19,12 +20,14 @@ INSTRUCTIONS = (
 
 
 def build_mcp(lifespan: Callable[[MCPServer], AbstractAsyncContextManager[Runtime]]) -> MCPServer:
-    server = MCPServer(name="sie-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
-                       log_level="WARNING")
+    tools = []
     for tool in TOOLS.values():
-        server.add_tool(tool.declared, name=tool.name, title=tool.title, annotations=tool.annotations,
-                        structured_output=True)
-    return server
+        declared = Tool.from_function(tool.declared, name=tool.name, title=tool.title, annotations=tool.annotations,
+                                      structured_output=True)
+        declared.fn_metadata = bounded(declared.fn_metadata)  # bounded argument errors (tool_surface)
+        tools.append(declared)
+    return MCPServer(name="sie-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
+                     log_level="WARNING", tools=tools)
 
 
 def shared_runtime(runtime: Runtime) -> Callable[[MCPServer], AbstractAsyncContextManager[Runtime]]:

@@ -14,7 +14,8 @@ import orjson
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata, func_metadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_core import InitErrorDetails
 
 from engine.engine import Engine
 from engine.errors import EngineError
@@ -174,7 +175,31 @@ class SurfaceTool:
     @cached_property
     def metadata(self) -> FuncMetadata:
         """The SDK's view of the declared function (what MCPServer validates arguments with); built once."""
-        return func_metadata(self.declared, skip_names=["ctx"])
+        return bounded(func_metadata(self.declared, skip_names=["ctx"]))
+
+
+MAX_ARGUMENT_ERRORS = 5
+
+
+class BoundedFuncMetadata(FuncMetadata):
+    """The SDK's argument validation, with at most MAX_ARGUMENT_ERRORS errors reported. The SDK puts the whole
+    `ValidationError` text in the tool error an agent reads: for `{"texts": [1] * 50000}` that was 9.4 MB."""
+
+    def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return super().validate_arguments(arguments_to_validate)
+        except ValidationError as e:
+            if e.error_count() <= MAX_ARGUMENT_ERRORS:
+                raise
+            first = [InitErrorDetails(type=d["type"], loc=d["loc"], input=d["input"], **({"ctx": d["ctx"]} if "ctx" in d
+                                                                                           else {}))
+                     for d in e.errors(include_url=False)[:MAX_ARGUMENT_ERRORS]]
+            raise ValidationError.from_exception_data(f"{e.title} (the first {MAX_ARGUMENT_ERRORS} of "
+                                                      f"{e.error_count()} errors)", first) from None
+
+
+def bounded(metadata: FuncMetadata) -> FuncMetadata:
+    return BoundedFuncMetadata.model_construct(**{name: getattr(metadata, name) for name in FuncMetadata.model_fields})
 
 
 _READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, destructiveHint=False, openWorldHint=False)

@@ -69,9 +69,19 @@ def _serve(settings: Settings) -> int:
     from sie_mcp.http_app import build_runtime, preload_models
     from sie_mcp.mcp_server import build_mcp, owned_runtime
 
+    from sie_mcp.mcp_single_call import fast_path_refusal
+    from sie_mcp.stdio import serve_stdio
+
     runtime = build_runtime(settings)
     server = build_mcp(owned_runtime(runtime, preload_models(settings)))
-    server.run("stdio")  # stdout carries the protocol; logs go to stderr
+    # stdout carries the protocol; logs go to stderr. Every line is answered (sie_mcp/stdio.py) on the SDK
+    # version that was verified; on another, the SDK's own transport.
+    if fast_path_refusal(True) is None:
+        import anyio
+
+        anyio.run(serve_stdio, server)
+    else:
+        server.run("stdio")
     return 0
 
 

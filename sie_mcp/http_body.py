@@ -120,18 +120,26 @@ class BodyReader:
 
         call = asyncio.ensure_future(self.app(scope, replay, tracked_send))
         watcher = asyncio.ensure_future(watch())
+        cancelled = False
         try:
             await asyncio.wait({call, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not call.done():
-                if gone.is_set() and not finished:
-                    log.info("client went away: cancelled its call (%s)", scope["path"])
+            # The server reports a disconnect once the answer is complete too: only one before that cancels.
+            if gone.is_set() and not finished and not call.done():
+                log.info("client went away: cancelled its call (%s)", scope["path"])
                 call.cancel()
+                cancelled = True
+        finally:
+            if not call.done() and not finished:  # this task was cancelled (shutdown): so is the call
+                call.cancel()
+                cancelled = True
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await call  # re-raises the route's own exception, if it had one
+            except asyncio.CancelledError:
+                if not cancelled:
+                    raise
 
     async def _too_large(self, send: Send) -> None:
         await send_problem(send, 413, "RequestTooLarge", f"request body exceeds {self.limit} bytes",

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sie_mcp.http_body import PARSED
 from sie_mcp.http_guard import transport_security
-from sie_mcp.mcp_single_call import SingleCallJson, fast_path_refusal
+from sie_mcp.mcp_single_call import FastPath, SingleCallJson, fast_path_refusal
 
 log = logging.getLogger("sie_mcp")
 
@@ -95,7 +95,7 @@ class ResponseModeRouter:
 
 
 def mcp_routes(mcp: Any, path: str, stateless: bool, mode: ResponseMode, lifespan_state: Any,
-               max_body_bytes: int, fast_path: bool = True) -> tuple[list, list]:
+               max_body_bytes: int, fast_path: FastPath = "all") -> tuple[list, list]:
     """The routes serving MCP at `path` and the SDK session managers to run in the app's lifespan.
 
     `mcp`: an SDK `MCPServer`; each `streamable_http_app` call builds one session manager over it.
@@ -132,7 +132,8 @@ def mcp_routes(mcp: Any, path: str, stateless: bool, mode: ResponseMode, lifespa
     refusal = fast_path_refusal(fast_path)
     if refusal is not None:
         log.warning("MCP fast path off: %s; stateless calls go through the SDK's own path", refusal)
-    single_call = None if refusal is not None else SingleCallJson(json_manager, lifespan_state)
+    single_call = None if refusal is not None else SingleCallJson(json_manager, lifespan_state,
+                                                                  tool_lane=fast_path == "all")
     if mode == "json":
         router = ResponseModeRouter(endpoint(json_app), None, single_call)
         outer, managers = json_app, [json_manager]

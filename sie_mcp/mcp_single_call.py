@@ -23,7 +23,7 @@ routing-header rules): the SDK then writes the rejection. Who may call is decide
 It is safe against SDK upgrades by construction: it runs only with the SDK minor version it was verified
 against (`VERIFIED_SDK`; any other logs one line at start-up and leaves every call to the SDK), only for the
 protocol revisions listed in `FAST_PATH_REVISIONS` (a revision the SDK adds later goes to the SDK until
-someone verifies it here), and `--no-mcp-fast-path` turns it off. Differences that remain: a call in flight at shutdown runs to its end
+someone verifies it here), and `--mcp-fast-path off` turns it off (`single-call` keeps it without the tool lane). Differences that remain: a call in flight at shutdown runs to its end
 (the SDK's per-POST server answers it with "Connection closed"); a 2026-07-28 answer is written as UTF-8
 by orjson where the SDK's `json.dumps` escapes non-ASCII (the same JSON once parsed).
 """
@@ -34,7 +34,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import orjson
@@ -76,10 +76,13 @@ def sdk_version() -> str:
     return version("mcp")
 
 
-def fast_path_refusal(enabled: bool, installed: str | None = None) -> str | None:
+FastPath = Literal["all", "single-call", "off"]
+
+
+def fast_path_refusal(setting: FastPath, installed: str | None = None) -> str | None:
     """Why the single-call path must not run (None: it may): the setting, or an SDK it was not verified with."""
-    if not enabled:
-        return "--no-mcp-fast-path"
+    if setting == "off":
+        return "--mcp-fast-path off"
     installed = installed or sdk_version()
     if ".".join(installed.split(".")[:2]) != VERIFIED_SDK:
         return f"the installed MCP SDK is {installed}, the fast path was verified with {VERIFIED_SDK}.x"
@@ -110,14 +113,15 @@ class _OneExchange:
 class SingleCallJson:
     """Serves one stateless `tools/call` POST with a JSON answer, or declines (`serve` returns False)."""
 
-    def __init__(self, manager: Any, lifespan_state: Any) -> None:
+    def __init__(self, manager: Any, lifespan_state: Any, tool_lane: bool = True) -> None:
         # `manager`: the SDK's StreamableHTTPSessionManager for JSON answers (its server and security settings).
         self.server = manager.app
         self.security = TransportSecurityMiddleware(manager.security_settings)
         self.max_body = manager.max_request_body_size
         self.lifespan_state = lifespan_state
         # Calls of our own tools skip the SDK's result pipeline where that cannot change the answer.
-        self.tool_lane = ToolLane(lifespan_state, self.server) if isinstance(lifespan_state, Runtime) else None
+        self.tool_lane = ToolLane(lifespan_state, self.server) if tool_lane and isinstance(lifespan_state, Runtime) \
+            else None
         self._header_params: dict[str, tuple[Mapping[str, Any], bool]] = {}
 
     async def serve(self, scope: Scope, body: bytes, message: Any, receive: Receive, send: Send) -> bool:

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from engine.pool import PoolConfig
 from engine.scheduler import SchedulerConfig
 from sie_mcp.mcp_response_mode import ResponseMode
+from sie_mcp.mcp_single_call import FastPath
 from tools.context import Defaults, Limits
 
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "kib": 2**10,
@@ -88,8 +89,10 @@ class Settings(BaseSettings):
                                                                          "enables CORS for them")
     metrics_auth: bool = Field(False, description="Require the bearer token on /metrics too")
     read_timeout_s: float = Field(30.0, description="Time a client may take to send its request body")
-    mcp_fast_path: bool = Field(True, description="Answer stateless JSON tools/call POSTs on sie-mcp's direct path "
-                                                  "(sie_mcp/mcp_single_call.py) where the SDK version was verified")
+    mcp_fast_path: FastPath = Field("all", description="Stateless JSON tools/call POSTs: all (sie-mcp's direct "
+                                                       "path and its tool lane), single-call (the direct path, "
+                                                       "results through the SDK), off (the SDK's own path). Used "
+                                                       "only with the MCP SDK version it was verified against")
     malloc_arena_max: int = Field(2, description="glibc malloc arenas (bounds RSS growth under many threads; 0 "
                                                  "leaves glibc's default of 8 per core)")
 

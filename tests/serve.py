@@ -43,7 +43,7 @@ class Server:
 
 @contextmanager
 def serve(catalog: Path, log_dir: Path, *args: str, env: dict[str, str] | None = None, host: str = "127.0.0.1",
-          ready_headers: dict[str, str] | None = None, timeout_s: float = 90) -> Iterator[Server]:
+          ready_headers: dict[str, str] | None = None, timeout_s: float = 240) -> Iterator[Server]:
     """Start the server, wait for /readyz, yield it, kill it by PID."""
     port = free_port()
     log = log_dir / f"server-{port}.log"

@@ -10,7 +10,7 @@ import asyncio
 import base64
 import logging
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -28,7 +28,7 @@ from sie_mcp.http_guard import Access, Guard, cors_origins
 from sie_mcp.mcp_response_mode import mcp_routes
 from sie_mcp.mcp_server import build_mcp, shared_runtime
 from sie_mcp.settings import Settings
-from sie_mcp.tool_surface import TOOLS, Runtime, SurfaceTool
+from sie_mcp.tool_surface import TOOLS, Runtime, SurfaceTool, whole_number
 from tools import wire
 from tools.embed import embed as embed_tool
 from tools.models import list_models
@@ -66,20 +66,24 @@ def preload_models(settings: Settings) -> list[str]:
 class EmbeddingsRequest(BaseModel):
     model_config = ConfigDict(strict=True)  # `true` is not 1: no silent coercion of types
 
-    input: str | list[str] = Field(description="Text or texts to embed")
+    input: str | Annotated[list[str], Field(min_length=1)] = Field(description="Text or texts to embed")
     model: str | None = Field(None, description="Model id (default: the server's embedding model)")
-    dimensions: int | None = Field(None, ge=1, description="Matryoshka truncation")
+    dimensions: Annotated[whole_number(ge=1) | None, Field(strict=False, description="Matryoshka truncation")] = None
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = None
+
+
+class RerankText(BaseModel):
+    text: str
 
 
 class RerankRequest(BaseModel):
     model_config = ConfigDict(strict=True)
 
-    query: str
-    documents: list[str | dict[str, Any]] = Field(description="Strings, or objects with a 'text' field")
+    query: str = Field(min_length=1)
+    documents: list[str | RerankText] = Field(min_length=1, description="Strings, or objects with a 'text' field")
     model: str | None = None
-    top_n: int | None = Field(None, ge=1)
+    top_n: Annotated[whole_number(ge=1) | None, Field(strict=False)] = None
     return_documents: bool = True
 
 
@@ -218,11 +222,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def rerank(body: RerankRequest) -> dict:
         """Cohere/Jina-style rerank: results with index and relevance_score, best first."""
         docs = []
-        for i, d in enumerate(body.documents):
-            text = d if isinstance(d, str) else d.get("text")
-            if not isinstance(text, str):
-                raise InvalidInput(f"documents[{i}] must be a string or an object with a 'text' string")
-            docs.append(text)
+        for d in body.documents:
+            docs.append(d if isinstance(d, str) else d.text)
         result = await rerank_tool(runtime.tool_context(), body.query, docs, model=body.model, top_k=body.top_n)
         return {"model": result.model, "method": result.method,
                 "results": [{"index": r.index, "relevance_score": r.score,
@@ -236,5 +237,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         return {"object": "list", "data": [{"object": "model", "owned_by": "sie-mcp", **c.model_dump()}
                                            for c in cards]}
 
-    app.openapi = lambda: openapi.document(app, settings)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi.document(app, settings, engine.catalog)  # type: ignore[method-assign]
     return app

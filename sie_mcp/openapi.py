@@ -144,13 +144,36 @@ def _limited_arguments(tool: SurfaceTool, schema: dict[str, Any], settings: Sett
             {"required": ["taxonomy"], "properties": {"taxonomy": {"type": ["array", "object"]},
                                                       "labels": {"type": "null"}}}]
     if tool.name == "extract_entities":
-        keep("labels", anyOf=[{"type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 100}},
+        keep("labels", anyOf=[{"type": "array", "maxItems": 100, "items": {"type": "string", "minLength": 1,
+                                                                            "maxLength": 100}},
                               *nullable])
     return schema
 
 
-def document(app: FastAPI, settings: Settings) -> dict[str, Any]:
-    """The OpenAPI document (built once, then cached on the app)."""
+# Catalog tasks each route can run (tools/*.py): a model of another task is a 400, so the schema lists these only.
+MODEL_TASKS = {"embed": {"embed", "sparse", "multi_vector"}, "rerank": {"rerank", "embed", "sparse", "multi_vector"},
+               "extract_entities": {"ner"}, "classify": {"embed"}, "/v1/embeddings": {"embed"},
+               "/v1/rerank": {"rerank", "embed", "sparse", "multi_vector"}}
+
+
+def _model_enum(catalog: Any, tasks: set[str]) -> list[str]:
+    names = []
+    for model_id in catalog.ids():
+        entry = catalog.get(model_id)
+        if entry.task in tasks:
+            names += [entry.id, *([entry.hf_id] if entry.hf_id else [])]
+    return names
+
+
+def _set_model_enum(schema: dict[str, Any], names: list[str]) -> None:
+    props = schema.get("properties", {})
+    if "model" in props:
+        described = {k: v for k, v in props["model"].items() if k in ("description", "title", "default")}
+        props["model"] = {**described, "anyOf": [{"type": "string", "enum": names}, {"type": "null"}]}
+
+
+def document(app: FastAPI, settings: Settings, catalog: Any) -> dict[str, Any]:
+    """The OpenAPI document (built once, then cached on the app). `catalog`: the models a `model` may name."""
     if app.openapi_schema is not None:
         return app.openapi_schema
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
@@ -161,6 +184,8 @@ def document(app: FastAPI, settings: Settings) -> dict[str, Any]:
         components.update(args.pop("$defs", {}))
         limited = _limited_arguments(tool, args, settings)
         components.update(limited.pop("$defs", {}))
+        if tool.name in MODEL_TASKS:
+            _set_model_enum(limited, _model_enum(catalog, MODEL_TASKS[tool.name]))
         components[f"{tool.name}Arguments"] = limited
         op["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": {"$ref": REF.format(model=f"{tool.name}Arguments")}}}}
@@ -179,6 +204,18 @@ def document(app: FastAPI, settings: Settings) -> dict[str, Any]:
             if path == "/metrics":
                 responses["200"] = {"description": "Prometheus text format", "content": {"text/plain": {
                     "schema": {"type": "string"}}}}
+    for path, model in (("/v1/embeddings", "EmbeddingsResponse"), ("/v1/rerank", "RerankResponse")):
+        doc["paths"][path]["post"]["responses"]["200"] = {"description": "Success", "content": {
+            "application/json": {"schema": {"$ref": REF.format(model=model)}}}}
+        request = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        body = components[request.rsplit("/", 1)[1]]
+        _set_model_enum(body, _model_enum(catalog, MODEL_TASKS[path]))
+        props = body["properties"]
+        if "input" in props:
+            props["input"] = {"anyOf": [_string(settings), _strings(settings, settings.max_texts)]}
+        if "documents" in props:
+            props["documents"]["maxItems"] = settings.max_documents
+            props["query"]["maxLength"] = settings.max_chars
     _hoist(ErrorBody, components, "serialization")
     for generated in ("HTTPValidationError", "ValidationError"):  # FastAPI's {"detail"} shape: never answered
         components.pop(generated, None)

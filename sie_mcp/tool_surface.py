@@ -14,7 +14,7 @@ import orjson
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata, func_metadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 from pydantic_core import InitErrorDetails
 
 from engine.engine import Engine
@@ -72,6 +72,18 @@ def wire_content(result: BaseModel) -> tuple[str, dict[str, Any]]:
     return text.decode(), orjson.loads(text)
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's integer: 3 and 3.0, never `true` or "3" (pydantic's lax mode takes both)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected an integer")
+    return value
+
+
+def whole_number(**bounds: int) -> Any:
+    """An integer argument within `bounds` (ge, le), read as JSON Schema reads one (`_whole_number`); the bounds
+    come first so that the schema says `minimum`/`maximum`."""
+    return Annotated[int, Field(**bounds), BeforeValidator(_whole_number)]  # type: ignore[call-overload]
+
 Texts = Annotated[str | list[str], Field(description="One text, or a list of texts (one result per text)")]
 ModelName = Annotated[str | None, Field(description="Model id from list_models (short id or Hugging Face id); "
                                                     "omit for the default")]
@@ -84,8 +96,8 @@ async def embed(
     kind: Annotated[Literal["query", "document"] | None, Field(
         description="'query' for search queries, 'document' for passages: models with query/passage prompts "
                     "(e5, bge) need it for best results")] = None,
-    dimensions: Annotated[int | None, Field(ge=1, strict=True, description="Truncate vectors to this many dimensions "
-                                                              "(Matryoshka), re-normalised")] = None,
+    dimensions: Annotated[whole_number(ge=1) | None, Field(
+        description="Truncate vectors to this many dimensions (Matryoshka), re-normalised")] = None,
     normalize: Annotated[bool | None, Field(strict=True, description="L2-normalise (default: what the model card says)")] = None,
 ) -> EmbedResult:
     """Embed texts into vectors for semantic search, clustering or deduplication.
@@ -104,7 +116,7 @@ async def rerank(
     documents: Annotated[list[str], Field(min_length=1, description="Candidate passages to rank")],
     ctx: Context,
     model: ModelName = None,
-    top_k: Annotated[int | None, Field(ge=1, strict=True, description="Return only the best k (default: all)")] = None,
+    top_k: Annotated[whole_number(ge=1) | None, Field(description="Return only the best k (default: all)")] = None,
 ) -> RerankResult:
     """Rank documents by relevance to a query, best first, with scores and original indices.
 
@@ -138,8 +150,8 @@ async def classify(
         description="A category tree: paths like 'Electronics > Computers > Laptops', or a nested object "
                     "{'Electronics': {'Computers': ['Laptops', 'Desktops']}}")] = None,
     model: ModelName = None,
-    top_k: Annotated[int, Field(ge=1, le=50, strict=True, description="Labels to return per text")] = 3,
-    beam: Annotated[int, Field(ge=1, le=20, strict=True, description="Taxonomy branches explored per level")] = 3,
+    top_k: Annotated[whole_number(ge=1, le=50), Field(description="Labels to return per text")] = 3,
+    beam: Annotated[whole_number(ge=1, le=20), Field(description="Taxonomy branches explored per level")] = 3,
 ) -> ClassifyResult:
     """Classify texts into labels, or walk a deep taxonomy to the best category path.
 

@@ -50,10 +50,10 @@ def timed_once(fn: Callable[[], torch.Tensor]) -> float:
 
 
 def ours(model_dir: str, dtype: str, backend: str | None = None, budget: int | None = None, device: str = "cpu"):
-    from engine.loading import LoadOptions, load_model
+    from engine.offline import OfflineModel
 
-    m = load_model(model_dir, LoadOptions(device=device, dtype=dtype, attention_backend=backend))
-    return lambda texts: m.embed(texts, max_batch_tokens=budget).vectors
+    m = OfflineModel(model_dir, dtype, backend, device=device, max_batch_tokens=budget)
+    return lambda texts: m.embed(texts).vectors
 
 
 def sentence_transformers(model_dir: str, autocast: torch.dtype | None, device: str = "cpu",

@@ -85,9 +85,9 @@ def make_model(family: str, out: Path, tokenizer_dir: Path) -> Path:
 
 
 def ours(model_dir: Path, family: str) -> Callable[[list[str]], torch.Tensor]:
-    from engine.loading import LoadOptions, load_model
+    from engine.offline import OfflineModel
 
-    m = load_model(model_dir, LoadOptions(dtype="bfloat16", max_length=512))
+    m = OfflineModel(model_dir, "bfloat16", max_length=512)
     return lambda texts: m.embed(texts).vectors
 
 

@@ -161,7 +161,8 @@ def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor 
         else:
             per_row_mask = mask is not None and mask.dim() == 4 and mask.shape[0] == b
             out = torch.cat([_matmul_attention(q[i:i + step], k[i:i + step], v[i:i + step],
-                                               mask[i:i + step] if per_row_mask else mask, scale)
+                                               mask[i:i + step] if per_row_mask and mask is not None else mask,
+                                               scale)
                              for i in range(0, b, step)])
     else:
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=spec.scale)  # [b, H, L, D]
@@ -355,7 +356,8 @@ class TorchVarlen(AttentionBackend):
             else:
                 k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
                 v = v.repeat_interleave(q.shape[1] // v.shape[1], dim=1)
-        return varlen_attn(q, k, v, meta.cu_seqlens, meta.cu_seqlens, meta.max_seqlen, meta.max_seqlen, **kwargs)
+        out = varlen_attn(q, k, v, meta.cu_seqlens, meta.cu_seqlens, meta.max_seqlen, meta.max_seqlen, **kwargs)
+        return out[0] if isinstance(out, tuple) else out  # (out, lse) only when asked for the lse
 
 
 class FlashVarlen(AttentionBackend):
@@ -373,7 +375,7 @@ class FlashVarlen(AttentionBackend):
         return None
 
     def attend(self, q, k, v, meta: PackedBatch, spec: AttentionSpec, bias=None) -> torch.Tensor:
-        from flash_attn import flash_attn_varlen_func
+        from flash_attn import flash_attn_varlen_func  # pyright: ignore[reportMissingImports] (optional: GPU)
 
         window = spec.window if spec.window is not None else (-1, -1)
         return flash_attn_varlen_func(q, k, v, meta.cu_seqlens, meta.cu_seqlens, meta.max_seqlen,

@@ -19,8 +19,9 @@ from typing import Any
 
 import yaml
 
-from engine.errors import InvalidInput, ModelLoadError, UnknownModel
+from engine.errors import EngineError, InvalidInput, ModelLoadError, UnknownModel
 from engine.heads.pooling import PoolingMode
+from engine.heads.specs import head_for_catalog_task, head_named
 from engine.loading import LoadOptions
 from engine.tokenization import PairTemplate
 
@@ -28,11 +29,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CATALOG = Path(__file__).with_name("catalog.yaml")
 HF_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*", "1_Dense/*", "2_Dense/*", "3_Dense/*"]
-# Catalog tasks that choose what a checkpoint computes at load (LoadOptions.task); the others follow its
-# architecture. A *ForMaskedLM checkpoint is an encoder unless its entry says `sparse`. An entry's
-# `load_task` names the head outright where the tool-facing task does not (a causal LM used for `rerank`
-# loads with `load_task: yes_no_rerank`).
-LOAD_TASKS = {"sparse": "sparse", "multi_vector": "multi_vector"}
+# A catalog `task` that chooses a head at load is declared on the head (heads.specs.HeadSpec.catalog_task:
+# `sparse`, `multi_vector`); the others follow the architecture (a *ForMaskedLM checkpoint is an encoder
+# unless its entry says `sparse`). An entry's `load_task` names the head outright where the tool-facing task
+# does not (a causal LM used for `rerank` loads with `load_task: yes_no_rerank`).
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,9 @@ class CatalogEntry:
     query_prompt: str = ""
     document_prompt: str = ""
     pinned: bool = False
-    load_task: str | None = None  # LoadOptions.task when the task alone does not say (registry.TASK_OVERRIDES)
+    load_task: str | None = None  # the head (heads.specs.Head) when the task alone does not say
     pair_template: str | None = None  # rerankers: one prompt per pair, `{query}` then `{document}`
+    runtime: str = "torch"  # engine.runtimes.RUNTIMES: torch (our forward passes), spacy, gliner …
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CatalogEntry:
@@ -68,12 +69,18 @@ class CatalogEntry:
                 raise ValueError(f"catalog entry {data['id']!r}: {e}") from None
         if data.get("pooling"):
             data["pooling"] = PoolingMode(data["pooling"])
+        if data.get("load_task"):
+            try:
+                head_named(data["load_task"])
+            except EngineError as e:
+                raise ValueError(f"catalog entry {data['id']!r}: load_task: {e}") from None
         return cls(**data)
 
     def load_options(self, device: str, default_dtype: str, attention_backend: str | None) -> LoadOptions:
         return LoadOptions(device=device, dtype=self.dtype or default_dtype, attention_backend=attention_backend,
                            max_length=self.max_length, pooling=self.pooling, normalize=self.normalize,
-                           task=self.load_task or LOAD_TASKS.get(self.task), pair_template=self.pair_template)
+                           head=self.load_task or head_for_catalog_task(self.task), pair_template=self.pair_template,
+                           runtime=self.runtime)
 
     def resolve_path(self) -> Path:
         """The local directory holding this model's files, downloading from the Hub if needed."""

@@ -23,19 +23,29 @@ class UnknownModel(EngineError):
     """The requested model is not in the catalog or registry."""
 
 
-class UnsupportedArchitecture(EngineError):
-    """A checkpoint's architecture (or a config field) is not implemented by our forward passes."""
-
-
 class ModelLoadError(EngineError):
-    """Weights, config or tokenizer files are missing or corrupt."""
+    """A model cannot be made resident: weights, config or tokenizer files missing or corrupt, or the server's
+    configuration of it cannot work. The operator must fix it; the caller can only pick another model."""
+
+
+class ModelConfigError(ModelLoadError):
+    """The operator's settings for a model cannot work here (fp16 on CPU, a max_length past the model's
+    positions, a pair template on a model that does not score pairs)."""
+
+
+class UnsupportedArchitecture(ModelLoadError):
+    """A checkpoint's architecture (or a config field) is not implemented by our forward passes."""
 
 
 class UnsupportedTask(EngineError):
     """The model has no head for the requested task (e.g. NER on an embedding model)."""
 
 
-class BackendUnavailable(EngineError):
+class ComputeError(EngineError):
+    """A batch failed on the server's side (a model or engine fault, not the caller's input)."""
+
+
+class BackendUnavailable(ModelLoadError):
     """A requested attention backend cannot run on this device/config."""
 
 
@@ -55,5 +65,5 @@ class ShuttingDown(EngineError):
     """The engine is draining and accepts no new work."""
 
 
-class ModelOutputError(EngineError):
+class ModelOutputError(ComputeError):
     """The model produced no valid answer (NaN or infinite outputs): a fault of the model, not the input."""

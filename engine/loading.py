@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,15 @@ import torch
 from torch import nn
 
 from engine.attention import select_backend
-from engine.errors import InvalidInput, ModelLoadError, UnsupportedTask
-from engine.heads.colbert import MultiVectorHead
-from engine.heads.pooling import EmbeddingHead, PoolingMode
-from engine.model import LoadedModel, ModelInfo
+from engine.errors import ModelConfigError, ModelLoadError
+from engine.heads.pooling import PoolingMode
+from engine.heads.specs import HEADS, Head, HeadContext, RequestInput, head_named
+from engine.model import LoadedModel
+from engine.models.conversion import Conversion, Rename, convert_state_dict
 from engine.models.layers import cpu_has_fast_bf16, pack_linear_weights
-from engine.registry import YES_NO_RERANK, Task, resolve, task_override
-from engine.st_metadata import SentenceTransformersSpec, read_sentence_transformers
+from engine.registry import resolve
+from engine.runnable import ModelInfo
+from engine.st_metadata import read_sentence_transformers
 from engine.tokenization import PairTemplate, TextTokenizer
 from engine.weights import read_state_dict, weight_files
 
@@ -42,10 +43,11 @@ class LoadOptions:
     max_length: int | None = None  # None: what the model's files say
     pooling: PoolingMode | None = None  # override for models without sentence-transformers metadata
     normalize: bool | None = None
-    task: str | None = None  # None: the architecture's default; see registry.TASK_OVERRIDES
+    head: Head | str | None = None  # None: the architecture's default head (registry.ARCHITECTURES)
     # Sequence classifiers only: one prompt per (query, document) pair, `{query}` then `{document}`
     # (tokenization.PairTemplate), instead of the tokenizer's pair encoding.
     pair_template: str | None = None
+    runtime: str = "torch"  # engine.runtimes.RUNTIMES: what builds the runnable from the files
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
@@ -54,10 +56,10 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
     if name not in DTYPES:
-        raise InvalidInput(f"unknown dtype {name!r}; valid: auto, {', '.join(sorted(DTYPES))}")
+        raise ModelConfigError(f"unknown dtype {name!r}; valid: auto, {', '.join(sorted(DTYPES))}")
     dtype = DTYPES[name]
     if dtype is torch.float16 and device.type == "cpu":
-        raise InvalidInput("dtype float16 is supported on CUDA only; use bfloat16 or float32 on CPU")
+        raise ModelConfigError("dtype float16 is supported on CUDA only; set bfloat16 or float32 for CPU")
     return dtype
 
 
@@ -71,73 +73,13 @@ def read_config(model_dir: Path) -> dict[str, Any]:
         raise ModelLoadError(f"{path}: invalid JSON ({e})") from e
 
 
-def _labels(hf: dict[str, Any]) -> dict[int, str]:
-    id2label = hf.get("id2label") or {}
-    return {int(k): str(v) for k, v in id2label.items()}
-
-
-def _num_labels(hf: dict[str, Any]) -> int:
-    if hf.get("id2label"):
-        return len(hf["id2label"])
-    return int(hf.get("num_labels", 2))
-
-
-def _answer_token(tokenizer: TextTokenizer, word: str, where: Path) -> int:
-    token_id = tokenizer.token_id(word)
-    if token_id is None:
-        raise ModelLoadError(f"{where}: task {YES_NO_RERANK} needs {word!r} as a single token of the tokenizer, "
-                             "and tokenizer.json has none")
-    return token_id
-
-
-def _build_head(task: Task, backbone_cls: Any, cfg: Any, hf: dict[str, Any],
-                st: SentenceTransformersSpec | None, options: LoadOptions,
-                state: dict[str, torch.Tensor], tokenizer: TextTokenizer, where: Path
-                ) -> tuple[nn.Module, tuple[PoolingMode, ...], bool, int]:
-    """(head, pooling modes, normalize, output dim). Built on the meta device, except ST Dense layers,
-    which `read_sentence_transformers` already loaded."""
-    if options.task == YES_NO_RERANK:  # a causal LM's "yes" - "no" next-token logit: one label
-        if not hasattr(backbone_cls, "yes_no_head"):
-            raise UnsupportedTask(f"{where}: task {YES_NO_RERANK} needs a causal LM; {backbone_cls.__name__} "
-                                  "has no LM head to score yes/no with")
-        yes, no = _answer_token(tokenizer, "yes", where), _answer_token(tokenizer, "no", where)
-        return backbone_cls.yes_no_head(cfg, hf, yes, no), (), False, 1
-    if task is Task.SEQUENCE_CLASSIFICATION:  # the family knows its task model's head layout
-        n = _num_labels(hf)
-        return backbone_cls.sequence_head(cfg, n), (), False, n
-    if task is Task.TOKEN_CLASSIFICATION:
-        n = _num_labels(hf)
-        return backbone_cls.token_head(cfg, n), (), False, n
-    if task is Task.SPARSE_EMBED:
-        if not hasattr(backbone_cls, "mlm_head"):
-            raise UnsupportedTask(f"{where}: {backbone_cls.__name__} has no masked-LM head, so no SPLADE vectors")
-        head = backbone_cls.mlm_head(cfg)
-        return head, (), False, head.vocab_size
-    if task is Task.MULTI_VECTOR:  # colbert-ir `linear.weight` [dim, hidden], or PyLate's Dense module
-        dense = st.dense if st else []
-        proj = state.get("linear.weight")
-        if proj is None and not dense:
-            raise ModelLoadError(f"{where}: multi_vector needs a ColBERT projection: `linear.weight` in the "
-                                 "checkpoint (colbert-ir format) or a sentence-transformers Dense module (PyLate)")
-        linear = nn.Linear(proj.shape[1], proj.shape[0], bias=False) if proj is not None else None
-        out_dim = dense[-1].linear.out_features if dense else int(proj.shape[0])
-        return MultiVectorHead(linear, dense), (), True, out_dim
-    default = getattr(backbone_cls, "default_pooling", PoolingMode.MEAN)  # decoders: last token
-    modes = [options.pooling] if options.pooling else (st.pooling if st and st.pooling else [default])
-    normalize = options.normalize if options.normalize is not None else bool(st and st.normalize)
-    dense = st.dense if st else []
-    out_dim = dense[-1].linear.out_features if dense else cfg.hidden_size * len(modes)
-    head = EmbeddingHead(modes, dense, normalize)
-    return head, tuple(modes), normalize, out_dim
-
-
 def _max_length(model_dir: Path, cfg: Any, st_max: int | None, override: int | None) -> int:
     """The model's real max length: the override, else sentence-transformers' max_seq_length, else
     tokenizer_config's model_max_length; never more than the position table holds."""
     limit = cfg.max_length
     if override is not None:
         if override > limit:
-            raise InvalidInput(f"max_length {override} exceeds the model's position limit {limit}")
+            raise ModelConfigError(f"max_length {override} exceeds the model's position limit {limit}")
         return override
     candidates = [st_max]
     tc = model_dir / "tokenizer_config.json"
@@ -151,9 +93,10 @@ def _max_length(model_dir: Path, cfg: Any, st_max: int | None, override: int | N
 
 
 def _assign_weights(module: nn.Module, state: dict[str, torch.Tensor], dtype: torch.dtype,
-                    where: Path) -> None:
+                    where: Path) -> set[str]:
     """Assign checkpoint tensors into a meta-built module (cast to `dtype`), checking names and shapes.
-    Parameters that are already materialised (not on meta) are kept as they are."""
+    Parameters that are already materialised (not on meta) are kept as they are. Returns the keys of
+    `state` the module does not use."""
     expected = {k: v for k, v in module.state_dict(keep_vars=True).items() if v.is_meta}
     missing = [k for k in expected if k not in state]
     if missing:
@@ -166,18 +109,18 @@ def _assign_weights(module: nn.Module, state: dict[str, torch.Tensor], dtype: to
             raise ModelLoadError(f"{where}: tensor {key} has shape {tuple(t.shape)}, config implies {tuple(ref.shape)}")
         tensors[key] = t.to(dtype) if t.is_floating_point() else t
     module.load_state_dict(tensors, strict=False, assign=True)
+    return set(state) - set(module.state_dict())
 
 
-def _legacy_norm_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """TF-era checkpoints name LayerNorm parameters gamma/beta, in the backbone and in heads alike."""
-    return {re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", k)): v
-            for k, v in state.items()}
+# TF-era checkpoints name LayerNorm parameters gamma/beta, in the backbone and in heads alike.
+LEGACY_NAMES = Conversion(renames=(Rename(r"LayerNorm\.gamma$", "LayerNorm.weight"),
+                                   Rename(r"LayerNorm\.beta$", "LayerNorm.bias")))
 
 
-def _tie_weights(head: nn.Module, head_state: dict[str, torch.Tensor], backbone: nn.Module) -> None:
+def _tie_weights(tied: dict[str, tuple[str, ...]], head_state: dict[str, torch.Tensor], backbone: nn.Module) -> None:
     """Fill head tensors the checkpoint omits from their tied source (`SpladeHead.tied_weights`): another
     head tensor, or a `backbone.` parameter, which is then shared rather than copied."""
-    for key, sources in getattr(head, "tied_weights", {}).items():
+    for key, sources in tied.items():
         if key in head_state:
             continue
         for src in sources:
@@ -216,45 +159,55 @@ def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Loaded
     device = torch.device(options.device)
     dtype = resolve_dtype(options.dtype, device)
     attention, reason = select_backend(device, dtype, options.attention_backend,
-                                       needs_bias=getattr(backbone_cls, "needs_attention_bias", False),
-                                       own_attention=getattr(backbone_cls, "own_attention", None))
+                                       needs_bias=backbone_cls.needs_attention_bias,
+                                       own_attention=backbone_cls.own_attention)
 
-    task = task_override(options.task) if options.task else entry.task
+    head = head_named(options.head) if options.head else entry.default_head
+    if head not in entry.heads:
+        raise ModelConfigError(f"{model_dir}: {arch} checkpoints cannot be loaded with the {head.value} head; "
+                               f"they support {', '.join(h.value for h in entry.heads)}")
+    spec = HEADS[head]
+    if spec.family_builder and head not in backbone_cls.heads:  # the table promises what the family lacks
+        raise ModelConfigError(f"{model_dir}: the {entry.module} family has no {head.value} head")
     template = PairTemplate.parse(options.pair_template) if options.pair_template else None
-    if template is not None and task is not Task.SEQUENCE_CLASSIFICATION:
-        raise InvalidInput(f"pair_template applies to sequence classifiers (rerankers); this model computes "
-                           f"{task.value}")
-    st = read_sentence_transformers(model_dir) if task in (Task.EMBED, Task.MULTI_VECTOR) else None
+    if template is not None and RequestInput.PAIRS not in spec.inputs:
+        raise ModelConfigError(f"pair_template applies to heads that score pairs (rerankers); this model is "
+                               f"loaded as {head.value}")
+    st = read_sentence_transformers(model_dir) if spec.reads_st_metadata else None
     max_length = _max_length(model_dir, cfg, st.max_seq_length if st else None, options.max_length)
     tokenizer = TextTokenizer.from_dir(model_dir, max_length)
-    state = _legacy_norm_names(read_state_dict(weight_files(model_dir)))  # mmap'd: nothing copied yet
+    state = convert_state_dict(read_state_dict(weight_files(model_dir)), LEGACY_NAMES)  # mmap'd: no copy yet
     with torch.device("meta"):
         backbone = backbone_cls(cfg)
-        head, modes, normalize, out_dim = _build_head(task, backbone_cls, cfg, hf, st, options, state, tokenizer,
-                                                      model_dir)
-    tied = getattr(head, "tied_weights", {})
+        built = spec.build(HeadContext(backbone_cls, cfg, hf, st, options, state, tokenizer, model_dir))
+    head_module = built.module
+    tied = built.tied_weights
     tied_keys = set(tied) | {s for srcs in tied.values() for s in srcs}
     backbone_state, head_state = _split_state(state, backbone_cls.backbone_prefixes,
-                                              set(head.state_dict()) | tied_keys)
-    backbone_state = backbone_cls.convert_state_dict(backbone_state, cfg)
-    _assign_weights(backbone, backbone_state, dtype, model_dir)
-    _tie_weights(head, head_state, backbone)
-    if hasattr(head, "convert_state_dict"):  # e.g. the yes/no head keeps two rows of the LM head
-        head_state = head.convert_state_dict(head_state)
-    _assign_weights(head, head_state, dtype, model_dir)
+                                              set(head_module.state_dict()) | tied_keys)
+    backbone_state = convert_state_dict(backbone_state, backbone_cls.conversion)
+    unused = _assign_weights(backbone, backbone_state, dtype, model_dir)
+    _tie_weights(tied, head_state, backbone)
+    if built.convert_state is not None:  # e.g. the yes/no head keeps two rows of the LM head
+        head_state = built.convert_state(head_state)
+    unused_head = _assign_weights(head_module, head_state, dtype, model_dir) - tied_keys
+    # The backbone's state holds every non-head key: what the head takes (e.g. ColBERT's `linear.weight`)
+    # is used, not unused.
+    unused = (unused - set(head_module.state_dict())) | unused_head
+    if unused:
+        shown = sorted(unused)
+        log.info("%s: %d checkpoint tensors are not used by the %s head: %s%s", model_dir, len(shown),
+                 head.value, ", ".join(shown[:8]), " …" if len(shown) > 8 else "")
     backbone.to(device).eval()
-    head.to(device).eval()
+    head_module.to(device).eval()
     if device.type == "cpu":
-        pack_linear_weights(backbone, head)  # oneDNN's blocked layout: faster GEMMs, same bytes
+        pack_linear_weights(backbone, head_module)  # oneDNN's blocked layout: faster GEMMs, same bytes
 
     info = ModelInfo(
-        architecture=arch, family=entry.module, task=task, hidden_size=cfg.hidden_size,
-        output_dim=out_dim, max_length=max_length, dtype=dtype, device=device,
-        attention_backend=attention.name.value, attention_reason=reason, pooling=modes, normalize=normalize,
-        labels=_labels(hf) if task in (Task.SEQUENCE_CLASSIFICATION, Task.TOKEN_CLASSIFICATION) else {},
-        prompts=st.prompts if st else {}, pair_template=template)
-    if options.task == YES_NO_RERANK:
-        info = replace(info, labels={0: "yes"})  # the logit yes - no: its sigmoid is P(yes | yes or no)
-    log.info("loaded %s (%s, %s, %s) attention=%s", model_dir, arch, dtype, device, reason)
-    return LoadedModel(info, backbone, head, tokenizer, attention, getattr(cfg, "position_offset", 0))
-
+        architecture=arch, family=entry.module, task=spec.task, hidden_size=cfg.hidden_size,
+        output_dim=built.output_dim, max_length=max_length, dtype=dtype, device=device,
+        attention_backend=attention.name.value, attention_reason=reason, pooling=built.pooling,
+        normalize=built.normalize, labels=built.labels, prompts=st.prompts if st else {}, pair_template=template,
+        head=head.value)
+    log.info("loaded %s (%s, %s head, %s, %s) attention=%s", model_dir, arch, head.value, dtype, device, reason)
+    return LoadedModel(info, backbone, head_module, tokenizer, attention, getattr(cfg, "position_offset", 0))

@@ -20,7 +20,8 @@ class EngineMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.queue_depth = Gauge("sie_tool_queue_depth",
-                                 "Pending tool-call work items (queued or running), by model; model=\"_all\" is the total",
+                                 "Tool calls admitted and not finished (queued or computing; a chunked call counts once), "
+                                 "by model; model=\"_all\" is the total",
                                  ["model"], registry=r)
         self.batch_size = Histogram("sie_batch_size", "Sequences per forward batch", ["model"],
                                     buckets=_SIZE_BUCKETS, registry=r)

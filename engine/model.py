@@ -1,47 +1,27 @@
-"""A loaded model: tokenizer + backbone + head, run on packed batches.
+"""A loaded torch model: tokenizer + backbone + head, run on packed batches (a `Runnable`).
 
-`LoadedModel.forward(batch)` is the one compute entry point (the scheduler calls it with batches it
-forms across requests). The text-level helpers (`embed`, `score_pairs`, …) tokenise, plan token-budget
-batches sorted by length, run them, and return results in input order.
+It computes only: `make_batch` → `forward` → `split_output`, which the scheduler drives with batches it
+forms across requests (`run` does the same for a list of inputs, in token-budget batches). Everything
+between texts and a task's result — prompts, `kind`, pairs, defaults, validation — lives in `Engine`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from engine.attention import AttentionBackend
 from engine.batch import PackedBatch, pack
-from engine.errors import InvalidInput, UnsupportedTask
-from engine.heads.pooling import PoolingMode, finish_embeddings
-from engine.heads.splade import SparseVector, top_terms
+from engine.errors import InvalidInput
+from engine.heads.specs import HEADS, Head, OutputSplit
 from engine.models.layers import AttentionContext
-from engine.registry import Task
-from engine.tokenization import Encoded, PairTemplate, TextTokenizer, validate_texts
+from engine.runnable import ModelInfo
+from engine.tokenization import Encoded, PairTemplate, TextTokenizer
 
 DEFAULT_MAX_BATCH_TOKENS = {"cpu": 8192, "cuda": 32768}
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    architecture: str
-    family: str
-    task: Task
-    hidden_size: int
-    output_dim: int  # embedding size, number of labels, vocabulary size (sparse) or ColBERT dim
-    max_length: int
-    dtype: torch.dtype
-    device: torch.device
-    attention_backend: str
-    attention_reason: str
-    pooling: tuple[PoolingMode, ...] = ()
-    normalize: bool = False
-    labels: dict[int, str] = field(default_factory=dict)
-    prompts: dict[str, str] = field(default_factory=dict)
-    pair_template: PairTemplate | None = None  # classify(texts, pairs) formats each pair into one prompt
 
 
 @dataclass(frozen=True)
@@ -107,6 +87,11 @@ class LoadedModel:
         self.attention = attention
         self.position_offset = position_offset
         self.max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS.get(info.device.type, 8192)
+        self._split = HEADS[Head(info.head)].split
+
+    @property
+    def front(self) -> TextTokenizer:
+        return self.tokenizer
 
     # --- sizes -----------------------------------------------------------------------------------
 
@@ -137,9 +122,10 @@ class LoadedModel:
         return self.head(hidden, batch)
 
     def split_output(self, out: torch.Tensor, batch: PackedBatch) -> list[torch.Tensor]:
-        """Per-input pieces of `forward`'s output (a row, a sparse [V] row, or a [len, L] slice of tokens)."""
+        """Per-input pieces of `forward`'s output (a row, a sparse [V] row, or a [len, L] slice of tokens),
+        as the head declares (heads.specs.HeadSpec.split)."""
         out = out.cpu()
-        if self.info.task in (Task.TOKEN_CLASSIFICATION, Task.MULTI_VECTOR):
+        if self._split is OutputSplit.PER_TOKEN:
             return list(out.split(list(batch.seqlens)))
         return list(out.unbind(0))
 
@@ -156,52 +142,3 @@ class LoadedModel:
             if on_batch is not None:
                 on_batch(n + 1, len(plan))
         return results  # type: ignore[return-value]
-
-    # --- task helpers over texts -----------------------------------------------------------------
-
-    def _require(self, task: Task) -> None:
-        if self.info.task is not task:
-            raise UnsupportedTask(f"this model computes {self.info.task.value}, not {task.value}")
-
-    def embed(self, texts: Sequence[str], normalize: bool | None = None, dimensions: int | None = None,
-              max_batch_tokens: int | None = None) -> EmbeddingOutput:
-        self._require(Task.EMBED)
-        encoded = self.tokenizer.encode(validate_texts(texts), offsets=False)
-        rows = self.run(encoded, max_batch_tokens)
-        vectors = finish_embeddings(torch.stack(rows), self.info.normalize if normalize is None else normalize,
-                                    dimensions)
-        return EmbeddingOutput(vectors, [len(e) for e in encoded], [e.truncated for e in encoded])
-
-    def classify(self, texts: Sequence[str], pairs: Sequence[str] | None = None,
-                 max_batch_tokens: int | None = None) -> tuple[torch.Tensor, list[bool]]:
-        """Logits [N, num_labels] for texts, or for (text, pair) pairs (cross-encoders)."""
-        self._require(Task.SEQUENCE_CLASSIFICATION)
-        texts = validate_texts(texts)
-        template = self.info.pair_template
-        if pairs is not None:
-            pairs = validate_texts(pairs, "pairs")
-            items = list(zip(texts, pairs, strict=True))
-            encoded = (self.tokenizer.encode_template(template, items) if template
-                       else self.tokenizer.encode_pairs(items, offsets=False))
-        else:
-            require_no_template(template)
-            encoded = self.tokenizer.encode(texts, offsets=False)
-        return torch.stack(self.run(encoded, max_batch_tokens)), [e.truncated for e in encoded]
-
-    def token_logits(self, texts: Sequence[str], max_batch_tokens: int | None = None) -> list[TokenLogits]:
-        self._require(Task.TOKEN_CLASSIFICATION)
-        encoded = self.tokenizer.encode(validate_texts(texts), offsets=True)  # NER maps tokens to characters
-        return [TokenLogits(lg, e) for lg, e in zip(self.run(encoded, max_batch_tokens), encoded, strict=True)]
-
-    def sparse_embed(self, texts: Sequence[str], top_k: int | None = None,
-                     max_batch_tokens: int | None = None) -> list[SparseVector]:
-        """SPLADE vectors: the `top_k` heaviest terms per input (all non-zero terms when None)."""
-        self._require(Task.SPARSE_EMBED)
-        encoded = self.tokenizer.encode(validate_texts(texts), offsets=False)
-        return [top_terms(row, top_k, self.tokenizer.id_to_token) for row in self.run(encoded, max_batch_tokens)]
-
-    def multi_vector(self, texts: Sequence[str], max_batch_tokens: int | None = None) -> MultiVectorOutput:
-        self._require(Task.MULTI_VECTOR)
-        encoded = self.tokenizer.encode(validate_texts(texts), offsets=False)
-        return MultiVectorOutput(self.run(encoded, max_batch_tokens), [len(e) for e in encoded],
-                                 [e.truncated for e in encoded])

@@ -28,10 +28,10 @@ import torch
 
 from engine.catalog import Catalog, CatalogEntry
 from engine.errors import EngineError, ModelLoadError, Overloaded
-from engine.loading import LoadOptions, load_model
+from engine.loading import LoadOptions
 from engine.metrics import EngineMetrics
-from engine.model import LoadedModel, ModelInfo
-from engine.tokenization import TextTokenizer
+from engine.runnable import ModelInfo, Runnable
+from engine.runtimes import load_runnable
 from engine.weights import weight_files
 
 T = TypeVar("T")
@@ -56,8 +56,8 @@ class Tier(str, Enum):
 class _Slot:
     entry: CatalogEntry
     tier: Tier = Tier.COLD
-    model: LoadedModel | None = None
-    tokenizer: TextTokenizer | None = None  # kept after a drop: tokenising needs no weights
+    model: Runnable | None = None
+    front: Any = None  # kept after a drop: making work items (tokenising) needs no weights
     info: ModelInfo | None = None  # likewise kept: what the model computes, its dims and limits
     nbytes: int = 0  # exact once loaded; an estimate before
     in_use: int = 0
@@ -66,6 +66,7 @@ class _Slot:
     failures: int = 0
     retry_at: float = 0.0
     last_error: EngineError | None = None
+    awaiting_room: bool = False  # its load waits for in-use models to be released (scheduler: starvation)
 
 
 @dataclass(frozen=True)
@@ -106,12 +107,12 @@ def estimate_bytes(path: Path, dtype: torch.dtype) -> int:
     return int(size * dtype.itemsize / 4)
 
 
-Loader = Callable[[Path, LoadOptions], LoadedModel]
+Loader = Callable[[Path, LoadOptions], Runnable]
 
 
 class ModelPool:
     def __init__(self, catalog: Catalog, config: PoolConfig = PoolConfig(), metrics: EngineMetrics | None = None,
-                 loader: Loader = load_model) -> None:
+                 loader: Loader = load_runnable) -> None:
         self.catalog = catalog
         self.config = config
         self.device = torch.device(config.device)
@@ -171,20 +172,20 @@ class ModelPool:
                  "pinned": s.entry.pinned, "last_error": str(s.last_error) if s.last_error else None}
                 for s in self._slots.values()]
 
-    def model_info(self, model_id: str) -> LoadedModel | None:
+    def model_info(self, model_id: str) -> Runnable | None:
         return self._slot(model_id).model
 
     # --- use ---------------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def use(self, model_id: str) -> AsyncIterator[LoadedModel]:
+    async def use(self, model_id: str) -> AsyncIterator[Runnable]:
         model = await self.acquire(model_id)
         try:
             yield model
         finally:
             await self.release(model_id)
 
-    async def acquire(self, model_id: str) -> LoadedModel:
+    async def acquire(self, model_id: str) -> Runnable:
         """The model, resident on the device and marked in use (never evicted until `release`).
 
         The in-use mark is taken before waiting for the load, as a reservation: the moment the model is
@@ -204,6 +205,26 @@ class ModelPool:
         slot.last_used = time.monotonic()
         return slot.model
 
+    def acquire_resident(self, model_id: str) -> Runnable | None:
+        """The model marked in use if it is resident now, else None (never waits: the scheduler's loop
+        serves resident models and leaves loads to `prefetch`)."""
+        slot = self._slot(model_id)
+        if slot.tier is not Tier.DEVICE or slot.model is None:
+            return None
+        slot.in_use += 1
+        slot.last_used = time.monotonic()
+        return slot.model
+
+    async def prefetch(self, model_id: str) -> None:
+        """Make the model resident (resolving, downloading and loading it if needed) without keeping it
+        in use; raises its load error."""
+        async with self.use(model_id):
+            pass
+
+    def waiting_for_room(self, model_id: str) -> bool:
+        """Whether the model's load is waiting for in-use models to be released."""
+        return self._slot(model_id).awaiting_room
+
     async def release(self, model_id: str) -> None:
         slot = self._slot(model_id)
         slot.in_use -= 1
@@ -211,14 +232,15 @@ class ModelPool:
         async with self._released:
             self._released.notify_all()
 
-    async def describe(self, model_id: str) -> tuple[ModelInfo, TextTokenizer]:
-        """The model's info and tokenizer; loads the model once if it has never been loaded."""
+    async def describe(self, model_id: str) -> tuple[ModelInfo, Any]:
+        """The model's info and front (its tokenizer, for torch models); loads the model once if it has never
+        been loaded."""
         slot = self._slot(model_id)
-        if slot.tokenizer is None or slot.info is None:
+        if slot.front is None or slot.info is None:
             async with self.use(model_id):
                 pass
-        assert slot.tokenizer is not None and slot.info is not None
-        return slot.info, slot.tokenizer
+        assert slot.front is not None and slot.info is not None
+        return slot.info, slot.front
 
     # --- tier changes ----------------------------------------------------------------------------
 
@@ -250,24 +272,28 @@ class ModelPool:
             raise type(slot.last_error)(f"{slot.last_error} (retrying in {slot.retry_at - now:.0f} s)")
         started = time.perf_counter()
         source = "host" if slot.tier is Tier.HOST else "disk"
-        async with self._lock:
-            if slot.tier is Tier.COLD:
-                try:
-                    path, options = await asyncio.to_thread(self._resolve, slot.entry)
+        if slot.tier is Tier.COLD:
+            try:
+                # Outside the lock: resolving may download from the Hub for minutes, and other models'
+                # loads and tier changes must not wait for it (slot.loading already makes it one per model).
+                path, options = await asyncio.to_thread(self._resolve, slot.entry)
+                async with self._lock:
                     need = slot.nbytes or estimate_bytes(path, _dtype_of(options, self.device))
                     await self._make_room(slot, need)
                     model = await self._load_with_oom_retry(slot, path, options)
-                except EngineError as e:
-                    slot.failures += 1
-                    slot.last_error = e = type(e)(f"model {slot.entry.id} failed to load: {e}")
-                    slot.retry_at = time.monotonic() + min(2.0 ** (slot.failures - 1), MAX_BACKOFF_S)
-                    log.warning("%s (attempt %d)", e, slot.failures)
-                    raise e from None
-                slot.model, slot.tokenizer, slot.info = model, model.tokenizer, model.info
-                slot.nbytes = model.nbytes()
-                slot.tier = Tier.DEVICE
-                await self._make_room(slot, 0)  # the estimate may have been low: settle the exact bytes
-            else:  # HOST -> DEVICE: leaves the host tier first so the model it displaces can take its place
+                    slot.model, slot.front, slot.info = model, model.front, model.info
+                    slot.nbytes = model.nbytes()
+                    slot.tier = Tier.DEVICE
+                    await self._make_room(slot, 0)  # the estimate may have been low: settle the exact bytes
+                    self._publish(slot)
+            except EngineError as e:
+                slot.failures += 1
+                slot.last_error = e = type(e)(f"model {slot.entry.id} failed to load: {e}")
+                slot.retry_at = time.monotonic() + min(2.0 ** (slot.failures - 1), MAX_BACKOFF_S)
+                log.warning("%s (attempt %d)", e, slot.failures)
+                raise e from None
+        else:  # HOST -> DEVICE: leaves the host tier first so the model it displaces can take its place
+            async with self._lock:
                 slot.tier = Tier.COLD
                 try:
                     await self._make_room(slot, slot.nbytes)
@@ -278,13 +304,13 @@ class ModelPool:
                 assert slot.model is not None
                 await self.on_device(slot.model.move, self.device)
                 slot.tier = Tier.DEVICE
-            self._publish(slot)
+                self._publish(slot)
         elapsed = time.perf_counter() - started
         self.metrics.loads.labels(model=slot.entry.id, source=source).inc()
         self.metrics.swap_in_seconds.labels(model=slot.entry.id, source=source).observe(elapsed)
         log.info("model %s resident on %s from %s in %.0f ms", slot.entry.id, self.device, source, elapsed * 1e3)
 
-    async def _load_with_oom_retry(self, slot: _Slot, path: Path, options: LoadOptions) -> LoadedModel:
+    async def _load_with_oom_retry(self, slot: _Slot, path: Path, options: LoadOptions) -> Runnable:
         """Device OOM while loading: evict every idle model and retry once, then fail this model alone."""
         try:
             return await self.on_device(self._loader, path, options)
@@ -322,11 +348,15 @@ class ModelPool:
             if remaining <= 0:
                 raise Overloaded(f"no room to load {incoming.entry.id}: every resident model is pinned or busy",
                                  retry_after_s=1.0)
-            async with self._released:  # wait for a release, then look again
-                try:
-                    await asyncio.wait_for(self._released.wait(), timeout=min(remaining, 1.0))
-                except TimeoutError:
-                    pass
+            incoming.awaiting_room = True
+            try:
+                async with self._released:  # wait for a release, then look again
+                    try:
+                        await asyncio.wait_for(self._released.wait(), timeout=min(remaining, 1.0))
+                    except TimeoutError:
+                        pass
+            finally:
+                incoming.awaiting_room = False
 
     async def _evict(self, slot: _Slot) -> None:
         """Device -> host if the host budget can take it, else drop."""

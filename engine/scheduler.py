@@ -21,19 +21,24 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import torch
 
-from engine.errors import EngineError, ModelOutputError, Overloaded, RequestTimeout, ShuttingDown
+from engine.errors import ComputeError, EngineError, ModelOutputError, Overloaded, RequestTimeout, ShuttingDown
 from engine.metrics import ALL_MODELS, EngineMetrics
-from engine.model import LoadedModel
 from engine.pool import ModelPool
+from engine.runnable import Runnable
 from engine.tokenization import Encoded
 
 log = logging.getLogger(__name__)
 
 IDLE_AFTER_S = 0.05  # no batch for this long: the device is idle and the wait window is skipped
+
+# The model a task's enclosing `admitted` scope holds, so that the parts of one tool call (progress chunks
+# submitted concurrently: tasks copy the context they are created in) ride on one admission and count once.
+_ADMITTED: ContextVar[str | None] = ContextVar("sie_admitted_model", default=None)
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,8 @@ class Scheduler:
         self.config = config
         self.metrics = metrics or pool.metrics
         self._queues: dict[str, deque[WorkItem]] = {}
-        self._pending = 0  # requests accepted and not finished (the queue-depth signal)
+        self._pending = 0  # tool calls accepted and not finished (the queue-depth signal)
+        self._loads: dict[str, asyncio.Task] = {}  # background loads of models with queued work
         self._wakeup = asyncio.Event()
         self._accepting = True
         self._loop_task: asyncio.Task | None = None
@@ -88,13 +94,21 @@ class Scheduler:
         if self._loop_task is None:
             self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="sie-scheduler")
 
-    async def shutdown(self, timeout_s: float = 30.0) -> None:
-        """Stop accepting, finish everything already accepted, then stop the loop."""
+    async def drain(self, timeout_s: float) -> bool:
+        """Stop accepting (new calls get ShuttingDown) and wait up to `timeout_s` for every accepted call
+        to finish. True when nothing is left pending."""
         self._accepting = False
         deadline = time.monotonic() + timeout_s
         while self._pending and time.monotonic() < deadline:
             self._wakeup.set()
             await asyncio.sleep(0.01)
+        return not self._pending
+
+    async def shutdown(self, timeout_s: float = 30.0) -> None:
+        """Stop accepting, finish everything already accepted, then stop the loop."""
+        await self.drain(timeout_s)
+        for load in list(self._loads.values()):
+            load.cancel()
         if self._loop_task is not None:
             self._loop_task.cancel()
             try:
@@ -114,8 +128,8 @@ class Scheduler:
     # --- submission ----------------------------------------------------------------------------
 
     def admission_error(self) -> ShuttingDown | Overloaded | None:
-        """Why a new request would be refused now (counted as an error), or None: cheap enough to ask before
-        a request's body is even read."""
+        """Why a new call would be refused now (counted as an error), or None: cheap enough to ask before a
+        request's body is even read (sie_mcp/http_body.py)."""
         if not self._accepting:
             return ShuttingDown("server is shutting down; retry on another replica")
         if self._pending >= self.config.max_queue:
@@ -128,16 +142,26 @@ class Scheduler:
 
     @asynccontextmanager
     async def admitted(self, model_id: str) -> AsyncIterator[str]:
-        """Admission control for one request (tokenising included); yields the canonical model id.
-        Raises ShuttingDown while draining and Overloaded past `max_queue` pending requests."""
+        """Admission control for one tool call (tokenising included); yields the canonical model id.
+        Raises ShuttingDown while draining and Overloaded past `max_queue` pending calls.
+
+        Scopes nest: inside an `admitted(model_id)` scope (in this task or the task that created it), a
+        second one for the same model is part of the same call and neither re-admits nor counts again, so
+        a call chunked for progress counts once in `sie_tool_queue_depth` and in `max_queue`."""
+        held = _ADMITTED.get()
+        if held is not None and held == self.pool.canonical_id(model_id):
+            yield held
+            return
         refusal = self.admission_error()
         if refusal is not None:
             raise refusal
         model_id = self.pool.canonical_id(model_id)
         self._count(model_id, +1)
+        token = _ADMITTED.set(model_id)
         try:
             yield model_id
         finally:
+            _ADMITTED.reset(token)
             self._count(model_id, -1)
 
     async def submit(self, model_id: str, encoded: list[Encoded], timeout_s: float | None = None
@@ -181,15 +205,47 @@ class Scheduler:
         return [m for m in list(self._queues) if self._live(m)]
 
     def _pick_model(self) -> str | None:
+        """The next model to serve among the resident ones; models that are not resident get their load
+        started in the background (resolving, downloading and loading never stall the loop) and are
+        served once they arrive."""
         waiting = self._waiting_models()
-        if not waiting:
+        resident = [m for m in waiting if self.pool.is_resident(m)]
+        for m in waiting:
+            if m not in resident:
+                self._bring_in(m)
+        if not resident:
             return None
         now = time.perf_counter()
         oldest = min(waiting, key=lambda m: self._queues[m][0].enqueued_at)
-        if now - self._queues[oldest][0].enqueued_at > self.config.starvation_s:
-            return oldest
-        resident = [m for m in waiting if self.pool.is_resident(m)]
-        return min(resident or waiting, key=lambda m: self._queues[m][0].enqueued_at)
+        if oldest not in resident and now - self._queues[oldest][0].enqueued_at > self.config.starvation_s:
+            # A cold model waits for room: while its load cannot evict the busy resident models, stop
+            # serving them (their releases let the load make room) — the starvation bound.
+            if self.pool.waiting_for_room(oldest):
+                return None
+        return min(resident, key=lambda m: self._queues[m][0].enqueued_at)
+
+    def _bring_in(self, model_id: str) -> None:
+        """Start making `model_id` resident (once); when it is, or its load fails, wake the loop."""
+        if model_id in self._loads:
+            return
+        task = asyncio.get_running_loop().create_task(self._load(model_id), name=f"sie-load-{model_id}")
+        self._loads[model_id] = task
+
+    async def _load(self, model_id: str) -> None:
+        try:
+            await self.pool.prefetch(model_id)
+        except EngineError as e:  # the load failed: so do the calls waiting for it (the pool backs off)
+            for item in self._live(model_id):
+                item.fail(e)
+            self._queues[model_id].clear()
+        except Exception as e:  # never leave callers waiting on a load that died
+            log.exception("loading %s failed", model_id)
+            for item in self._live(model_id):
+                item.fail(EngineError(f"model {model_id} could not be made resident: {type(e).__name__}"))
+            self._queues[model_id].clear()
+        finally:
+            self._loads.pop(model_id, None)
+            self._wakeup.set()
 
     async def _run(self) -> None:
         while True:
@@ -204,12 +260,8 @@ class Scheduler:
                 log.exception("scheduler error while serving %s", model_id)
 
     async def _serve(self, model_id: str) -> None:
-        try:
-            model = await self.pool.acquire(model_id)
-        except EngineError as e:
-            for item in self._live(model_id):
-                item.fail(e)
-            self._queues[model_id].clear()
+        model = self.pool.acquire_resident(model_id)
+        if model is None:  # evicted since it was picked: the next pick starts its load
             return
         try:
             budget = self.config.max_batch_tokens or model.max_batch_tokens
@@ -221,7 +273,7 @@ class Scheduler:
                 await self._fill_window(model_id, budget)
                 refs = self._take_batch(model_id, budget)
                 if refs:
-                    await self._run_batch(model, refs)
+                    await self._run_taken(model, refs)
         finally:
             await self.pool.release(model_id)
 
@@ -261,19 +313,41 @@ class Scheduler:
             self._queues[model_id].remove(item)  # fully batched: it leaves the queue
         return refs
 
-    async def _run_batch(self, model: LoadedModel, refs: list[tuple[WorkItem, int]]) -> None:
+    async def _run_taken(self, model: Runnable, refs: list[tuple[WorkItem, int]]) -> None:
+        """Run a taken batch, failing closed: whatever goes wrong once work has left the queue, the taken
+        requests get a typed error at once (never a wait for their timeout)."""
+        try:
+            await self._run_batch(model, refs)
+        except BaseException as e:
+            if not isinstance(e, Exception):  # cancelled (shutdown): the callers hear it too
+                for item, _ in refs:
+                    item.fail(ShuttingDown("server is shutting down; retry on another replica"))
+                raise
+            log.exception("batch on %s failed outside the model", refs[0][0].model_id)
+            err = e if isinstance(e, EngineError) else ComputeError(
+                f"inference failed on {refs[0][0].model_id}; retry, and report it to the operator if it persists")
+            for item, _ in refs:
+                if not item.future.done():
+                    self.metrics.errors.labels(type=type(err).__name__).inc()
+                item.fail(err)
+
+    async def _run_batch(self, model: Runnable, refs: list[tuple[WorkItem, int]]) -> None:
         model_id = refs[0][0].model_id
         refs.sort(key=lambda r: len(r[0].encoded[r[1]]))
         encoded = [item.encoded[i] for item, i in refs]
         tokens = sum(len(e) for e in encoded)
         started = time.perf_counter()
+        outputs: list
         try:
             outputs = await self.pool.on_device(self._compute, model, encoded)
         except torch.OutOfMemoryError:
-            outputs = await self._recover_from_oom(model, encoded)
+            outputs = await self._recover_from_oom(model_id, model, encoded)
         except Exception as e:
             log.exception("batch on %s failed", model_id)
             outputs = [e] * len(refs)
+        if len(outputs) != len(refs):
+            raise ComputeError(f"model {model_id} returned {len(outputs)} outputs for {len(refs)} inputs; "
+                               "report it to the operator")
         self._last_batch_end = time.perf_counter()
         elapsed = self._last_batch_end - started
         self._throughput = 0.8 * self._throughput + 0.2 * tokens / max(elapsed, 1e-6)
@@ -282,7 +356,7 @@ class Scheduler:
         self.metrics.phase_seconds.labels(model=model_id, phase="compute").observe(elapsed)
         for (item, i), out in zip(refs, outputs, strict=True):
             if isinstance(out, BaseException):
-                err = out if isinstance(out, EngineError) else EngineError(f"inference failed on {model_id}")
+                err = out if isinstance(out, EngineError) else ComputeError(f"inference failed on {model_id}")
                 self.metrics.errors.labels(type=type(err).__name__).inc()
                 item.fail(err)
                 continue
@@ -298,15 +372,14 @@ class Scheduler:
                 item.future.set_result(item.outputs)
 
     @staticmethod
-    def _compute(model: LoadedModel, encoded: list[Encoded]) -> list[torch.Tensor]:
+    def _compute(model: Runnable, encoded: list[Encoded]) -> list:
         batch = model.make_batch(encoded)
         return model.split_output(model.forward(batch), batch)
 
-    async def _recover_from_oom(self, model: LoadedModel, encoded: list[Encoded]) -> list:
+    async def _recover_from_oom(self, model_id: str, model: Runnable, encoded: list[Encoded]) -> list:
         """Device OOM: evict other idle models and retry once, then split the batch, then fail alone."""
-        model_id = next((s["id"] for s in self.pool.status() if self.pool.model_info(s["id"]) is model), "")
         await self.pool.evict_idle(keep=model_id)
-        if torch.cuda.is_available():
+        if self.pool.device.type == "cuda":
             torch.cuda.empty_cache()
 
         async def attempt(part: list[Encoded]) -> list:
@@ -321,7 +394,9 @@ class Scheduler:
         return await attempt(encoded)
 
 
-def _finite(out: torch.Tensor) -> bool:
-    """No NaN or infinity in a model's output (JSON has neither: they would reach a client as null)."""
+def _finite(out: object) -> bool:
+    """No NaN or infinity in a model's tensor output (JSON has neither: they would reach a client as null)."""
+    if not isinstance(out, torch.Tensor):
+        return True  # a runnable's own output type (spaCy docs, spans …): its task checks it
     values = out._values() if out.is_sparse else out  # sparse COO (SPLADE): its stored values
     return not values.is_floating_point() or bool(torch.isfinite(values).all())

@@ -4,6 +4,7 @@
                   [--model NAME=PATH]… [--device auto] [--memory-budget 4GiB] [--max-batch-tokens N] …
     sie-mcp models [--catalog FILE] [--model NAME=PATH]…
     sie-mcp embed TEXT…            (one-off embedding with the engine, JSON lines)
+    sie-mcp download [MODEL…]      (pre-fetch catalog models into the cache; default: the preload models)
 
 Every `serve` option is also an environment variable: --memory-budget is SIE_MEMORY_BUDGET, and so on.
 """
@@ -58,13 +59,15 @@ def _serve(settings: Settings) -> int:
     if settings.transport == "http":
         import uvicorn
 
+        from sie_mcp.drain import FLUSH_S, DrainingServer
         from sie_mcp.http_app import create_app
 
         app = create_app(settings)
         # Keep-alive longer than load balancers' and clients' idle timeouts: a server closing an idle
         # connection just as a client reuses it is a connection reset for that client.
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                    timeout_graceful_shutdown=30, timeout_keep_alive=65)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                                timeout_graceful_shutdown=int(FLUSH_S), timeout_keep_alive=65)
+        DrainingServer(config, drain=app.state.drain).run()
         return 0
     from sie_mcp.http_app import build_runtime, preload_models
     from sie_mcp.mcp_server import build_mcp, owned_runtime
@@ -118,6 +121,35 @@ def _embed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _download(args: argparse.Namespace, settings: Settings) -> int:
+    """Fetch each model's files into the cache (HF_HOME for hf: sources) so that pods never download under
+    load: an initContainer and the image build run this. Exit 1 naming every model that failed."""
+    from engine.catalog import Catalog
+    from sie_mcp.http_app import preload_models
+
+    catalog = Catalog.from_yaml(settings.catalog) if settings.catalog else Catalog.default()
+    for spec in settings.model:
+        catalog.register_path(spec)
+    names = args.models or preload_models(settings)
+    failed: list[str] = []
+    for i, name in enumerate(names, 1):
+        print(f"[{i}/{len(names)}] {name}", file=sys.stderr, flush=True)  # hf: downloads draw tqdm bars
+        try:
+            entry = catalog.get(name)
+            path = entry.resolve_path()
+            if not (path / "config.json").is_file():
+                raise EngineError(f"model {entry.id}: no config.json in {path}")
+        except EngineError as e:
+            print(f"  failed: {e}", file=sys.stderr)
+            failed.append(name)
+            continue
+        print(f"  ok: {entry.id} ({entry.source})", file=sys.stderr)
+    if failed:
+        print(f"error: {len(failed)} of {len(names)} models failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sie-mcp", description="Small specialised models as tools for agents.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     embed.add_argument("--embed-model", default=None, help="catalog id (default: the default embedding model)")
     embed.add_argument("--dimensions", type=int, default=None, help="Matryoshka truncation")
     _add_settings_flags(embed)
+    download = sub.add_parser("download", help="pre-fetch catalog models into the model cache (HF_HOME)")
+    download.add_argument("models", nargs="*", help="catalog ids or HF ids (default: the preload models)")
+    _add_settings_flags(download)
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args)
@@ -141,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "models":
             return _models(settings)
+        if args.command == "download":
+            return _download(args, settings)
         return _embed(args, settings)
     except (EngineError, ValueError) as e:  # a user gets a message, never a traceback
         print(f"error: {e}", file=sys.stderr)

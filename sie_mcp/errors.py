@@ -21,11 +21,11 @@ from starlette.types import Send
 
 from engine.errors import (
     BackendUnavailable,
+    ComputeError,
     EngineError,
     InputTooLong,
     InvalidInput,
     ModelLoadError,
-    ModelOutputError,
     Overloaded,
     RequestTimeout,
     ShuttingDown,
@@ -50,11 +50,11 @@ _STATUS: list[tuple[type[EngineError], int]] = [
     (ModelLoadError, 503),
     (UnsupportedArchitecture, 503),
     (BackendUnavailable, 503),
-    (ModelOutputError, 503),
+    (ComputeError, 503),  # ModelOutputError included
     (RequestTimeout, 503),
 ]
 # Server-side faults found while loading or running a model: the call was fine, the deployment is not.
-_OPERATOR_FAULTS = (ModelLoadError, UnsupportedArchitecture, BackendUnavailable, ModelOutputError)
+_OPERATOR_FAULTS = (ModelLoadError, UnsupportedArchitecture, BackendUnavailable, ComputeError)
 
 # An absolute path of two or more components (not part of a URL, not one of this server's routes):
 # replaced by its last component.

@@ -106,6 +106,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             state["preload_error"] = str(e)
             log.error("preloading failed: %s", e)
 
+    async def drain() -> None:
+        """Stop intake (/readyz 503, new calls ShuttingDown) and wait for accepted calls (sie_mcp.drain)."""
+        pending = engine.scheduler.pending_requests
+        if not await engine.scheduler.drain(settings.drain_timeout()):
+            log.warning("drain timeout (%.0f s): %d calls still pending", settings.drain_timeout(),
+                        engine.scheduler.pending_requests)
+        else:
+            log.info("drained: %d calls finished", pending)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         await engine.start(serving=True)
@@ -135,6 +144,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.add_middleware(Guard, access=access)
     app.state.runtime = runtime
     install_handlers(app)
+    app.state.drain = drain
 
     # --- health and metrics ----------------------------------------------------------------------
 
@@ -147,8 +157,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def readyz() -> JSONBody:
         """Ready: default models loaded and the engine accepting work."""
         ok = state["ready"] and engine.scheduler.accepting
+        status = "ready" if ok else "draining" if not engine.scheduler.accepting else "not ready"
         error = state["preload_error"]
-        body = {"status": "ready" if ok else "not ready", "preload_error": error and public_text(error)}
+        body = {"status": status, "preload_error": error and public_text(error)}
         return JSONBody(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["ops"])

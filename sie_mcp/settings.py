@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.pool import PoolConfig
@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(2.0, description="How long a batch waits to fill up")
     max_queue: int = Field(256, description="Pending requests before calls fail with 'overloaded, retry'")
     request_timeout_s: float = Field(60.0, description="Per-request timeout")
+    drain_timeout_s: float | None = Field(None, description="On SIGTERM: how long accepted calls may take to "
+                                                            "finish before the server exits (/readyz is 503 "
+                                                            "from the signal on); more than the request "
+                                                            "timeout (default: request timeout + 10 s)")
     default_embed_model: str = Field("all-MiniLM-L6-v2", description="Model for embed (and the fallbacks)")
     default_rerank_model: str | None = Field(None, description="Model for rerank (default: the embed model, by "
                                                                "cosine)")
@@ -95,6 +99,17 @@ class Settings(BaseSettings):
                                                        "only with the MCP SDK version it was verified against")
     malloc_arena_max: int = Field(2, description="glibc malloc arenas (bounds RSS growth under many threads; 0 "
                                                  "leaves glibc's default of 8 per core)")
+
+    @model_validator(mode="after")
+    def _drain_outlasts_requests(self) -> Settings:
+        # An accepted call ends within the request timeout (answered or timed out): a longer drain loses none.
+        if self.drain_timeout_s is not None and self.drain_timeout_s <= self.request_timeout_s:
+            raise ValueError(f"drain_timeout_s ({self.drain_timeout_s:g}) must exceed request_timeout_s "
+                             f"({self.request_timeout_s:g}), or calls accepted before a SIGTERM could be cut off")
+        return self
+
+    def drain_timeout(self) -> float:
+        return self.drain_timeout_s if self.drain_timeout_s is not None else self.request_timeout_s + 10.0
 
     def resolved_device(self) -> str:
         if self.device != "auto":

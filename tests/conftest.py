@@ -140,6 +140,19 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def force_token_label(model_dir: Path, label: int) -> None:
+    """Make a random token classifier tag every token `label` with certainty (zero weights, a +20 bias on it),
+    so tests of entity spans see entities whatever the random backbone computes."""
+    from safetensors.torch import load_file, save_file
+
+    path = model_dir / "model.safetensors"
+    state = load_file(path)
+    weight, bias = state["classifier.weight"], state["classifier.bias"]
+    state["classifier.weight"] = torch.zeros_like(weight)
+    state["classifier.bias"] = torch.full_like(bias, -20.0).index_fill_(0, torch.tensor([label]), 20.0)
+    save_file(state, path)
+
+
 @pytest.fixture(scope="session")
 def surface_catalog(tmp_path_factory, make_hf_model, minilm_dir, splade_tiny_dir, colbert_dirs) -> Path:
     """A catalog for surface tests: the real MiniLM plus tiny random task models (all offline)."""
@@ -147,6 +160,7 @@ def surface_catalog(tmp_path_factory, make_hf_model, minilm_dir, splade_tiny_dir
     reranker = make_hf_model("BertForSequenceClassification", num_labels=1)
     ner = make_hf_model("BertForTokenClassification", id2label=ner_labels,
                         label2id={v: k for k, v in ner_labels.items()})
+    force_token_label(ner, 1)  # every token B-PER: entity tests cannot pass on an empty result
     sentiment = make_hf_model("BertForSequenceClassification", id2label={0: "negative", 1: "neutral", 2: "positive"},
                               label2id={"negative": 0, "neutral": 1, "positive": 2})
     import yaml

@@ -10,13 +10,18 @@ from pathlib import Path
 import torch
 
 from engine.attention import AttentionBackendName
-from engine.loading import LoadOptions, load_model
+from engine.offline import OfflineModel
 from engine.tokenization import Encoded
 
 
-def load_fp32(path, backend: AttentionBackendName = AttentionBackendName.SDPA_GROUPED, **options):
-    """Our implementation in fp32 on one attention backend (default: the CPU default)."""
-    return load_model(path, LoadOptions(dtype="float32", attention_backend=backend.value, **options))
+def serve(path, dtype: str = "float32", **options) -> OfflineModel:
+    """Our implementation of the model at `path` behind a real Engine (fp32 unless asked)."""
+    return OfflineModel(path, dtype, **options)
+
+
+def load_fp32(path, backend: AttentionBackendName = AttentionBackendName.SDPA_GROUPED, **options) -> OfflineModel:
+    """Our implementation in fp32 on one attention backend (default: the CPU default), behind a real Engine."""
+    return OfflineModel(path, "float32", backend.value, **options)
 
 
 def hf_eager(cls_name: str, path):

@@ -13,15 +13,14 @@ import torch
 import transformers
 
 from engine.heads.colbert import maxsim
-from engine.loading import LoadOptions, load_model
 from engine.registry import Task
 from tests.conftest import COLBERT_DIM as DIM
-from tests.reference import max_abs, reference_hidden
+from tests.reference import max_abs, reference_hidden, serve
 
 PARITY = 1e-4
 INVARIANCE = 1e-5
 def _load(path, **kw):
-    return load_model(path, LoadOptions(dtype="float32", **kw))
+    return serve(path, **kw)
 
 
 def test_multi_vectors_match_direct_computation(colbert_dirs, texts):
@@ -42,7 +41,7 @@ def test_multi_vectors_match_direct_computation(colbert_dirs, texts):
 def test_pylate_layout_equals_colbert_layout(colbert_dirs, texts):
     _, colbert, pylate, _ = colbert_dirs
     a = _load(colbert).multi_vector(texts).vectors
-    b = _load(pylate, task="multi_vector").multi_vector(texts).vectors
+    b = _load(pylate, head="multi_vector").multi_vector(texts).vectors
     for x, y in zip(a, b, strict=True):
         assert max_abs(x, y) <= INVARIANCE
 
@@ -51,7 +50,7 @@ def test_multi_vector_needs_a_projection(colbert_dirs):
     from engine.errors import ModelLoadError
 
     with pytest.raises(ModelLoadError, match="linear.weight"):
-        _load(colbert_dirs[0], task="multi_vector")
+        _load(colbert_dirs[0], head="multi_vector")
 
 
 def test_batch_invariance(colbert_dirs, texts):

@@ -33,7 +33,7 @@ def http_server(surface_catalog, tmp_path_factory):
         proc = subprocess.Popen([SIE, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     try:
         while True:
             try:
@@ -125,6 +125,12 @@ def test_function_calling_example_against_a_scripted_llm(http_server):
     assert {t["function"]["name"] for t in seen[0]["tools"]} >= {"embed", "rerank", "classify"}
 
 
+def _queue_depth(url: str) -> float:
+    metrics = httpx.get(f"{url}/metrics", timeout=5).text
+    return next(float(line.split()[-1]) for line in metrics.splitlines()
+                if line.startswith('sie_tool_queue_depth{model="_all"}'))
+
+
 def test_graceful_shutdown_on_sigterm(http_server):
     """Runs last among the HTTP tests: SIGTERM lets in-flight work finish, then the process exits.
     (uvicorn re-raises the signal after a clean shutdown, so the status is 0 or -SIGTERM.)"""
@@ -134,7 +140,10 @@ def test_graceful_shutdown_on_sigterm(http_server):
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         calls = [pool.submit(httpx.post, f"{url}/v1/tools/embed", json={"texts": ["word " * 200] * 8}, timeout=60)
                  for _ in range(4)]
-        time.sleep(0.3)
+        deadline = time.monotonic() + 30
+        while _queue_depth(url) < 4:  # all four admitted: a call still connecting is not accepted work
+            assert time.monotonic() < deadline, "the calls were not admitted"
+            time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
         statuses = [c.result().status_code for c in calls]
     assert statuses == [200] * 4

@@ -7,13 +7,21 @@ import shutil
 
 import pytest
 
-from engine.errors import BackendUnavailable, InvalidInput, ModelLoadError, UnsupportedArchitecture, UnsupportedTask
+from engine.errors import (
+    BackendUnavailable,
+    InvalidInput,
+    ModelConfigError,
+    ModelLoadError,
+    UnsupportedArchitecture,
+    UnsupportedTask,
+)
 from engine.loading import LoadOptions, load_model
+from tests.reference import serve
 
 
 @pytest.fixture(scope="module")
 def model(minilm_dir):
-    return load_model(minilm_dir, LoadOptions(dtype="float32"))
+    return serve(minilm_dir)
 
 
 def test_empty_list_is_rejected(model):
@@ -127,6 +135,8 @@ def test_unknown_attention_backend_lists_valid_ones(minilm_dir):
         load_model(minilm_dir, LoadOptions(attention_backend="flash_varlen"))
 
 
-def test_fp16_on_cpu_is_refused(minilm_dir):
-    with pytest.raises(InvalidInput, match="CUDA only"):
+def test_fp16_on_cpu_is_refused_as_a_server_misconfiguration(minilm_dir):
+    """The operator's setting, not the caller's input: a load failure (HTTP 503), never an InvalidInput (400)."""
+    with pytest.raises(ModelConfigError, match="CUDA only") as refused:
         load_model(minilm_dir, LoadOptions(dtype="float16"))
+    assert not isinstance(refused.value, InvalidInput) and isinstance(refused.value, ModelLoadError)

@@ -34,10 +34,20 @@ def test_health_ready_metrics(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").status_code == 200
     client.post("/v1/tools/embed", json={"texts": "warm"})
-    text = client.get("/metrics").text
-    for name in ("sie_tool_queue_depth", "sie_batch_tokens_bucket", "sie_model_loads_total",
-                 "sie_model_resident_bytes", "sie_request_phase_seconds_bucket"):
-        assert name in text
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(client.get("/metrics").text) for s in family.samples}
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    model = "all-MiniLM-L6-v2"
+    assert value("sie_tool_queue_depth", model="_all") == 0  # the call finished
+    assert value("sie_batch_tokens_count", model=model) >= 1
+    assert value("sie_request_phase_seconds_count", model=model, phase="compute") >= 1
+    assert value("sie_model_loads_total", model=model, source="disk") == 1
+    assert value("sie_model_resident_bytes", model=model, device="cpu") > 10e6
 
 
 def test_tool_listing_in_mcp_and_openai_shapes(client):

@@ -15,7 +15,7 @@ import torch
 
 from engine.errors import BackendUnavailable, UnsupportedArchitecture
 from engine.heads.pooling import PoolingMode
-from engine.loading import LoadOptions, load_model
+from engine.loading import load_model
 from tests.reference import (
     assert_batch_invariant,
     assert_hidden_states_match,
@@ -25,6 +25,7 @@ from tests.reference import (
     max_abs,
     padded_inputs,
     reference_hidden,
+    serve,
 )
 from tests.reference import hf_eager as _hf
 
@@ -50,7 +51,7 @@ def _make(make_hf_model, cls_name: str = "DebertaV2Model", variant: str = "v3", 
 
 
 def _load(path, **kw):
-    return load_model(path, LoadOptions(dtype="float32", **kw))
+    return serve(path, **kw)
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -126,7 +127,7 @@ def test_unsupported_config_is_refused_by_name(make_hf_model, tmp_path, field, v
 
 def test_bfloat16_stays_close_to_the_fp32_reference(make_hf_model, texts):
     path = _make(make_hf_model, "DebertaV2ForMaskedLM", variant="v2_conv")
-    ours = load_model(path, LoadOptions(dtype="bfloat16"))
+    ours = serve(path, dtype="bfloat16")
     encoded = ours.tokenizer.encode(texts)
     ref = torch.stack([r.mean(0) for r in reference_hidden(_hf("DebertaV2ForMaskedLM", path).deberta, encoded)])
     got = ours.embed(texts).vectors

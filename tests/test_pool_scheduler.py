@@ -16,6 +16,7 @@ from engine.errors import ModelLoadError, Overloaded, RequestTimeout, ShuttingDo
 from engine.loading import LoadOptions, load_model
 from engine.pool import ModelPool, PoolConfig, Tier
 from engine.scheduler import SchedulerConfig
+from tests.reference import serve
 
 LONG = "word " * 250
 
@@ -182,7 +183,7 @@ def test_outputs_identical_to_direct_engine(minilm_dir, corpus):
         return chunks, outs
 
     chunks, outs = asyncio.run(main())
-    direct = load_model(minilm_dir, LoadOptions(dtype="float32"))
+    direct = serve(minilm_dir)
     for chunk, out in zip(chunks, outs, strict=True):
         assert float((out.vectors - direct.embed(chunk).vectors).abs().max()) <= 1e-5
 

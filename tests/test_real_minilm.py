@@ -6,7 +6,7 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from engine.loading import LoadOptions, load_model
+from tests.reference import serve
 
 
 @pytest.fixture(scope="module")
@@ -23,25 +23,25 @@ def _min_cos(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_fp32_matches_sentence_transformers(minilm_dir, reference):
     texts, ref = reference
     assert len(texts) >= 200
-    ours = load_model(minilm_dir, LoadOptions(dtype="float32")).embed(texts)
+    ours = serve(minilm_dir).embed(texts)
     assert _min_cos(ours.vectors, ref) >= 0.9999
     assert ours.vectors.shape == ref.shape
 
 
 def test_bf16_matches_sentence_transformers(minilm_dir, reference):
     texts, ref = reference
-    ours = load_model(minilm_dir, LoadOptions(dtype="bfloat16")).embed(texts)
+    ours = serve(minilm_dir, dtype="bfloat16").embed(texts)
     assert _min_cos(ours.vectors, ref) >= 0.999
 
 
 def test_model_card_similarity(minilm_dir):
-    model = load_model(minilm_dir, LoadOptions(dtype="float32"))
+    model = serve(minilm_dir)
     v = model.embed(["A man is eating food.", "A man is eating a piece of bread."]).vectors
     assert float(v[0] @ v[1]) == pytest.approx(0.755, abs=0.005)
 
 
 def test_metadata_from_sentence_transformers_files(minilm_dir):
-    model = load_model(minilm_dir, LoadOptions(dtype="float32"))
+    model = serve(minilm_dir)
     # modules.json: mean pooling + Normalize; sentence_bert_config.json: 256 tokens (not the 128 that
     # tokenizer.json's stale truncation block says, and no fixed padding to 128).
     assert [m.value for m in model.info.pooling] == ["mean"]

@@ -14,14 +14,14 @@ import transformers
 from engine.heads.splade import sparse_dot, splade_max_pool
 from engine.loading import LoadOptions, load_model
 from engine.registry import Task
-from tests.reference import max_abs, padded_inputs
+from tests.reference import max_abs, padded_inputs, serve
 
 PARITY = 1e-4
 INVARIANCE = 1e-5
 
 
 def _load(path, **kw):
-    return load_model(path, LoadOptions(dtype="float32", task="sparse", **kw))
+    return serve(path, head="sparse", **kw)
 
 
 @torch.inference_mode()

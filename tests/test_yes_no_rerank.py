@@ -18,12 +18,12 @@ from safetensors.torch import load_file, save_file
 
 from engine.catalog import Catalog, CatalogEntry
 from engine.engine import Engine
-from engine.errors import InvalidInput, ModelLoadError, UnsupportedTask
+from engine.errors import InvalidInput, ModelConfigError, ModelLoadError
+from engine.heads.specs import Head
 from engine.heads.yes_no import QWEN3_RERANKER_TEMPLATE
-from engine.loading import LoadOptions, load_model
-from engine.registry import YES_NO_RERANK, Task, heads
+from engine.registry import Task, heads
 from engine.tokenization import Encoded, PairTemplate
-from tests.reference import max_abs, padded_inputs
+from tests.reference import max_abs, padded_inputs, serve
 
 PARITY = 1e-4
 INVARIANCE = 1e-5
@@ -40,7 +40,7 @@ def _make(make_hf_model, tied: bool = False, **overrides):
 
 
 def _load(path, **kw):
-    return load_model(path, LoadOptions(dtype="float32", task=YES_NO_RERANK, **kw))
+    return serve(path, head=Head.YES_NO_RERANK.value, **kw)
 
 
 @torch.inference_mode()
@@ -95,7 +95,7 @@ def test_engine_classify_formats_pairs_with_the_template(make_hf_model, tmp_path
     path = _make(make_hf_model)
     catalog = Catalog()
     catalog.add(CatalogEntry(id="tiny-qwen-reranker", source=f"path:{path}", task="rerank",
-                             load_task=YES_NO_RERANK, pair_template=QWEN3_RERANKER_TEMPLATE, dtype="float32"))
+                             load_task=Head.YES_NO_RERANK.value, pair_template=QWEN3_RERANKER_TEMPLATE, dtype="float32"))
     query = "which animal jumps over the dog?"
     docs = ["the quick brown fox jumps over the lazy dog", "tokens per second", "",
             " ".join(["packed batches of variable length"] * 40)]
@@ -130,8 +130,8 @@ def test_catalog_entry_matches_the_model_card_template():
     entry = Catalog.default().get("Qwen/Qwen3-Reranker-0.6B")
     assert entry.task == "rerank" and entry.pair_template == QWEN3_RERANKER_TEMPLATE
     options = entry.load_options("cpu", "auto", None)
-    assert options.task == YES_NO_RERANK and options.max_length == 8192
-    assert Task.SEQUENCE_CLASSIFICATION in heads("Qwen3ForCausalLM")
+    assert options.head == Head.YES_NO_RERANK.value and options.max_length == 8192
+    assert Head.YES_NO_RERANK in heads("Qwen3ForCausalLM")
 
 
 @pytest.mark.parametrize("template", ["{document} then {query}", "no placeholders", "{query} {query} {document}"])
@@ -160,13 +160,13 @@ def test_tokenizer_without_the_answer_token_fails_clearly(make_hf_model, tmp_pat
 
 
 def test_encoders_have_no_yes_no_head(make_hf_model):
-    with pytest.raises(UnsupportedTask, match="needs a causal LM"):
+    with pytest.raises(ModelConfigError, match="cannot be loaded with the yes_no_rerank head"):
         _load(make_hf_model("BertModel"))
 
 
 def test_bfloat16_stays_close_to_the_fp32_reference(make_hf_model, texts):
     path = _make(make_hf_model, tied=True)
-    ours = load_model(path, LoadOptions(dtype="bfloat16", task=YES_NO_RERANK))
+    ours = serve(path, dtype="bfloat16", head=Head.YES_NO_RERANK.value)
     logits, _ = ours.classify(texts)
     ref = _reference(path, ours.tokenizer.encode(texts))
     assert max_abs(torch.sigmoid(logits[:, 0]), torch.softmax(ref, dim=-1)[:, 1]) <= 0.02

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from engine.engine import Engine
 from engine.errors import InputTooLong, InvalidInput
+
+T = TypeVar("T")
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
@@ -81,3 +85,14 @@ PROGRESS_CHUNK = 64
 
 def chunks(items: Sequence, size: int = PROGRESS_CHUNK) -> list[Sequence]:
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+async def run_together(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run a call's chunks concurrently; the first to fail cancels the others (their queued work is dropped
+    before compute) and its error is raised as itself, not wrapped in an ExceptionGroup."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(c) for c in coros]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [t.result() for t in tasks]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import torch
 
 from engine.model import EmbeddingOutput
 from engine.registry import Task
-from tools.context import ToolContext, as_texts, chunks
+from tools.context import ToolContext, as_texts, chunks, run_together
 from tools.schemas import EmbedResult, SparseEmbedding
 
 
@@ -27,7 +25,8 @@ async def embed_texts(ctx: ToolContext, model: str, texts: list[str], kind: str 
         await ctx.report(done, len(texts), f"embedded {done}/{len(texts)} texts")
         return out
 
-    outs = await asyncio.gather(*(one(p) for p in parts))
+    async with ctx.engine.scheduler.admitted(model):  # the chunks share one admission: the call counts once
+        outs = await run_together([one(p) for p in parts])
     return EmbeddingOutput(torch.cat([o.vectors for o in outs]), [n for o in outs for n in o.token_counts],
                            [t for o in outs for t in o.truncated])
 

@@ -14,8 +14,6 @@ then the assistant prefix, where the model answers.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 from torch import nn
 
@@ -42,8 +40,6 @@ class YesNoHead(nn.Module):
 
     `rows.weight` [2, C] holds the (yes, no) rows of `lm_head.weight`, or of the input embeddings when the
     checkpoint ties them (`tie_word_embeddings`); `convert_state_dict` selects them at load."""
-
-    tied_weights: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, hidden: int, yes_id: int, no_id: int, tied_source: str | None = None) -> None:
         super().__init__()

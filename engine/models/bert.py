@@ -6,9 +6,8 @@ structural change is the fused QKV projection.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import torch
 from torch import nn
@@ -17,8 +16,11 @@ from engine.attention import AttentionSpec
 from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.classification import SequenceClassificationHead, TokenClassificationHead
+from engine.heads.specs import Head
 from engine.heads.splade import SpladeHead
-from engine.models.layers import AttentionContext, FusedQKV, Linear, activation, fuse_qkv
+from engine.models.conversion import Conversion, Fuse
+from engine.models.family import Backbone
+from engine.models.layers import AttentionContext, FusedQKV, Linear, activation
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class BertConfig:
         return self.max_position_embeddings - self.position_offset
 
     @classmethod
-    def from_hf_config(cls, hf: dict[str, Any]) -> BertConfig:
+    def from_hf_config(cls, hf: dict[str, Any]) -> Self:
         pos_type = hf.get("position_embedding_type", "absolute")
         if pos_type != "absolute":
             raise UnsupportedArchitecture(
@@ -157,7 +159,11 @@ class BertEncoder(nn.Module):
         self.layer = nn.ModuleList(BertLayer(cfg) for _ in range(cfg.num_hidden_layers))
 
 
-class BertModel(nn.Module):
+# HF BERT names -> ours: q/k/v fused (one GEMM); the position-id buffer is not a weight.
+BERT_CONVERSION = Conversion(drop=(r"^embeddings\.position_ids$",), fusions=(Fuse(("query", "key", "value"), "qkv"),))
+
+
+class BertModel(Backbone):
     """Backbone: PackedBatch -> hidden states [T, C]. `pooler` is kept for classification heads."""
 
     config_class = BertConfig
@@ -180,22 +186,8 @@ class BertModel(nn.Module):
 
     # Prefixes task models put in front of the backbone's names.
     backbone_prefixes = ("bert.", "model.", "roberta.", "")
-
-    @classmethod
-    def convert_state_dict(cls, state: dict[str, torch.Tensor], cfg: BertConfig) -> dict[str, torch.Tensor]:
-        """HF BERT names -> ours: legacy gamma/beta, QKV fusion. Keys outside the backbone are kept."""
-        out = {}
-        for key, value in state.items():
-            key = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", key)
-            key = re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", key)
-            out[key] = value
-        pairs = []
-        for i in range(cfg.num_hidden_layers):
-            p = f"encoder.layer.{i}.attention.self"
-            pairs.append(([f"{p}.query", f"{p}.key", f"{p}.value"], f"{p}.qkv"))
-        fuse_qkv(out, pairs)
-        out.pop("embeddings.position_ids", None)
-        return out
+    conversion = BERT_CONVERSION
+    heads = frozenset({Head.SEQUENCE_CLASSIFICATION, Head.TOKEN_CLASSIFICATION, Head.SPARSE})
 
     # --- task heads (built by loading on the meta device) --------------------------------------
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -33,8 +33,11 @@ from torch import nn
 from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.classification import SequenceClassificationHead, TokenClassificationHead
+from engine.heads.specs import Head
 from engine.models.bert import BertDenseLN, BertIntermediate
-from engine.models.layers import AttentionContext, FusedQKV, Linear, activation, fuse_qkv
+from engine.models.conversion import Conversion, Fuse
+from engine.models.family import Backbone
+from engine.models.layers import AttentionContext, FusedQKV, Linear, activation
 
 POSITION_TERMS = ("c2p", "p2c")
 OWN_ATTENTION = ("DeBERTa's disentangled attention adds position terms computed from each layer's queries and "
@@ -213,8 +216,8 @@ class DisentangledSelfAttention(FusedQKV):
         else:
             q = self.pos_query_proj(rel).view(rows, self.num_heads, self.head_dim) if "p2c" in self.terms else None
             k = self.pos_key_proj(rel).view(rows, self.num_heads, self.head_dim) if "c2p" in self.terms else None
-        return (k.transpose(0, 1) if "c2p" in self.terms else None,  # [H, 2S, D]
-                q.transpose(0, 1) if "p2c" in self.terms else None)
+        return (k.transpose(0, 1) if k is not None and "c2p" in self.terms else None,  # [H, 2S, D]
+                q.transpose(0, 1) if q is not None and "p2c" in self.terms else None)
 
     def forward(self, x: torch.Tensor, groups: list, pos: tuple[torch.Tensor | None, torch.Tensor | None],
                 index) -> torch.Tensor:
@@ -256,7 +259,8 @@ class DebertaV2Layer(nn.Module):
     def __init__(self, cfg: DebertaV2Config) -> None:
         super().__init__()
         self.attention = DebertaV2Attention(cfg)
-        self.intermediate = BertIntermediate(cfg)  # dense + hidden_act: same names and shapes
+        # dense + hidden_act: same names and shapes; reads hidden_size, intermediate_size, hidden_act only.
+        self.intermediate = BertIntermediate(cfg)  # pyright: ignore[reportArgumentType]
         self.output = BertDenseLN(cfg.intermediate_size, cfg.hidden_size, cfg.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, groups: list, pos, index) -> torch.Tensor:
@@ -301,11 +305,18 @@ class DebertaV2Encoder(nn.Module):
         return self.LayerNorm(rel) if hasattr(self, "LayerNorm") else rel
 
 
-class DebertaV2Model(nn.Module):
+# q/k/v projections fused (one GEMM); the position-id buffer is not a weight.
+DEBERTA_CONVERSION = Conversion(drop=(r"^embeddings\.position_ids$",),
+                                fusions=(Fuse(("query_proj", "key_proj", "value_proj"), "qkv"),))
+
+
+class DebertaV2Model(Backbone):
     """Backbone: PackedBatch -> hidden states [T, C]."""
 
     config_class = DebertaV2Config
     backbone_prefixes = ("deberta.", "")
+    conversion = DEBERTA_CONVERSION
+    heads = frozenset({Head.SEQUENCE_CLASSIFICATION, Head.TOKEN_CLASSIFICATION})
     own_attention = OWN_ATTENTION  # loading gives it the sdpa_grouped backend for its length groups
 
     def __init__(self, cfg: DebertaV2Config) -> None:
@@ -320,22 +331,11 @@ class DebertaV2Model(nn.Module):
         index = cache(lambda length: relative_position_index(length, self.config, device))  # once per length
         rel = self.encoder.rel_embedding()
         x = emb = self.embeddings(batch)  # [T, C]
-        for i, layer in enumerate(self.encoder.layer):
+        for i, layer in enumerate(cast(list[DebertaV2Layer], self.encoder.layer)):
             x = layer(x, groups, layer.attention.self.position_projections(rel), index)
             if i == 0 and self.encoder.conv is not None:
                 x = self.encoder.conv(emb, x, groups)
         return x  # [T, C]
-
-    @classmethod
-    def convert_state_dict(cls, state: dict[str, torch.Tensor], cfg: DebertaV2Config) -> dict[str, torch.Tensor]:
-        out = dict(state)
-        pairs = []
-        for i in range(cfg.num_hidden_layers):
-            p = f"encoder.layer.{i}.attention.self"
-            pairs.append(([f"{p}.query_proj", f"{p}.key_proj", f"{p}.value_proj"], f"{p}.qkv"))
-        fuse_qkv(out, pairs)
-        out.pop("embeddings.position_ids", None)
-        return out
 
     @staticmethod
     def sequence_head(cfg: DebertaV2Config, num_labels: int) -> nn.Module:

@@ -17,7 +17,8 @@ from torch import nn
 
 from engine.heads.classification import PreClassifierHead
 from engine.heads.splade import SpladeHead
-from engine.models.bert import BertConfig, BertModel, WordPositionEmbeddings
+from engine.models.bert import BERT_CONVERSION, BertConfig, BertModel, WordPositionEmbeddings
+from engine.models.conversion import Conversion, Rename
 from engine.models.layers import Linear, activation
 
 LAYER_NORM_EPS = 1e-12  # hard-coded in transformers' DistilBERT
@@ -54,25 +55,18 @@ _LAYER_RENAMES = {
     "ffn.lin2": "output.dense",
     "output_layer_norm": "output.LayerNorm",
 }
-_LAYER_KEY = re.compile(r"^transformer\.layer\.(\d+)\.(.+)\.(weight|bias)$")
+DISTILBERT_CONVERSION = Conversion(renames=tuple(
+    Rename(rf"^transformer\.layer\.(\d+)\.{re.escape(old)}\.(weight|bias)$", rf"encoder.layer.\1.{new}.\2")
+    for old, new in _LAYER_RENAMES.items())).then(BERT_CONVERSION)  # then BERT's QKV fusion
 
 
 class DistilBertModel(BertModel):
     config_class = DistilBertConfig
     backbone_prefixes = ("distilbert.", "")
+    conversion = DISTILBERT_CONVERSION
 
     def __init__(self, cfg: DistilBertConfig, embeddings: nn.Module | None = None) -> None:
         super().__init__(cfg, embeddings if embeddings is not None else WordPositionEmbeddings(cfg))
-
-    @classmethod
-    def convert_state_dict(cls, state: dict[str, torch.Tensor], cfg: DistilBertConfig) -> dict[str, torch.Tensor]:
-        renamed = {}
-        for key, value in state.items():
-            m = _LAYER_KEY.match(key)
-            if m and m.group(2) in _LAYER_RENAMES:
-                key = f"encoder.layer.{m.group(1)}.{_LAYER_RENAMES[m.group(2)]}.{m.group(3)}"
-            renamed[key] = value
-        return super().convert_state_dict(renamed, cfg)  # QKV fusion
 
     @staticmethod
     def sequence_head(cfg: DistilBertConfig, num_labels: int) -> nn.Module:

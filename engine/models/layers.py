@@ -212,16 +212,6 @@ class FusedQKV(nn.Module):
                 v.view(t, self.num_kv_heads, self.head_dim))
 
 
-def fuse_qkv(state: dict[str, torch.Tensor], prefix_pairs: list[tuple[list[str], str]]) -> None:
-    """In place: for each ([q, k, v] source prefixes, target prefix), concatenate weight and bias along
-    the output dim. Also used for other split projections (gate + up -> one gated-MLP input)."""
-    for sources, target in prefix_pairs:
-        for suffix in ("weight", "bias"):
-            keys = [f"{s}.{suffix}" for s in sources]
-            if all(k in state for k in keys):
-                state[f"{target}.{suffix}"] = torch.cat([state.pop(k) for k in keys], dim=0)
-
-
 # ---------------------------------------------------------------------------------------------------
 # Rotary position embedding and gated MLPs (ModernBERT, decoder embedders)
 

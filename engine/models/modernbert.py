@@ -10,7 +10,7 @@ ModernBertModel (the checkpoint's Wqkv is already fused), so checkpoints load wi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -20,7 +20,9 @@ from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.classification import PredictionHeadClassifier
 from engine.heads.pooling import PoolingMode
+from engine.heads.specs import Head
 from engine.heads.splade import SpladeHead
+from engine.models.family import Backbone
 from engine.models.layers import AttentionContext, GatedMLP, Linear, Rotary, activation, apply_rotary
 
 GLOBAL, LOCAL = "full_attention", "sliding_attention"
@@ -156,11 +158,12 @@ class ModernBertEncoderLayer(nn.Module):
         return self.mlp(self.mlp_norm(x), residual=x)
 
 
-class ModernBertModel(nn.Module):
+class ModernBertModel(Backbone):
     """Backbone: PackedBatch -> hidden states [T, C] (after the final norm)."""
 
     config_class = ModernBertConfig
-    backbone_prefixes = ("model.", "")
+    backbone_prefixes = ("model.", "")  # names already match ours and Wqkv is fused: no conversion
+    heads = frozenset({Head.SEQUENCE_CLASSIFICATION, Head.TOKEN_CLASSIFICATION, Head.SPARSE})
 
     def __init__(self, cfg: ModernBertConfig) -> None:
         super().__init__()
@@ -176,13 +179,9 @@ class ModernBertModel(nn.Module):
     def forward(self, batch: PackedBatch, attn: AttentionContext) -> torch.Tensor:
         x = self.embeddings(batch)
         rope = {kind: self.rotary[kind].cos_sin(batch.position_ids, x.dtype) for kind in set(self.config.layer_types)}
-        for layer in self.layers:
+        for layer in cast(list[ModernBertEncoderLayer], self.layers):
             x = layer(x, rope[layer.attention_type], attn, self.specs[layer.attention_type])
         return self.final_norm(x)  # [T, C]
-
-    @classmethod
-    def convert_state_dict(cls, state: dict[str, torch.Tensor], cfg: ModernBertConfig) -> dict[str, torch.Tensor]:
-        return state  # names already match; Wqkv is fused in the checkpoint
 
     # --- task heads ------------------------------------------------------------------------------
 

@@ -23,7 +23,8 @@ from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.classification import DenseClassifier, SequenceClassificationHead
 from engine.heads.splade import SpladeHead
-from engine.models.bert import BertConfig, BertModel, WordPositionEmbeddings
+from engine.models.bert import BERT_CONVERSION, BertConfig, BertModel, WordPositionEmbeddings
+from engine.models.conversion import Conversion, Rename
 from engine.models.layers import AttentionContext
 from engine.models.roberta import LMHeadSplade
 
@@ -67,12 +68,17 @@ _LAYER_RENAMES = {
     "attention.attn.o": "attention.output.dense",
     "attention.LayerNorm": "attention.output.LayerNorm",
 }
-_LAYER_KEY = re.compile(r"^encoder\.layer\.(\d+)\.(.+)\.(weight|bias)$")
+MPNET_CONVERSION = Conversion(renames=(
+    *(Rename(rf"^encoder\.layer\.(\d+)\.{re.escape(old)}\.(weight|bias)$", rf"encoder.layer.\1.{new}.\2")
+      for old, new in _LAYER_RENAMES.items()),
+    Rename(r"^encoder\.relative_attention_bias\.weight$", "relative_attention_bias.weight"),
+)).then(BERT_CONVERSION)  # then BERT's QKV fusion
 
 
 class MPNetModel(BertModel):
     config_class = MPNetConfig
     backbone_prefixes = ("mpnet.", "")
+    conversion = MPNET_CONVERSION
     needs_attention_bias = True
 
     def __init__(self, cfg: MPNetConfig) -> None:
@@ -88,18 +94,6 @@ class MPNetModel(BertModel):
     def forward(self, batch: PackedBatch, attn: AttentionContext) -> torch.Tensor:
         # Computed once per length per batch, then shared by every layer (as transformers does).
         return super().forward(batch, dataclasses.replace(attn, bias=cache(self.position_bias)))
-
-    @classmethod
-    def convert_state_dict(cls, state: dict[str, torch.Tensor], cfg: MPNetConfig) -> dict[str, torch.Tensor]:
-        renamed = {}
-        for key, value in state.items():
-            m = _LAYER_KEY.match(key)
-            if m and m.group(2) in _LAYER_RENAMES:
-                key = f"encoder.layer.{m.group(1)}.{_LAYER_RENAMES[m.group(2)]}.{m.group(3)}"
-            elif key == "encoder.relative_attention_bias.weight":
-                key = "relative_attention_bias.weight"
-            renamed[key] = value
-        return super().convert_state_dict(renamed, cfg)  # QKV fusion
 
     @staticmethod
     def sequence_head(cfg: MPNetConfig, num_labels: int) -> nn.Module:

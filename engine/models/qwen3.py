@@ -8,7 +8,6 @@ Qwen2 is the same model with biased q/k/v projections and no per-head q/k norms;
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,10 @@ from engine.attention import AttentionSpec
 from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.pooling import PoolingMode
+from engine.heads.specs import Head
 from engine.heads.yes_no import YesNoHead
+from engine.models.conversion import Conversion, Fuse, Rename
+from engine.models.family import Backbone
 from engine.models.layers import (
     AttentionContext,
     FusedQKV,
@@ -29,7 +31,6 @@ from engine.models.layers import (
     Rotary,
     activation,
     apply_rotary,
-    fuse_qkv,
     rope_theta,
 )
 
@@ -113,11 +114,18 @@ class Qwen3DecoderLayer(nn.Module):
         return self.mlp(self.post_attention_layernorm(x), residual=x)
 
 
-class Qwen3Model(nn.Module):
+# q/k/v_proj -> self_attn.qkv; gate_proj + up_proj -> mlp.Wi (activated half first); down_proj -> mlp.Wo.
+QWEN3_CONVERSION = Conversion(renames=(Rename(r"\.mlp\.down_proj\.", ".mlp.Wo."),),
+                              fusions=(Fuse(("q_proj", "k_proj", "v_proj"), "qkv"), Fuse(("gate_proj", "up_proj"), "Wi")))
+
+
+class Qwen3Model(Backbone):
     """Backbone: PackedBatch -> hidden states [T, C] (after the final norm)."""
 
     config_class = Qwen3Config
     backbone_prefixes = ("model.", "")
+    conversion = QWEN3_CONVERSION
+    heads = frozenset({Head.YES_NO_RERANK})
     default_pooling = PoolingMode.LAST_TOKEN  # without sentence-transformers metadata
 
     def __init__(self, cfg: Qwen3Config) -> None:
@@ -135,18 +143,6 @@ class Qwen3Model(nn.Module):
         for layer in self.layers:
             x = layer(x, rope, attn, self.spec)
         return self.norm(x)  # [T, C]
-
-    @classmethod
-    def convert_state_dict(cls, state: dict[str, torch.Tensor], cfg: Qwen3Config) -> dict[str, torch.Tensor]:
-        """q/k/v_proj -> self_attn.qkv; gate_proj + up_proj -> mlp.Wi; down_proj -> mlp.Wo."""
-        out = {re.sub(r"\.mlp\.down_proj\.", ".mlp.Wo.", k): v for k, v in state.items()}
-        pairs = []
-        for i in range(cfg.num_hidden_layers):
-            a, m = f"layers.{i}.self_attn", f"layers.{i}.mlp"
-            pairs.append(([f"{a}.q_proj", f"{a}.k_proj", f"{a}.v_proj"], f"{a}.qkv"))
-            pairs.append(([f"{m}.gate_proj", f"{m}.up_proj"], f"{m}.Wi"))  # activated half first
-        fuse_qkv(out, pairs)
-        return out
 
     @staticmethod
     def yes_no_head(cfg: Qwen3Config, hf: dict[str, Any], yes_id: int, no_id: int) -> YesNoHead:

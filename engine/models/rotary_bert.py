@@ -15,7 +15,6 @@ At load q/k/v become `self_attn.qkv` and gate/up become `mlp.Wi` (activated half
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,10 @@ from engine.attention import AttentionSpec
 from engine.batch import PackedBatch
 from engine.errors import UnsupportedArchitecture
 from engine.heads.classification import SequenceClassificationHead, TokenClassificationHead
+from engine.heads.specs import Head
 from engine.models.bert import BertPooler
+from engine.models.conversion import Conversion, Fuse, Rename, Split
+from engine.models.family import Backbone
 from engine.models.layers import (
     AttentionContext,
     FusedQKV,
@@ -35,7 +37,6 @@ from engine.models.layers import (
     Rotary,
     activation,
     apply_rotary,
-    fuse_qkv,
     rope_theta,
 )
 
@@ -66,7 +67,7 @@ class RotaryBertConfig:
     def from_hf_config(cls, hf: dict[str, Any]) -> RotaryBertConfig:
         model_type = hf.get("model_type")
         if model_type == "nomic_bert":
-            return _nomic_remote(hf) if "n_embd" in hf else _native(hf, theta=1000.0, biases=(False,) * 4,
+            return _nomic_remote(hf) if "n_embd" in hf else _native(hf, theta=1000.0, biases=(False, False, False, False),
                                                                         act="silu")
         if model_type in ("gte", "new"):
             if model_type == "new":
@@ -199,14 +200,20 @@ _RENAMES = [
     (r"\.mlp\.fc12\.", ".mlp.gate_proj."),
     (r"\.mlp\.(fc2|down_proj)\.", ".mlp.Wo."),
 ]
-_BUFFERS = re.compile(r"(^|\.)(position_ids|inv_freq|original_inv_freq)$|^rotary_emb\.")
+ROTARY_BERT_CONVERSION = Conversion(
+    drop=(r"(^|\.)(position_ids|inv_freq|original_inv_freq)$|^rotary_emb\.",),  # buffers, not weights
+    renames=tuple(Rename(pattern, repl) for pattern, repl in _RENAMES),
+    splits=(Split("up_gate_proj", ("up_proj", "gate_proj")),),  # GTE: [up; gate]
+    fusions=(Fuse(("q_proj", "k_proj", "v_proj"), "qkv"), Fuse(("gate_proj", "up_proj"), "Wi")))
 
 
-class RotaryBertModel(nn.Module):
+class RotaryBertModel(Backbone):
     """Backbone: PackedBatch -> hidden states [T, C]."""
 
     config_class = RotaryBertConfig
     backbone_prefixes = ("nomic_bert.", "gte.", "new.", "")
+    conversion = ROTARY_BERT_CONVERSION
+    heads = frozenset({Head.SEQUENCE_CLASSIFICATION, Head.TOKEN_CLASSIFICATION})
 
     def __init__(self, cfg: RotaryBertConfig) -> None:
         super().__init__()
@@ -222,28 +229,6 @@ class RotaryBertModel(nn.Module):
         for layer in self.layers:
             x = layer(x, rope, attn, self.spec)
         return x  # [T, C]
-
-    @classmethod
-    def convert_state_dict(cls, state: dict[str, torch.Tensor], cfg: RotaryBertConfig) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
-        for key, value in state.items():
-            if _BUFFERS.search(key):
-                continue
-            for pattern, repl in _RENAMES:
-                key = re.sub(pattern, repl, key)
-            if key.endswith((".mlp.up_gate_proj.weight", ".mlp.up_gate_proj.bias")):  # GTE: [up; gate]
-                up, gate = value.chunk(2, dim=0)
-                base, suffix = key.rsplit(".mlp.up_gate_proj.", 1)
-                out[f"{base}.mlp.up_proj.{suffix}"], out[f"{base}.mlp.gate_proj.{suffix}"] = up, gate
-                continue
-            out[key] = value
-        pairs = []
-        for i in range(cfg.num_hidden_layers):
-            a, m = f"layers.{i}.self_attn", f"layers.{i}.mlp"
-            pairs.append(([f"{a}.q_proj", f"{a}.k_proj", f"{a}.v_proj"], f"{a}.qkv"))
-            pairs.append(([f"{m}.gate_proj", f"{m}.up_proj"], f"{m}.Wi"))  # activated half first
-        fuse_qkv(out, pairs)
-        return out
 
     @staticmethod
     def sequence_head(cfg: RotaryBertConfig, num_labels: int) -> nn.Module:

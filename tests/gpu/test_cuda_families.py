@@ -15,33 +15,10 @@ import torch
 import transformers
 
 from engine.loading import LoadOptions, load_model
+from tests.families import FAMILIES
 from tests.reference import engine_hidden, max_abs, reference_hidden
-from tests.test_parity_deberta_v2 import _make as make_deberta
-from tests.test_parity_distilbert import _make as make_distilbert
-from tests.test_parity_modernbert import _make as make_modernbert
-from tests.test_parity_mpnet import _make as make_mpnet
-from tests.test_parity_qwen3 import _make as make_qwen
-from tests.test_parity_roberta import PAD as ROBERTA_PAD
-from tests.test_parity_roberta import _make as make_roberta
-from tests.test_parity_rotary_bert import _make as make_rotary_bert
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-# family id -> (make the tiny model, transformers class, reference padding arguments)
-FAMILIES = {
-    "bert": (lambda m: m("BertModel"), "BertModel", {}),
-    "xlm-roberta": (lambda m: make_roberta(m, "XLMRoberta"), "XLMRobertaModel",
-                    {"pad_id": ROBERTA_PAD, "token_types": False}),
-    "distilbert": (make_distilbert, "DistilBertModel", {"token_types": False}),
-    "mpnet": (make_mpnet, "MPNetModel", {"pad_id": 1, "token_types": False}),
-    "modernbert": (make_modernbert, "ModernBertModel", {"token_types": False}),
-    "qwen3": (make_qwen, "Qwen3Model", {"token_types": False}),
-    "qwen2": (lambda m: make_qwen(m, "Qwen2"), "Qwen2Model", {"token_types": False}),
-    "deberta-v3": (make_deberta, "DebertaV2Model", {}),
-    "nomic-bert": (lambda m: make_rotary_bert(m, "NomicBert"), "NomicBertModel", {}),
-    "gte": (lambda m: make_rotary_bert(m, "Gte"), "GteModel", {}),
-}
-
 
 @pytest.fixture(autouse=True)
 def _no_tf32():
@@ -53,7 +30,8 @@ def _no_tf32():
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_family_on_cuda(make_hf_model, texts, family):
-    make, hf_class, pad_kw = FAMILIES[family]
+    case = FAMILIES[family]
+    make, hf_class, pad_kw = case.make, case.hf_class, case.pad
     if not hasattr(transformers, hf_class):  # an older transformers on the GPU machine
         pytest.skip(f"transformers {transformers.__version__} has no {hf_class}")
     path = make(make_hf_model)

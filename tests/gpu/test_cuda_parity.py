@@ -12,7 +12,7 @@ import transformers
 
 from engine.attention import AttentionBackendName
 from engine.heads.pooling import PoolingMode
-from engine.loading import LoadOptions, load_model
+from engine.offline import OfflineModel
 from tests.reference import max_abs, reference_hidden, reference_pool
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -27,8 +27,7 @@ def _reference(path, texts, tokenizer):
 
 def test_fp32_padded_sdpa_on_cuda(make_hf_model, texts):
     path = make_hf_model("BertModel")
-    ours = load_model(path, LoadOptions(device="cuda", dtype="float32", attention_backend="sdpa_padded",
-                                        pooling=PoolingMode.MEAN, normalize=False))
+    ours = OfflineModel(path, "float32", "sdpa_padded", device="cuda", pooling=PoolingMode.MEAN, normalize=False)
     assert max_abs(ours.embed(texts).vectors, _reference(path, texts, ours.tokenizer)) <= 1e-4
 
 
@@ -38,8 +37,7 @@ def test_low_precision_backends(make_hf_model, texts, dtype, backend):
     if backend is AttentionBackendName.FLASH_VARLEN:
         pytest.importorskip("flash_attn")
     path = make_hf_model("BertModel")
-    ours = load_model(path, LoadOptions(device="cuda", dtype=dtype, attention_backend=backend.value,
-                                        pooling=PoolingMode.MEAN, normalize=False))
+    ours = OfflineModel(path, dtype, backend.value, device="cuda", pooling=PoolingMode.MEAN, normalize=False)
     got = ours.embed(texts).vectors
     ref = _reference(path, texts, ours.tokenizer)
     assert float(torch.nn.functional.cosine_similarity(got, ref).min()) >= 0.999
@@ -55,6 +53,6 @@ def test_real_minilm_on_cuda(minilm_dir, corpus):
     # .float(): the reference runs in fp32 whatever dtype the weights are stored in.
     ref = SentenceTransformer(str(minilm_dir), device="cpu").float().encode(texts, convert_to_tensor=True)
     for dtype in ("float32", "bfloat16", "float16"):
-        got = load_model(minilm_dir, LoadOptions(device="cuda", dtype=dtype)).embed(texts).vectors
+        got = OfflineModel(minilm_dir, dtype, device="cuda").embed(texts).vectors
         floor = 0.9999 if dtype == "float32" else 0.999
         assert float(torch.nn.functional.cosine_similarity(got, ref).min()) >= floor, dtype

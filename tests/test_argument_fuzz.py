@@ -70,7 +70,8 @@ def check(name: str, arguments: dict[str, Any]) -> None:
     else:
         for text in _strings(kwargs):
             text.encode("utf-8")  # accepted text is valid Unicode: no lone surrogate reaches a tokenizer
-    assert time.perf_counter() - t0 < 2.0, f"{name}: {time.perf_counter() - t0:.2f} s"  # ms on a quiet machine
+    # Milliseconds on a quiet machine; a stall detector with room for a loaded CI machine.
+    assert time.perf_counter() - t0 < 5.0, f"{name}: {time.perf_counter() - t0:.2f} s"
 
 
 def _strings(value: Any) -> list[str]:

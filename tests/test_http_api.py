@@ -81,7 +81,7 @@ def test_tool_call_returns_the_structured_result(client):
     ("/v1/tools/embed", {"texts": "x", "model": "broken"}, 503, "ModelLoadError"),
     ("/v1/tools/embed", {"texts": "x", "model": "tiny-ner"}, 400, "UnsupportedTask"),
     ("/v1/embeddings", {"input": "x" * 300_000}, 413, "RequestTooLarge"),
-    ("/v1/rerank", {"query": "q", "documents": [{"no": "text"}]}, 400, "InvalidInput"),
+    ("/v1/rerank", {"query": "q", "documents": [{"no": "text"}]}, 422, "ValidationError"),
 ])
 def test_errors_map_to_statuses(client, path, body, status, error_type):
     response = client.post(path, json=body)

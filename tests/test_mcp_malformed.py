@@ -125,7 +125,7 @@ def test_malformed_json_rpc_over_stdio(surface_catalog):
         assert server.read()["id"] == 0
         server.send(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}')
         owed = {  # requests with a readable id: each must get an answer with that id
-            "unknown method": 5, "params not an object": 6, "arguments not an object": 7, "lone surrogate": 9,
+            "unknown method": 5, "params not an object": 6, "arguments not an object": 7, "lone surrogate": None,
             "wrong jsonrpc version": 2, "no method": 3, "method not a string": 4, "deeply nested params": None,
             "not JSON": None, "truncated": None, "empty object": None, "a number": None, "id an object": None,
             "batch of garbage": None, "empty batch": None, "huge id": None}

@@ -28,7 +28,7 @@ from sie_mcp.http_guard import Access, Guard, cors_origins
 from sie_mcp.mcp_response_mode import mcp_routes
 from sie_mcp.mcp_server import build_mcp, shared_runtime
 from sie_mcp.settings import Settings
-from sie_mcp.tool_surface import TOOLS, Runtime, SurfaceTool, whole_number
+from sie_mcp.tool_surface import TOOLS, PositiveInt, Runtime, SurfaceTool
 from tools import wire
 from tools.embed import embed as embed_tool
 from tools.models import list_models
@@ -68,7 +68,7 @@ class EmbeddingsRequest(BaseModel):
 
     input: str | Annotated[list[str], Field(min_length=1)] = Field(description="Text or texts to embed")
     model: str | None = Field(None, description="Model id (default: the server's embedding model)")
-    dimensions: Annotated[whole_number(ge=1) | None, Field(strict=False, description="Matryoshka truncation")] = None
+    dimensions: Annotated[PositiveInt | None, Field(strict=False, description="Matryoshka truncation")] = None
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = None
 
@@ -83,7 +83,7 @@ class RerankRequest(BaseModel):
     query: str = Field(min_length=1)
     documents: list[str | RerankText] = Field(min_length=1, description="Strings, or objects with a 'text' field")
     model: str | None = None
-    top_n: Annotated[whole_number(ge=1) | None, Field(strict=False)] = None
+    top_n: Annotated[PositiveInt | None, Field(strict=False)] = None
     return_documents: bool = True
 
 

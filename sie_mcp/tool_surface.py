@@ -79,10 +79,11 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-def whole_number(**bounds: int) -> Any:
-    """An integer argument within `bounds` (ge, le), read as JSON Schema reads one (`_whole_number`); the bounds
-    come first so that the schema says `minimum`/`maximum`."""
-    return Annotated[int, Field(**bounds), BeforeValidator(_whole_number)]  # type: ignore[call-overload]
+# Integer arguments read as JSON Schema reads them (`_whole_number`); the bounds come before the validator so
+# that the schema says `minimum`/`maximum`.
+PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_whole_number)]
+LabelsPerText = Annotated[int, Field(ge=1, le=50), BeforeValidator(_whole_number)]
+BeamWidth = Annotated[int, Field(ge=1, le=20), BeforeValidator(_whole_number)]
 
 Texts = Annotated[str | list[str], Field(description="One text, or a list of texts (one result per text)")]
 ModelName = Annotated[str | None, Field(description="Model id from list_models (short id or Hugging Face id); "
@@ -96,7 +97,7 @@ async def embed(
     kind: Annotated[Literal["query", "document"] | None, Field(
         description="'query' for search queries, 'document' for passages: models with query/passage prompts "
                     "(e5, bge) need it for best results")] = None,
-    dimensions: Annotated[whole_number(ge=1) | None, Field(
+    dimensions: Annotated[PositiveInt | None, Field(
         description="Truncate vectors to this many dimensions (Matryoshka), re-normalised")] = None,
     normalize: Annotated[bool | None, Field(strict=True, description="L2-normalise (default: what the model card says)")] = None,
 ) -> EmbedResult:
@@ -116,7 +117,7 @@ async def rerank(
     documents: Annotated[list[str], Field(min_length=1, description="Candidate passages to rank")],
     ctx: Context,
     model: ModelName = None,
-    top_k: Annotated[whole_number(ge=1) | None, Field(description="Return only the best k (default: all)")] = None,
+    top_k: Annotated[PositiveInt | None, Field(description="Return only the best k (default: all)")] = None,
 ) -> RerankResult:
     """Rank documents by relevance to a query, best first, with scores and original indices.
 
@@ -150,8 +151,8 @@ async def classify(
         description="A category tree: paths like 'Electronics > Computers > Laptops', or a nested object "
                     "{'Electronics': {'Computers': ['Laptops', 'Desktops']}}")] = None,
     model: ModelName = None,
-    top_k: Annotated[whole_number(ge=1, le=50), Field(description="Labels to return per text")] = 3,
-    beam: Annotated[whole_number(ge=1, le=20), Field(description="Taxonomy branches explored per level")] = 3,
+    top_k: Annotated[LabelsPerText, Field(description="Labels to return per text")] = 3,
+    beam: Annotated[BeamWidth, Field(description="Taxonomy branches explored per level")] = 3,
 ) -> ClassifyResult:
     """Classify texts into labels, or walk a deep taxonomy to the best category path.
 

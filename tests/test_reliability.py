@@ -89,7 +89,7 @@ def test_hostile_input_gets_a_prompt_4xx(server, case):
     response = post(server, path, body)
     elapsed = time.perf_counter() - t0
     assert_error_shape(response, status)
-    assert elapsed < 1.0, f"{case}: {elapsed:.2f} s"  # ~10 ms measured (bench_reliability); margin for CI noise
+    assert elapsed < 2.0, f"{case}: {elapsed:.2f} s"  # ms in process; the margin is for a loaded CI machine
     assert len(response.content) < 2000
 
 

@@ -37,6 +37,8 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
         help_text = f"{field.description} [env SIE_{name.upper()}; default {default!r}]".replace("%", "%%")
         if name in LIST_FIELDS:
             parser.add_argument(flag, action="append", default=None, help=help_text)
+        elif field.annotation is bool and name.startswith("no_"):  # argparse reads any --no-X as False
+            parser.add_argument(flag, action="store_const", const=True, default=None, help=help_text)
         elif field.annotation is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         elif typing.get_origin(field.annotation) is typing.Literal:

@@ -175,7 +175,8 @@ def test_every_http_error_has_the_documented_shape(server):
     ("/v1/tools/embed", {"texts": ["a"], "dimensions": True}),
     ("/v1/tools/embed", {"texts": ["a"], "normalize": 0}),
     ("/v1/tools/rerank", {"query": "q", "documents": ["a"], "top_k": True}),
-    ("/v1/tools/classify", {"texts": ["a"], "labels": ["x"], "beam": 2.0}),
+    ("/v1/tools/classify", {"texts": ["a"], "labels": ["x"], "beam": "2"}),
+    ("/v1/tools/classify", {"texts": ["a"], "labels": ["x"], "top_k": 2.5}),
     ("/v1/embeddings", {"input": "a", "dimensions": True}),
     ("/v1/rerank", {"query": "q", "documents": ["a"], "top_n": True}),
 ])
@@ -257,5 +258,5 @@ def test_overload_is_rejected_at_once_with_a_retry_hint(surface_catalog, tmp_pat
         accepted = sorted(t for code, t, _ in results if code == 200)
         # Rejection costs a header look-up; measured figures (quiet machine) are in docs/reliability.md. Here,
         # on a shared CI machine, only a generous bound and the comparison with an accepted call's latency.
-        assert p99 < 3.0 and statistics.median(rejected) < statistics.median(accepted), (p99, accepted[:5])
+        assert p99 < 10.0 and statistics.median(rejected) < statistics.median(accepted), (p99, accepted[:5])
         assert _wait_idle(s, 10) < 10

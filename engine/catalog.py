@@ -151,7 +151,7 @@ class Catalog:
         base = self.entries.get(name)
         # A local copy of a catalog model keeps the entry's settings (task, head, prompts, template, …).
         entry = (replace(base, source=f"path:{path}") if base
-                 else CatalogEntry(id=name, source=f"path:{path}", description=f"local model at {path}"))
+                 else CatalogEntry(id=name, source=f"path:{path}", description="local model (--model)"))
         self.add(entry)
         return entry
 

@@ -63,3 +63,7 @@ class RequestTimeout(EngineError):
 
 class ShuttingDown(EngineError):
     """The engine is draining and accepts no new work."""
+
+
+class ModelOutputError(ComputeError):
+    """The model produced no valid answer (NaN or infinite outputs): a fault of the model, not the input."""

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine.errors import ComputeError, EngineError, Overloaded, RequestTimeout, ShuttingDown
+from engine.errors import ComputeError, EngineError, ModelOutputError, Overloaded, RequestTimeout, ShuttingDown
 from engine.metrics import ALL_MODELS, EngineMetrics
 from engine.pool import ModelPool
 from engine.runnable import Runnable
@@ -132,6 +132,19 @@ class Scheduler:
 
     # --- submission ----------------------------------------------------------------------------
 
+    def admission_error(self) -> ShuttingDown | Overloaded | None:
+        """Why a new call would be refused now (counted as an error), or None: cheap enough to ask before a
+        request's body is even read (sie_mcp/http_body.py)."""
+        if not self._accepting:
+            return ShuttingDown("server is shutting down; retry on another replica")
+        if self._pending >= self.config.max_queue:
+            queued_tokens = sum(len(e) for q in self._queues.values() for it in q for e in it.encoded)
+            retry = max(1.0, round(queued_tokens / max(self._throughput, 1.0), 1))
+            self.metrics.errors.labels(type="Overloaded").inc()
+            return Overloaded(f"server overloaded: {self._pending} requests queued; retry after {retry:.0f} s",
+                              retry_after_s=retry)
+        return None
+
     @asynccontextmanager
     async def admitted(self, model_id: str) -> AsyncIterator[str]:
         """Admission control for one tool call (tokenising included); yields the canonical model id.
@@ -144,14 +157,9 @@ class Scheduler:
         if held is not None and held == self.pool.canonical_id(model_id):
             yield held
             return
-        if not self._accepting:
-            raise ShuttingDown("server is shutting down; retry on another replica")
-        if self._pending >= self.config.max_queue:
-            queued_tokens = sum(len(e) for q in self._queues.values() for it in q for e in it.encoded)
-            retry = max(1.0, round(queued_tokens / max(self._throughput, 1.0), 1))
-            self.metrics.errors.labels(type="Overloaded").inc()
-            raise Overloaded(f"server overloaded: {self._pending} requests queued; retry after {retry:.0f} s",
-                             retry_after_s=retry)
+        refusal = self.admission_error()
+        if refusal is not None:
+            raise refusal
         model_id = self.pool.canonical_id(model_id)
         self._count(model_id, +1)
         token = _ADMITTED.set(model_id)
@@ -372,6 +380,12 @@ class Scheduler:
                 self.metrics.errors.labels(type=type(err).__name__).inc()
                 item.fail(err)
                 continue
+            if not _finite(out):
+                err = ModelOutputError(f"model {model_id} produced NaN or infinite values on this input")
+                log.warning("%s", err)
+                self.metrics.errors.labels(type=type(err).__name__).inc()
+                item.fail(err)
+                continue
             item.outputs[i] = out
             item.pending -= 1
             if item.pending == 0 and not item.future.done():
@@ -398,3 +412,11 @@ class Scheduler:
                 return [*(await attempt(part[:half])), *(await attempt(part[half:]))]
 
         return await attempt(encoded)
+
+
+def _finite(out: object) -> bool:
+    """No NaN or infinity in a model's tensor output (JSON has neither: they would reach a client as null)."""
+    if not isinstance(out, torch.Tensor):
+        return True  # a runnable's own output type (spaCy docs, spans …): its task checks it
+    values = out._values() if out.is_sparse else out  # sparse COO (SPLADE): its stored values
+    return not values.is_floating_point() or bool(torch.isfinite(values).all())

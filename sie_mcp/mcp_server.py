@@ -7,11 +7,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import Resource as MCPResource
 
 from ontology.store import GraphNotFound
 from sie_mcp import __version__
-from sie_mcp.tool_surface import TOOLS, Runtime
+from sie_mcp.tool_surface import TOOLS, Runtime, bounded
 from tools.ontology import GraphService
 
 INSTRUCTIONS = (
@@ -58,12 +59,14 @@ class SieMCPServer(MCPServer):
 
 def build_mcp(lifespan: Callable[[MCPServer], AbstractAsyncContextManager[Runtime]],
               graphs: GraphService | None = None) -> MCPServer:
-    server = SieMCPServer(graphs, name="sie-mcp", version=__version__, instructions=INSTRUCTIONS,
-                          lifespan=lifespan, log_level="WARNING")
+    tools = []
     for tool in TOOLS.values():
-        server.add_tool(tool.declared, name=tool.name, title=tool.title, annotations=tool.annotations,
-                        structured_output=True)
-    return server
+        declared = Tool.from_function(tool.declared, name=tool.name, title=tool.title, annotations=tool.annotations,
+                                      structured_output=True)
+        declared.fn_metadata = bounded(declared.fn_metadata)  # bounded argument errors (tool_surface)
+        tools.append(declared)
+    return SieMCPServer(graphs, name="sie-mcp", version=__version__, instructions=INSTRUCTIONS,
+                        lifespan=lifespan, log_level="WARNING", tools=tools)
 
 
 def shared_runtime(runtime: Runtime) -> Callable[[MCPServer], AbstractAsyncContextManager[Runtime]]:

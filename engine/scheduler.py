@@ -415,8 +415,12 @@ class Scheduler:
 
 
 def _finite(out: object) -> bool:
-    """No NaN or infinity in a model's tensor output (JSON has neither: they would reach a client as null)."""
+    """No NaN or +infinity in a model's tensor output (JSON has neither: they would reach a client as null).
+    -inf is allowed: it is how heads mark impossible positions (GLiNER's spans past a text's end), and every
+    task maps it to a probability of 0 before anything reaches a client."""
     if not isinstance(out, torch.Tensor):
         return True  # a runnable's own output type (spaCy docs, spans …): its task checks it
     values = out._values() if out.is_sparse else out  # sparse COO (SPLADE): its stored values
-    return not values.is_floating_point() or bool(torch.isfinite(values).all())
+    if not values.is_floating_point():
+        return True
+    return not bool(torch.isnan(values).any() or torch.isposinf(values).any())

@@ -1,6 +1,6 @@
 """Engine throughput on a mixed-length corpus: ours vs sentence-transformers vs ONNX Runtime.
 
-    python bench/bench_engine.py [--runs 3] [--threads N] [--limit N] [--only ours,st,onnx]
+    python bench/bench_engine.py [--runs 3] [--threads N] [--limit N] [--only ours,st,onnx] [--chunks 1,8,64]
 
 Every configuration embeds the same texts (bench/data/corpus.jsonl, committed) with all-MiniLM-L6-v2,
 after a warm-up, `--runs` times; we report best and median tokens/s (real tokens after truncation at
@@ -10,6 +10,11 @@ The runs are interleaved: round r times every configuration once (in an order ro
 a slow spell of this shared machine hits all of them alike. Ours is compared with sentence-transformers'
 best configuration three ways: best vs best, median vs median, and the median of the per-round ratios
 (each round's pair measured minutes apart at most).
+
+`--chunks 1,8,64` adds sie-mcp bf16 fed the corpus in file order as sequential calls of that many texts
+(what agents and programs send), reported as a fraction of the whole-corpus call per round, and a line
+per configuration with the attention groups per forward batch and attention's share of forward time
+(one extra pass with the attention backend's `attend` timed; CPU ops are synchronous).
 """
 
 from __future__ import annotations
@@ -49,11 +54,47 @@ def timed_once(fn: Callable[[], torch.Tensor]) -> float:
     return time.perf_counter() - t0
 
 
-def ours(model_dir: str, dtype: str, backend: str | None = None, budget: int | None = None, device: str = "cpu"):
+def ours(model_dir: str, dtype: str, backend: str | None = None, budget: int | None = None, device: str = "cpu",
+         chunk: int | None = None):
+    """`chunk`: the texts as sequential calls of that many (in the given order), as a client sends them."""
     from engine.offline import OfflineModel
 
     m = OfflineModel(model_dir, dtype, backend, device=device, max_batch_tokens=budget)
-    return lambda texts: m.embed(texts).vectors
+    if chunk is None:
+        return lambda texts: m.embed(texts).vectors
+    return lambda texts: torch.cat([m.embed(texts[i:i + chunk]).vectors for i in range(0, len(texts), chunk)])
+
+
+def attention_profile(model_dir: str, texts: list[str], chunk: int | None, backend_name: str | None = None,
+                      dtype: str = "bfloat16") -> str:
+    """Attention groups per forward batch and attention's share of forward time, one pass."""
+    from engine.loading import LoadOptions, load_model
+    from engine.model import plan_batches
+
+    m = load_model(model_dir, LoadOptions(dtype=dtype, attention_backend=backend_name))
+    backend = m.attention
+    attend, spent = backend.attend, [0.0]
+
+    def timed_attend(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return attend(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - t0
+
+    backend.attend = timed_attend  # type: ignore[method-assign]
+    groups, forward_s = [], 0.0
+    step = chunk or len(texts)
+    for s in range(0, len(texts), step):
+        encoded = m.tokenizer.encode(texts[s:s + step], offsets=False)
+        for idx in plan_batches([len(e) for e in encoded], m.max_batch_tokens):
+            batch = m.make_batch([encoded[i] for i in idx])
+            groups.append(len(backend.prepare(batch)))
+            forward_s += timed_once(lambda b=batch: m.forward(b))
+    backend.attend = attend  # type: ignore[method-assign]
+    return (f"{backend.name.value}, {chunk or 'all'} texts per call: {len(groups)} batches, attention groups "
+            f"per batch median {statistics.median(groups):.0f} (max {max(groups)}), attention "
+            f"{100 * spent[0] / forward_s:.1f} % of forward time")
 
 
 def sentence_transformers(model_dir: str, autocast: torch.dtype | None, device: str = "cpu",
@@ -125,6 +166,11 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="use only the first N texts")
     ap.add_argument("--only", default="ours,st,onnx")
     ap.add_argument("--sweep", action="store_true", help="also sweep attention backends and batch budgets")
+    ap.add_argument("--chunks", default="", help="comma-separated texts per call for sie-mcp bf16, e.g. 1,8,64")
+    ap.add_argument("--dtypes", default="float32,bfloat16", help="sie-mcp's whole-corpus configurations")
+    ap.add_argument("--chunk-dtype", default="bfloat16", help="dtype of the --chunks and --backends configurations")
+    ap.add_argument("--backends", default="", help="also run sie-mcp bf16 (and its chunks) with these attention "
+                    "backends, comma-separated, interleaved with the default (before/after comparisons)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (cuda: bf16 and fp16 instead of fp32/bf16)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -158,8 +204,17 @@ def main() -> None:
     if "onnx" in only:
         configs += [("ONNX Runtime fp32, batch 32", lambda: onnx_runtime(model_dir, args.threads))]
     if "ours" in only:
-        configs += [("sie-mcp fp32", lambda: ours(model_dir, "float32")),
-                    ("sie-mcp bf16", lambda: ours(model_dir, "bfloat16"))]
+        labels = {"float32": "fp32", "bfloat16": "bf16"}
+        configs += [(f"sie-mcp {labels[d]}", lambda d=d: ours(model_dir, d)) for d in args.dtypes.split(",")]
+        lab = labels[args.chunk_dtype]
+        for c in [int(x) for x in args.chunks.split(",") if x]:
+            configs.append((f"sie-mcp {lab}, {c} texts per call",
+                            lambda c=c: ours(model_dir, args.chunk_dtype, chunk=c)))
+        for b in [x for x in args.backends.split(",") if x]:
+            configs.append((f"sie-mcp {lab} [{b}]", lambda b=b: ours(model_dir, args.chunk_dtype, b)))
+            for c in [int(x) for x in args.chunks.split(",") if x]:
+                configs.append((f"sie-mcp {lab} [{b}], {c} texts per call",
+                                lambda b=b, c=c: ours(model_dir, args.chunk_dtype, b, chunk=c)))
         if args.sweep:
             for backend in ("sdpa_grouped", "sdpa_bucketed", "sdpa_padded"):
                 for budget in (2048, 4096, 8192, 16384):
@@ -188,6 +243,27 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for (name, _), t, cos in zip(configs, times, cosines, strict=True):
         print(f"| {name} | {tokens / min(t):,.0f} | {tokens / statistics.median(t):,.0f} | {cos:.5f} |")
+    chunk_sizes = [int(x) for x in args.chunks.split(",") if x]
+    lab = {"float32": "fp32", "bfloat16": "bf16"}[args.chunk_dtype]
+    for tag in ("", *(f" [{b}]" for b in args.backends.split(",") if b)):
+        whole = next((i for i, (name, _) in enumerate(configs) if name == f"sie-mcp {lab}{tag}"), None)
+        chunked = [i for i, (name, _) in enumerate(configs) if name.startswith(f"sie-mcp {lab}{tag}, ")]
+        if whole is None or not chunked:
+            continue
+        print(f"\nagainst the whole corpus in one call (sie-mcp {lab}{tag}), median of per-round ratios:")
+        for i in chunked:
+            per_round = [w / c for w, c in zip(times[whole], times[i], strict=True)]
+            print(f"- {configs[i][0]}: {statistics.median(per_round):.2f} "
+                  f"(rounds: {', '.join(f'{x:.2f}' for x in per_round)})")
+        for c in (None, *chunk_sizes):
+            print(f"- {attention_profile(model_dir, texts, c, tag.strip(' []') or None, args.chunk_dtype)}")
+    if args.backends and f"sie-mcp {lab}" in [n for n, _ in configs]:
+        print("\ndefault backend against the others, same calls, median of per-round ratios:")
+        for i, (name, _) in enumerate(configs):
+            if name.startswith(f"sie-mcp {lab} ["):
+                other = [n for n, _ in configs].index(f"sie-mcp {lab}" + name.split("]", 1)[1])
+                per_round = [o / d for o, d in zip(times[i], times[other], strict=True)]
+                print(f"- {configs[other][0]} vs {name}: {statistics.median(per_round):.2f}x")
     st = [i for i, (name, _) in enumerate(configs) if name.startswith("sentence-transformers")]
     if st:
         best_st = min(st, key=lambda i: min(times[i]))

@@ -211,7 +211,7 @@ class Catalog:
         # A local copy of a catalog model keeps the entry's settings (task, head, prompts, template, …).
         entry = (replace(base, source=f"path:{path}") if base
                  else CatalogEntry(id=name, source=f"path:{path}", task=task_of_directory(Path(path)),
-                                   description=f"local model at {path}"))
+                                   description="local model (--model)"))
         self.add(entry)
         return entry
 

@@ -71,3 +71,6 @@ class UnknownCollection(EngineError):
 
 class StoreUnavailable(EngineError):
     """The vector database failed or cannot be reached (the embedded store, or a server at its URL)."""
+
+class ModelOutputError(ComputeError):
+    """The model produced no valid answer (NaN or infinite outputs): a fault of the model, not the input."""

@@ -5,9 +5,13 @@ batches and runs them on the pool's device thread (`ModelPool.on_device`), so co
 the device and the event loop (tokenisation, HTTP, MCP) never blocks on it.
 
 Batching: a batch takes sequences from one model's queue in arrival order until `max_batch_tokens` real
-tokens; while the device is busy it waits at most `max_wait_s` for more when the queue holds less than a
-full batch (after an idle spell a lone request runs at once); the batch is then sorted by length (the
-CPU attention groups equal lengths). Across models the loop prefers models
+tokens, across requests; the batch is then sorted by length (the CPU attention buckets similar lengths).
+The wait window adapts to load (`_fill_window`): after an idle spell, or when a client calls one
+request at a time, a request runs at once; while the device is busy and the last batches merged several
+requests, a batch that is not yet full waits for the callers just answered to send their next request,
+at most `max_wait_s` and a tenth of a batch's compute time, so waiting never costs more than a tenth of
+the throughput it buys. Tokenisation of arriving requests runs on the event loop or a worker thread
+while the device thread computes the current batch. Across models the loop prefers models
 already resident, and once it has paid for a swap it keeps serving that model's queue (up to
 `max_consecutive_batches` while others wait), so alternating calls do not thrash the pool. A cold
 model's oldest request is served after at most `starvation_s` even if resident models stay busy.
@@ -26,7 +30,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine.errors import ComputeError, EngineError, Overloaded, RequestTimeout, ShuttingDown
+from engine.errors import ComputeError, EngineError, ModelOutputError, Overloaded, RequestTimeout, ShuttingDown
 from engine.metrics import ALL_MODELS, EngineMetrics
 from engine.pool import ModelPool
 from engine.runnable import Runnable
@@ -44,7 +48,7 @@ _ADMITTED: ContextVar[str | None] = ContextVar("sie_admitted_model", default=Non
 @dataclass(frozen=True)
 class SchedulerConfig:
     max_batch_tokens: int | None = None  # None: the model's default for its device
-    max_wait_s: float = 0.002
+    max_wait_s: float = 0.02  # the longest a batch waits to fill (see `_fill_window`)
     max_queue: int = 256  # pending requests (all models) before Overloaded
     request_timeout_s: float = 60.0
     max_consecutive_batches: int = 8
@@ -87,6 +91,7 @@ class Scheduler:
         self._loop_task: asyncio.Task | None = None
         self._throughput = 2000.0  # tokens/s, a running estimate for retry-after hints
         self._last_batch_end = 0.0
+        self._requests_per_batch = 1.0  # running estimate of the requests a batch merges (the concurrency)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -127,6 +132,19 @@ class Scheduler:
 
     # --- submission ----------------------------------------------------------------------------
 
+    def admission_error(self) -> ShuttingDown | Overloaded | None:
+        """Why a new call would be refused now (counted as an error), or None: cheap enough to ask before a
+        request's body is even read (sie_mcp/http_body.py)."""
+        if not self._accepting:
+            return ShuttingDown("server is shutting down; retry on another replica")
+        if self._pending >= self.config.max_queue:
+            queued_tokens = sum(len(e) for q in self._queues.values() for it in q for e in it.encoded)
+            retry = max(1.0, round(queued_tokens / max(self._throughput, 1.0), 1))
+            self.metrics.errors.labels(type="Overloaded").inc()
+            return Overloaded(f"server overloaded: {self._pending} requests queued; retry after {retry:.0f} s",
+                              retry_after_s=retry)
+        return None
+
     @asynccontextmanager
     async def admitted(self, model_id: str) -> AsyncIterator[str]:
         """Admission control for one tool call (tokenising included); yields the canonical model id.
@@ -139,14 +157,9 @@ class Scheduler:
         if held is not None and held == self.pool.canonical_id(model_id):
             yield held
             return
-        if not self._accepting:
-            raise ShuttingDown("server is shutting down; retry on another replica")
-        if self._pending >= self.config.max_queue:
-            queued_tokens = sum(len(e) for q in self._queues.values() for it in q for e in it.encoded)
-            retry = max(1.0, round(queued_tokens / max(self._throughput, 1.0), 1))
-            self.metrics.errors.labels(type="Overloaded").inc()
-            raise Overloaded(f"server overloaded: {self._pending} requests queued; retry after {retry:.0f} s",
-                             retry_after_s=retry)
+        refusal = self.admission_error()
+        if refusal is not None:
+            raise refusal
         model_id = self.pool.canonical_id(model_id)
         self._count(model_id, +1)
         token = _ADMITTED.set(model_id)
@@ -270,21 +283,34 @@ class Scheduler:
             await self.pool.release(model_id)
 
     async def _fill_window(self, model_id: str, budget: int) -> None:
-        """Wait (at most max_wait_s from the oldest arrival) while the queue holds less than a batch.
+        """Wait for more requests while the batch could be fuller and more are about to arrive.
 
-        Only while busy and only when other requests are in flight (admitted, not queued: tokenising,
-        or their results being written out): a lone request, after an idle spell or from a client calling
-        one at a time, runs at once, since waiting could only add latency. Under load, requests pile up
-        during each batch anyway and the window tops batches up."""
-        q = self._live(model_id)
-        if not q or time.perf_counter() - self._last_batch_end > IDLE_AFTER_S:
-            return
-        if self._pending <= sum(len(other) for other in self._queues.values()):
-            return
-        wait = self.config.max_wait_s - (time.perf_counter() - q[0].enqueued_at)
-        queued = sum(len(it.encoded[i]) for it in q for i in it.order)
-        if wait > 0 and queued < budget:
-            await asyncio.sleep(wait)
+        No wait after an idle spell (no batch for IDLE_AFTER_S) or once the queue holds a budget. More
+        are about to arrive when requests are admitted but not queued (tokenising, or their results
+        being written out), or when the queue holds fewer requests than recent batches merged: under
+        concurrency the callers just answered send their next call within milliseconds (a round trip
+        and tokenisation), and without the wait the batch would run half full. The window runs from the
+        end of the last batch (or the oldest arrival, if later) for `max_wait_s`, and at most a tenth of
+        a full batch's compute time at the running throughput; each arrival re-checks."""
+        window = min(self.config.max_wait_s, 0.1 * budget / max(self._throughput, 1.0))
+        while True:
+            q = self._live(model_id)
+            now = time.perf_counter()
+            if not q or now - self._last_batch_end > IDLE_AFTER_S:
+                return
+            if sum(len(it.encoded[i]) for it in q for i in it.order) >= budget:
+                return
+            in_flight = self._pending - sum(len(other) for other in self._queues.values())
+            if in_flight <= 0 and len(q) >= self._requests_per_batch - 0.5:
+                return
+            remaining = max(self._last_batch_end, q[0].enqueued_at) + window - now
+            if remaining <= 0:
+                return
+            self._wakeup.clear()  # `submit` sets it
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            except TimeoutError:
+                return
 
     def _take_batch(self, model_id: str, budget: int) -> list[tuple[WorkItem, int]]:
         refs: list[tuple[WorkItem, int]] = []
@@ -343,12 +369,20 @@ class Scheduler:
         self._last_batch_end = time.perf_counter()
         elapsed = self._last_batch_end - started
         self._throughput = 0.8 * self._throughput + 0.2 * tokens / max(elapsed, 1e-6)
+        requests = len({id(item) for item, _ in refs})
+        self._requests_per_batch = 0.7 * self._requests_per_batch + 0.3 * requests
         self.metrics.batch_size.labels(model=model_id).observe(len(refs))
         self.metrics.batch_tokens.labels(model=model_id).observe(tokens)
         self.metrics.phase_seconds.labels(model=model_id, phase="compute").observe(elapsed)
         for (item, i), out in zip(refs, outputs, strict=True):
             if isinstance(out, BaseException):
                 err = out if isinstance(out, EngineError) else ComputeError(f"inference failed on {model_id}")
+                self.metrics.errors.labels(type=type(err).__name__).inc()
+                item.fail(err)
+                continue
+            if not _finite(out):
+                err = ModelOutputError(f"model {model_id} produced NaN or infinite values on this input")
+                log.warning("%s", err)
                 self.metrics.errors.labels(type=type(err).__name__).inc()
                 item.fail(err)
                 continue
@@ -378,3 +412,15 @@ class Scheduler:
                 return [*(await attempt(part[:half])), *(await attempt(part[half:]))]
 
         return await attempt(encoded)
+
+
+def _finite(out: object) -> bool:
+    """No NaN or +infinity in a model's tensor output (JSON has neither: they would reach a client as null).
+    -inf is allowed: it is how heads mark impossible positions (GLiNER's spans past a text's end), and every
+    task maps it to a probability of 0 before anything reaches a client."""
+    if not isinstance(out, torch.Tensor):
+        return True  # a runnable's own output type (spaCy docs, spans …): its task checks it
+    values = out._values() if out.is_sparse else out  # sparse COO (SPLADE): its stored values
+    if not values.is_floating_point():
+        return True
+    return not bool(torch.isnan(values).any() or torch.isposinf(values).any())

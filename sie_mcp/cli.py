@@ -28,7 +28,8 @@ from engine.errors import EngineError
 from sie_mcp import __version__
 from sie_mcp.settings import Settings
 
-LIST_FIELDS = {"model", "preload", "taxonomy"}
+LIST_FIELDS = {"model", "preload", "taxonomy", "allowed_hosts", "allowed_origins"}
+ENV_ONLY = {"auth_tokens"}  # secrets: a command line is visible to every user of the machine (ps)
 # The settings the one-off commands read (the rest configure serving).
 MODELS_FIELDS = ("catalog", "model", "taxonomy", "log_level")  # taxonomy: files are checked at start
 EMBED_FIELDS = ("catalog", "model", "device", "dtype", "default_embed_model", "log_level")
@@ -38,13 +39,15 @@ def _add_settings_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] |
     """One flag per Settings field (or the fields in `only`); defaults stay None so env vars and Settings
     defaults apply."""
     for name, field in Settings.model_fields.items():
-        if only is not None and name not in only:
+        if name in ENV_ONLY or (only is not None and name not in only):
             continue
         flag = "--" + name.replace("_", "-")
         default = field.get_default(call_default_factory=True)
         help_text = f"{field.description} [env SIE_{name.upper()}; default {default!r}]".replace("%", "%%")
         if name in LIST_FIELDS:
             parser.add_argument(flag, action="append", default=None, help=help_text)
+        elif field.annotation is bool and name.startswith("no_"):  # argparse reads any --no-X as False
+            parser.add_argument(flag, action="store_const", const=True, default=None, help=help_text)
         elif field.annotation is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         elif typing.get_origin(field.annotation) is typing.Literal:
@@ -61,6 +64,9 @@ def load_settings(args: argparse.Namespace) -> Settings:
 def _serve(settings: Settings) -> int:
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from sie_mcp.memory import bound_malloc_arenas
+
+    bound_malloc_arenas(settings.malloc_arena_max)
     if settings.transport == "http":
         import uvicorn
 
@@ -68,17 +74,28 @@ def _serve(settings: Settings) -> int:
         from sie_mcp.http_app import create_app
 
         app = create_app(settings)
+        # Keep-alive longer than load balancers' and clients' idle timeouts: a server closing an idle
+        # connection just as a client reuses it is a connection reset for that client.
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                                timeout_graceful_shutdown=int(FLUSH_S))
+                                timeout_graceful_shutdown=int(FLUSH_S), timeout_keep_alive=65)
         DrainingServer(config, drain=app.state.drain).run()
         return 0
     from sie_mcp.mcp_server import build_mcp, deferred_runtime
+    from sie_mcp.mcp_single_call import fast_path_refusal
+    from sie_mcp.stdio import serve_stdio
 
     # `initialize` is answered before torch is imported; the engine starts and the models load behind it.
     # The graph store is made here (no torch) so `resources/list` answers before the engine is up.
     graphs = settings.graph_store()
     server = build_mcp(deferred_runtime(settings, graphs), graphs)
-    server.run("stdio")  # stdout carries the protocol; logs go to stderr
+    # stdout carries the protocol; logs go to stderr. Every line is answered (sie_mcp/stdio.py) on the SDK
+    # version that was verified; on another, the SDK's own transport.
+    if fast_path_refusal("all") is None:
+        import anyio
+
+        anyio.run(serve_stdio, server)
+    else:
+        server.run("stdio")
     return 0
 
 

@@ -10,23 +10,26 @@ import asyncio
 import base64
 import logging
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.catalog import Catalog
 from engine.engine import Engine
 from engine.errors import EngineError, InvalidInput, UnsupportedTask
 from ontology.store import GraphStore
-from sie_mcp import __version__
-from sie_mcp.errors import error_body, http_status
+from sie_mcp import __version__, openapi
+from sie_mcp.errors import install_handlers, problem, public_text, validation_problem
+from sie_mcp.http_body import BodyReader, parsed_body
+from sie_mcp.http_guard import Access, Guard, cors_origins
 from sie_mcp.mcp_response_mode import mcp_routes
 from sie_mcp.mcp_server import build_mcp, preload_in_background, shared_runtime
 from sie_mcp.settings import Settings
-from sie_mcp.tool_surface import TOOLS, Runtime, RuntimeHandle
+from sie_mcp.tool_surface import TOOLS, PositiveInt, Runtime, RuntimeHandle, SurfaceTool
 from tools import wire
 from tools.embed import embed as embed_tool
 from tools.models import list_models
@@ -66,66 +69,38 @@ def preload_models(settings: Settings) -> list[str]:
 
 
 class EmbeddingsRequest(BaseModel):
-    input: str | list[str] = Field(description="Text or texts to embed")
+    model_config = ConfigDict(strict=True)  # `true` is not 1: no silent coercion of types
+
+    input: str | Annotated[list[str], Field(min_length=1)] = Field(description="Text or texts to embed")
     model: str | None = Field(None, description="Model id (default: the server's embedding model)")
-    dimensions: int | None = Field(None, ge=1, description="Matryoshka truncation")
+    dimensions: Annotated[PositiveInt | None, Field(strict=False, description="Matryoshka truncation")] = None
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = None
 
 
+class RerankText(BaseModel):
+    text: str
+
+
 class RerankRequest(BaseModel):
-    query: str
-    documents: list[str | dict[str, Any]] = Field(description="Strings, or objects with a 'text' field")
+    model_config = ConfigDict(strict=True)
+
+    query: str = Field(min_length=1)
+    documents: list[str | RerankText] = Field(min_length=1, description="Strings, or objects with a 'text' field")
     model: str | None = None
-    top_n: int | None = Field(None, ge=1)
+    top_n: Annotated[PositiveInt | None, Field(strict=False)] = None
     return_documents: bool = True
 
 
-class BodyLimit:
-    """Pure ASGI middleware: 413 for request bodies over `limit` bytes (declared or streamed)."""
-
-    def __init__(self, app, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await self._reject(send)
-        seen = 0
-
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await self._reject(send)
-
-    async def _reject(self, send) -> None:
-        body = JSONBody({"error": {"type": "RequestTooLarge",
-                                   "message": f"request body exceeds {self.limit} bytes"}}, status_code=413)
-        await send({"type": "http.response.start", "status": 413, "headers": body.raw_headers})
-        await send({"type": "http.response.body", "body": body.body})
-
-
-class _TooLarge(Exception):
-    pass
-
-
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    """The app. Raises ValueError where the settings would expose it (sie_mcp/http_guard.py)."""
+    access = Access.from_settings(settings)
     runtime = runtime or build_runtime(settings)
     engine: Engine = runtime.engine
     handle = RuntimeHandle(runtime)
     mcp = build_mcp(shared_runtime(handle), runtime.graphs.store if runtime.graphs is not None else None)
     mcp_routes_, mcp_managers = mcp_routes(mcp, "/mcp", settings.stateless_http, settings.mcp_response,
-                                           settings.host, handle, settings.max_body_bytes)
+                                           handle, settings.max_body_bytes, settings.mcp_fast_path)
     state = {"ready": False, "preload_error": None}
 
     async def preload() -> None:
@@ -156,22 +131,21 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app = FastAPI(title="sie-mcp", version=__version__, lifespan=lifespan,
                   description="Small specialised models as tools for LLM agents (MCP at /mcp).")
     app.router.routes.extend(mcp_routes_)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # Outermost first: who may call (no body read), CORS only for configured origins, then the body.
+    tool_paths = {f"/v1/tools/{name}" for name in TOOLS if name != "list_models"} | {"/v1/embeddings", "/v1/rerank"}
+
+    def admission(path: str) -> EngineError | None:
+        return engine.scheduler.admission_error() if path in tool_paths else None
+
+    app.add_middleware(BodyReader, max_body_bytes=settings.max_body_bytes, read_timeout_s=settings.read_timeout_s,
+                       admission=admission, jsonrpc_paths=frozenset({"/mcp"}))
+    if cors_origins(settings):
+        app.add_middleware(CORSMiddleware, allow_origins=cors_origins(settings), allow_methods=["GET", "POST"],
+                           allow_headers=["authorization", "content-type", "mcp-protocol-version", "mcp-session-id"])
+    app.add_middleware(Guard, access=access)
     app.state.runtime = runtime
+    install_handlers(app)
     app.state.drain = drain
-
-    @app.exception_handler(EngineError)
-    async def engine_error(_: Request, e: EngineError) -> JSONBody:
-        status = http_status(e)
-        log.log(logging.WARNING if status >= 500 else logging.INFO, "%s: %s", type(e).__name__, e)
-        headers = {"Retry-After": str(int(max(1, getattr(e, "retry_after_s", 1))))} if status == 429 else None
-        return JSONBody(error_body(e), status_code=status, headers=headers)
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, e: Exception) -> JSONBody:
-        log.exception("unhandled error")
-        return JSONBody({"error": {"type": "InternalError", "message": "internal error; see the server log"}},
-                        status_code=500)
 
     # --- health and metrics ----------------------------------------------------------------------
 
@@ -185,7 +159,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         """Ready: default models loaded and the engine accepting work."""
         ok = state["ready"] and engine.scheduler.accepting
         status = "ready" if ok else "draining" if not engine.scheduler.accepting else "not ready"
-        body = {"status": status, "preload_error": state["preload_error"]}
+        error = state["preload_error"]
+        body = {"status": status, "preload_error": error and public_text(error)}
         return JSONBody(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["ops"])
@@ -209,31 +184,35 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
                                                                 "parameters": mcp_tool.input_schema}})
         return {"tools": tools, "openai_functions": functions}
 
-    @app.post("/v1/tools/{tool_name}", tags=["tools"])
-    async def call_tool(tool_name: str, request: Request) -> JSONBody:
-        """Call a tool with its arguments (a JSON object); returns its structured result."""
-        tool = TOOLS.get(tool_name)
-        if tool is None:
-            return JSONBody({"error": {"type": "UnknownTool", "message": f"unknown tool {tool_name!r}; "
-                                       f"available: {', '.join(TOOLS)}"}}, status_code=404)
-        try:
-            arguments = await request.json()
-        except ValueError:
-            raise InvalidInput("the request body must be a JSON object of tool arguments") from None
-        if not isinstance(arguments, dict):
-            raise InvalidInput("the request body must be a JSON object of tool arguments")
-        try:
-            kwargs = tool.metadata.validate_arguments(arguments)  # as MCP validates them
-        except ValidationError as e:
-            return JSONBody({"error": {"type": "ValidationError", "message": "invalid arguments",
-                                       "details": e.errors(include_url=False, include_input=False)}},
-                            status_code=422)
-        result = await tool.impl(runtime.tool_context(), **kwargs)
-        return JSONBody(result)
+    def tool_route(tool: SurfaceTool):
+        async def call_tool(request: Request) -> JSONBody:
+            arguments = parsed_body(request.scope)
+            if not isinstance(arguments, dict):
+                raise InvalidInput("the request body must be a JSON object of tool arguments")
+            try:
+                kwargs = tool.metadata.validate_arguments(arguments)  # as MCP validates them
+            except ValidationError as e:
+                log.info("invalid arguments for %s: %d errors", tool.name, e.error_count())
+                return JSONBody(validation_problem(e.errors(include_url=False, include_input=False)),
+                                status_code=422)
+            return JSONBody(await tool.impl(runtime.tool_context(), **kwargs))
+
+        call_tool.__doc__ = f"Call `{tool.name}`: {tool.description.splitlines()[0]} (body: its arguments)"
+        return call_tool
+
+    for tool in TOOLS.values():
+        app.add_api_route(f"/v1/tools/{tool.name}", tool_route(tool), methods=["POST"], tags=["tools"],
+                          name=f"call_{tool.name}", response_class=JSONBody, responses=openapi.ERRORS)
+
+    @app.post("/v1/tools/{tool_name}", include_in_schema=False)
+    async def unknown_tool(tool_name: str) -> JSONBody:
+        return JSONBody(problem("UnknownTool", f"unknown tool {tool_name[:100]!r}; available: {', '.join(TOOLS)}"),
+                        status_code=404)
 
     # --- OpenAI / Cohere-compatible routes -------------------------------------------------------
 
-    @app.post("/v1/embeddings", tags=["compatible"], response_class=JSONBody)
+    @app.post("/v1/embeddings", tags=["compatible"], response_class=JSONBody,
+              responses={200: {"model": openapi.EmbeddingsResponse}, **openapi.ERRORS})
     async def embeddings(body: EmbeddingsRequest) -> JSONBody:
         """OpenAI-compatible embeddings (`dimensions` and `encoding_format` honoured)."""
         result = await embed_tool(runtime.tool_context(), body.input, model=body.model, dimensions=body.dimensions)
@@ -250,15 +229,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         return JSONBody({"object": "list", "data": data, "model": result.model,
                          "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
-    @app.post("/v1/rerank", tags=["compatible"])
+    @app.post("/v1/rerank", tags=["compatible"], responses={200: {"model": openapi.RerankResponse},
+                                                           **openapi.ERRORS})
     async def rerank(body: RerankRequest) -> dict:
         """Cohere/Jina-style rerank: results with index and relevance_score, best first."""
         docs = []
-        for i, d in enumerate(body.documents):
-            text = d if isinstance(d, str) else d.get("text")
-            if not isinstance(text, str):
-                raise InvalidInput(f"documents[{i}] must be a string or an object with a 'text' string")
-            docs.append(text)
+        for d in body.documents:
+            docs.append(d if isinstance(d, str) else d.text)
         result = await rerank_tool(runtime.tool_context(), body.query, docs, model=body.model, top_k=body.top_n,
                                    return_documents=True)
         return {"model": result.model, "method": result.method,
@@ -273,4 +250,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         return {"object": "list", "data": [{"object": "model", "owned_by": "sie-mcp", **c.model_dump()}
                                            for c in cards]}
 
+    app.openapi = lambda: openapi.document(app, settings, engine.catalog)  # type: ignore[method-assign]
     return app

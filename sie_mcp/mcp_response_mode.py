@@ -17,23 +17,22 @@ front of them that reads the (size-limited) body once and replays it to the one 
 
 from __future__ import annotations
 
-import json
+import logging
 from typing import Any
 
+import pydantic_core
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sie_mcp.mcp_single_call import SingleCallJson
-from sie_mcp.settings import ResponseMode
+from sie_mcp.http_body import PARSED
+from sie_mcp.http_guard import transport_security
+from sie_mcp.mcp_single_call import SingleCallJson, fast_path_refusal
+from sie_mcp.settings import FastPath, ResponseMode
+
+log = logging.getLogger("sie_mcp")
 
 
-def asks_for_progress(body: bytes) -> bool:
-    """Whether any JSON-RPC request in a POST body carries a progress token (cheap check first)."""
-    if b"progressToken" not in body:
-        return False
-    try:
-        message: Any = json.loads(body)
-    except ValueError:
-        return False  # the SDK answers the parse error
+def asks_for_progress(message: Any) -> bool:
+    """Whether any JSON-RPC request in a POST's parsed body carries a progress token."""
     messages = message if isinstance(message, list) else [message]
     for m in messages:
         params = m.get("params") if isinstance(m, dict) else None
@@ -41,6 +40,17 @@ def asks_for_progress(body: bytes) -> bool:
         if isinstance(meta, dict) and "progressToken" in meta:
             return True
     return False
+
+
+def parsed_message(scope: Scope, body: bytes) -> Any:
+    """The POST's JSON (parsed once by sie_mcp/http_body.py; parsed here, bounded, where that did not run);
+    None where it is not JSON (the SDK then answers the parse error)."""
+    if PARSED in scope:
+        return scope[PARSED]
+    try:
+        return pydantic_core.from_json(body)
+    except ValueError:
+        return None
 
 
 class ResponseModeRouter:
@@ -76,44 +86,58 @@ class ResponseModeRouter:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()  # after the body: the disconnect, when it comes
 
-        if self.sse_app is not None and asks_for_progress(body):
+        message = parsed_message(scope, body)
+        if self.sse_app is not None and asks_for_progress(message):
             await self.sse_app(scope, replay, send)
-        elif self.single_call is None or not await self.single_call.serve(scope, body, replay, send):
+        elif self.single_call is None or not await self.single_call.serve(scope, body, message, replay, send):
             await self.json_app(scope, replay, send)
 
 
-def mcp_routes(mcp: Any, path: str, stateless: bool, mode: ResponseMode, host: str,
-               lifespan_state: Any, max_body_bytes: int) -> tuple[list, list]:
+def mcp_routes(mcp: Any, path: str, stateless: bool, mode: ResponseMode, lifespan_state: Any,
+               max_body_bytes: int, fast_path: FastPath = "all") -> tuple[list, list]:
     """The routes serving MCP at `path` and the SDK session managers to run in the app's lifespan.
 
     `mcp`: an SDK `MCPServer`; each `streamable_http_app` call builds one session manager over it.
     `lifespan_state`: what the server's lifespan yields (the runtime), for the single-call path.
-    `max_body_bytes`: the server's request-body limit, given to the SDK too so MCP and HTTP agree."""
-    from mcp.server.auth.middleware.bearer_auth import RequireAuthMiddleware
+    `max_body_bytes`: the server's request-body limit, given to the SDK too so MCP and HTTP agree.
+    `fast_path`: the `--mcp-fast-path` setting; the single-call path also needs the verified SDK version.
+    Who may call is checked in front of every route (sie_mcp/http_guard.py), the fast path included, so
+    the SDK's own Host/Origin check is off and nothing here depends on how the SDK wires authentication.
+    The middleware of the SDK's app is carried over around the route that replaces its endpoint."""
     from starlette.routing import Route
 
-    def build(json_response: bool) -> tuple[list, Any]:
+    def build(json_response: bool) -> tuple[Any, Any]:
         app = mcp.streamable_http_app(streamable_http_path=path, stateless_http=stateless,
-                                      json_response=json_response, host=host, max_request_body_size=max_body_bytes)
-        return app.routes, mcp.session_manager
+                                      json_response=json_response, max_request_body_size=max_body_bytes,
+                                      transport_security=transport_security())
+        return app, mcp.session_manager
 
-    def endpoint(routes: list) -> ASGIApp:
-        (route,) = [r for r in routes if getattr(r, "path", None) == path]
+    def endpoint(app: Any) -> ASGIApp:
+        (route,) = [r for r in app.routes if getattr(r, "path", None) == path]
         return route.endpoint
 
+    def with_middleware(app: Any, inner: ASGIApp) -> ASGIApp:
+        for middleware in reversed(app.user_middleware):  # as Starlette builds its stack: first is outermost
+            inner = middleware.cls(inner, *middleware.args, **middleware.kwargs)
+        return inner
+
+    def others(app: Any) -> list:
+        return [r for r in app.routes if getattr(r, "path", None) != path]
+
     if mode == "sse" or not stateless:
-        routes, manager = build(json_response=mode == "json")
-        return routes, [manager]
-    json_routes, json_manager = build(json_response=True)
-    # An authenticated route checks the caller in the SDK's endpoint: no direct path around it.
-    guarded = isinstance(endpoint(json_routes), RequireAuthMiddleware)
-    single_call = None if guarded else SingleCallJson(json_manager, lifespan_state)
+        app, manager = build(json_response=mode == "json")
+        return [Route(path, endpoint=with_middleware(app, endpoint(app))), *others(app)], [manager]
+    json_app, json_manager = build(json_response=True)
+    refusal = fast_path_refusal(fast_path)
+    if refusal is not None:
+        log.warning("MCP fast path off: %s; stateless calls go through the SDK's own path", refusal)
+    single_call = None if refusal is not None else SingleCallJson(json_manager, lifespan_state,
+                                                                  tool_lane=fast_path == "all")
     if mode == "json":
-        router = ResponseModeRouter(endpoint(json_routes), None, single_call)
-        others, managers = json_routes, [json_manager]
+        router = ResponseModeRouter(endpoint(json_app), None, single_call)
+        outer, managers = json_app, [json_manager]
     else:
-        sse_routes, sse_manager = build(json_response=False)
-        router = ResponseModeRouter(endpoint(json_routes), endpoint(sse_routes), single_call)
-        others, managers = sse_routes, [json_manager, sse_manager]
-    others = [r for r in others if getattr(r, "path", None) != path]
-    return [Route(path, endpoint=router), *others], managers
+        sse_app, sse_manager = build(json_response=False)
+        router = ResponseModeRouter(endpoint(json_app), endpoint(sse_app), single_call)
+        outer, managers = sse_app, [json_manager, sse_manager]
+    return [Route(path, endpoint=with_middleware(outer, router)), *others(outer)], managers

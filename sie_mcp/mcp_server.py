@@ -10,6 +10,7 @@ from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import Resource as MCPResource
 from mcp_types import NotificationParams
 from pydantic import ValidationError
@@ -17,9 +18,9 @@ from pydantic import ValidationError
 from engine.errors import EngineError
 from ontology.store import GraphNotFound, GraphStore
 from sie_mcp import __version__
-from sie_mcp.errors import validation_message
+from sie_mcp.errors import tool_validation_message
 from sie_mcp.settings import Settings
-from sie_mcp.tool_surface import TOOLS, Runtime, RuntimeHandle
+from sie_mcp.tool_surface import TOOLS, Runtime, RuntimeHandle, bounded
 
 log = logging.getLogger("sie_mcp")
 STARTUP_GRACE_S = 1.0
@@ -82,7 +83,7 @@ class SieMCPServer(MCPServer):
         except ToolError as e:
             cause = e.__cause__
             if isinstance(cause, ValidationError):
-                raise ToolError(validation_message(cause)) from cause
+                raise ToolError(tool_validation_message(cause)) from cause
             if isinstance(cause, ToolError):  # ours, from tool_surface._run: already worded for an agent
                 raise ToolError(str(cause)) from cause
             raise
@@ -95,14 +96,17 @@ async def _on_initialized(ctx: Any, _: NotificationParams) -> None:
 def build_mcp(lifespan: Callable[[MCPServer], AbstractAsyncContextManager[RuntimeHandle]],
               graphs: GraphStore | None = None) -> MCPServer:
     """The MCP server; `graphs`: the store whose graphs are served as resources (the runtime's)."""
+    tools = []
+    for tool in TOOLS.values():
+        declared = Tool.from_function(tool.declared, name=tool.name, title=tool.title, description=tool.description,
+                                      annotations=tool.annotations, structured_output=True)
+        declared.fn_metadata = bounded(declared.fn_metadata)  # bounded argument errors (tool_surface)
+        tools.append(declared)
     server = SieMCPServer(graphs, name="sie-mcp", version=__version__, instructions=INSTRUCTIONS,
-                          lifespan=lifespan, log_level="WARNING")
+                          lifespan=lifespan, log_level="WARNING", tools=tools)
     # MCPServer has no public notification hook; its low-level server does (add_notification_handler).
     server._lowlevel_server.add_notification_handler("notifications/initialized", NotificationParams,
                                                      _on_initialized)
-    for tool in TOOLS.values():
-        server.add_tool(tool.declared, name=tool.name, title=tool.title, description=tool.description,
-                        annotations=tool.annotations, structured_output=True)
     return server
 
 

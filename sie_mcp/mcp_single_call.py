@@ -17,8 +17,13 @@ It takes only what it can answer exactly as the SDK would and hands everything e
 unchanged: batches, notifications, responses, `initialize`, any method but `tools/call`, a session id,
 unknown protocol revisions, bodies over the SDK's size limit, integer ids beyond 64 bits, and every
 request the SDK would reject (Accept, Content-Type, DNS-rebinding checks, the 2026-07-28 envelope and
-routing-header rules): the SDK then writes the rejection. It is not used when the MCP route requires
-authentication (`mcp_routes`). Differences that remain: a call in flight at shutdown runs to its end
+routing-header rules): the SDK then writes the rejection. Who may call is decided in front of it
+(sie_mcp/http_guard.py), as for every route.
+
+It is safe against SDK upgrades by construction: it runs only with the SDK minor version it was verified
+against (`VERIFIED_SDK`; any other logs one line at start-up and leaves every call to the SDK), only for the
+protocol revisions listed in `FAST_PATH_REVISIONS` (a revision the SDK adds later goes to the SDK until
+someone verifies it here), and `--mcp-fast-path off` turns it off (`single-call` keeps it without the tool lane). Differences that remain: a call in flight at shutdown runs to its end
 (the SDK's per-POST server answers it with "Connection closed"); a 2026-07-28 answer is written as UTF-8
 by orjson where the SDK's `json.dumps` escapes non-ASCII (the same JSON once parsed).
 """
@@ -29,7 +34,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import orjson
@@ -58,7 +63,30 @@ from starlette.types import Receive, Scope, Send
 from sie_mcp.mcp_tool_lane import ToolLane
 from sie_mcp.tool_surface import RuntimeHandle
 
+if TYPE_CHECKING:
+    from sie_mcp.settings import FastPath
+
 logger = logging.getLogger(__name__)
+
+VERIFIED_SDK = "2.3"  # the `mcp` minor version this path (and the tool lane) was checked against
+# Revisions answered here: those the equivalence tests (tests/test_http_api.py) compare with the SDK's answers.
+FAST_PATH_REVISIONS = frozenset({"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"})
+
+
+def sdk_version() -> str:
+    from importlib.metadata import version
+
+    return version("mcp")
+
+
+def fast_path_refusal(setting: FastPath, installed: str | None = None) -> str | None:
+    """Why the single-call path must not run (None: it may): the setting, or an SDK it was not verified with."""
+    if setting == "off":
+        return "--mcp-fast-path off"
+    installed = installed or sdk_version()
+    if ".".join(installed.split(".")[:2]) != VERIFIED_SDK:
+        return f"the installed MCP SDK is {installed}, the fast path was verified with {VERIFIED_SDK}.x"
+    return None
 
 
 @dataclass
@@ -85,18 +113,19 @@ class _OneExchange:
 class SingleCallJson:
     """Serves one stateless `tools/call` POST with a JSON answer, or declines (`serve` returns False)."""
 
-    def __init__(self, manager: Any, lifespan_state: Any) -> None:
+    def __init__(self, manager: Any, lifespan_state: Any, tool_lane: bool = True) -> None:
         # `manager`: the SDK's StreamableHTTPSessionManager for JSON answers (its server and security settings).
         self.server = manager.app
         self.security = TransportSecurityMiddleware(manager.security_settings)
         self.max_body = manager.max_request_body_size
         self.lifespan_state = lifespan_state
         # Calls of our own tools skip the SDK's result pipeline where that cannot change the answer.
-        ready = lifespan_state.built() if isinstance(lifespan_state, RuntimeHandle) else None
+        ready = lifespan_state.built() if tool_lane and isinstance(lifespan_state, RuntimeHandle) else None
         self.tool_lane = ToolLane(ready, self.server) if ready is not None else None
         self._header_params: dict[str, tuple[Mapping[str, Any], bool]] = {}
 
-    async def serve(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:
+    async def serve(self, scope: Scope, body: bytes, message: Any, receive: Receive, send: Send) -> bool:
+        """`message`: the body's parsed JSON (None where it is not JSON)."""
         if b'"tools/call"' not in body or len(body) > self.max_body:
             return False  # cheap tests first; an oversized body gets the SDK's 413
         request = Request(scope, receive)
@@ -108,13 +137,11 @@ class SingleCallJson:
             return False
         if await self.security.validate_request(request, is_post=True) is not None:
             return False
-        try:
-            message = pydantic_core.from_json(body)
-        except ValueError:
-            return False
         if not _is_call(message):
             return False
         version = headers.get("mcp-protocol-version")
+        if (version or DEFAULT_NEGOTIATED_VERSION) not in FAST_PATH_REVISIONS:
+            return False
         if version is None or version in HANDSHAKE_PROTOCOL_VERSIONS:
             await self._answer_handshake_era(request, message, version or DEFAULT_NEGOTIATED_VERSION, send)
             return True

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:  # imported where used: `sie-mcp --help` must not wait for torch
@@ -21,7 +21,9 @@ if TYPE_CHECKING:  # imported where used: `sie-mcp --help` must not wait for tor
     from tools.context import Defaults, Limits
     from tools.vector_store import VectorStore
 
+# Declared here, not in the modules that use them: settings are read before the MCP SDK is imported.
 ResponseMode = Literal["auto", "sse", "json"]
+FastPath = Literal["all", "single-call", "off"]  # sie_mcp/mcp_single_call.py
 
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "kib": 2**10,
           "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -67,7 +69,7 @@ class Settings(BaseSettings):
                                                              "(default: 20% of RAM; 0 drops them instead)")
     max_batch_tokens: int | None = Field(None, description="Token budget per forward batch (default: 8192 on CPU, "
                                                            "32768 on CUDA)")
-    max_wait_ms: float = Field(2.0, description="How long a batch waits to fill up")
+    max_wait_ms: float = Field(20.0, description="The longest a batch waits to fill up under load (none when idle; see docs/benchmarks.md)")
     max_queue: int = Field(256, description="Pending requests before calls fail with 'overloaded, retry'")
     request_timeout_s: float = Field(60.0, description="Per-request timeout")
     drain_timeout_s: float | None = Field(None, description="On SIGTERM: how long accepted calls may take to "
@@ -86,6 +88,8 @@ class Settings(BaseSettings):
     max_chars: int = Field(100_000, description="Characters per text")
     max_documents: int = Field(1000, description="Documents per rerank call")
     max_labels: int = Field(2000, description="Labels or taxonomy categories per classify call")
+    max_taxonomy_depth: int = Field(16, description="Levels of a classify taxonomy")
+    max_category_chars: int = Field(1000, description="Characters of one taxonomy path or category name")
     max_body_bytes: int = Field(16 * 2**20, description="HTTP request body limit in bytes")
     log_level: str = Field("info", description="debug, info, warning, error")
     data_dir: Path = Field(default_factory=lambda: default_data_dir(),
@@ -100,6 +104,27 @@ class Settings(BaseSettings):
                                                         "embedded Chroma under <data_dir>/collections)")
     max_collections: int = Field(100, description="Collections the store may hold")
     max_collection_chunks: int = Field(200_000, description="Chunks per collection")
+    # --- who may call (sie_mcp/http_guard.py, docs/reliability.md) ---
+    auth_token_file: Path | None = Field(None, description="File of bearer tokens, one per line, accepted on every "
+                                                           "HTTP route but /healthz and /readyz")
+    auth_tokens: list[SecretStr] = Field(default_factory=list, description="Bearer tokens as a JSON list (environment "
+                                                                           "only: never on a command line)")
+    no_auth: bool = Field(False, description="Serve off loopback without authentication (refused otherwise): "
+                                             "only behind something that authenticates for you")
+    allowed_hosts: list[str] = Field(default_factory=list, description="Host names (or host:port) accepted besides "
+                                                                       "the loopback ones; '*' accepts any (repeatable "
+                                                                       "flag; JSON list in the environment)")
+    allowed_origins: list[str] = Field(default_factory=list, description="Browser origins (scheme://host[:port]) "
+                                                                         "accepted besides loopback ones; also "
+                                                                         "enables CORS for them")
+    metrics_auth: bool = Field(False, description="Require the bearer token on /metrics too")
+    read_timeout_s: float = Field(30.0, description="Time a client may take to send its request body")
+    mcp_fast_path: FastPath = Field("all", description="Stateless JSON tools/call POSTs: all (sie-mcp's direct "
+                                                       "path and its tool lane), single-call (the direct path, "
+                                                       "results through the SDK), off (the SDK's own path). Used "
+                                                       "only with the MCP SDK version it was verified against")
+    malloc_arena_max: int = Field(2, description="glibc malloc arenas (bounds RSS growth under many threads; 0 "
+                                                 "leaves glibc's default of 8 per core)")
 
     @model_validator(mode="after")
     def _drain_outlasts_requests(self) -> Settings:
@@ -136,7 +161,8 @@ class Settings(BaseSettings):
         from tools.context import Limits
 
         return Limits(max_texts=self.max_texts, max_chars=self.max_chars, max_documents=self.max_documents,
-                      max_labels=self.max_labels)
+                      max_labels=self.max_labels, max_taxonomy_depth=self.max_taxonomy_depth,
+                      max_category_chars=self.max_category_chars)
 
     def vector_store(self) -> VectorStore:
         from tools.vector_store import VectorStore

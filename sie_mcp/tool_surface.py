@@ -17,7 +17,8 @@ import orjson
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata, func_metadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic_core import InitErrorDetails
 
 from engine.errors import EngineError
 from sie_mcp.errors import tool_error
@@ -130,6 +131,19 @@ def wire_content(result: ToolResult) -> tuple[str, dict[str, Any]]:
     return result.agent_text(text).decode(), orjson.loads(text)
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's integer: 3 and 3.0, never `true` or "3" (pydantic's lax mode takes both)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected an integer")
+    return value
+
+
+# Integer arguments read as JSON Schema reads them (`_whole_number`); the bounds come before the validator so
+# that the schema says `minimum`/`maximum`.
+PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_whole_number)]
+LabelsPerText = Annotated[int, Field(ge=1, le=50), BeforeValidator(_whole_number)]
+BeamWidth = Annotated[int, Field(ge=1, le=20), BeforeValidator(_whole_number)]
+
 Texts = Annotated[str | list[str], Field(description="One text, or a list of texts (one result per text); at most "
                                                      "512 texts of 100,000 characters per call by default")]
 
@@ -153,9 +167,9 @@ async def embed(
     kind: Annotated[Literal["query", "document"] | None, Field(
         description="'query' for search queries, 'document' for passages: models with query/passage prompts "
                     "(e5, bge, Qwen3) need it for best results")] = None,
-    dimensions: Annotated[int | None, Field(ge=1, description="Truncate vectors to this many dimensions "
-                                                              "(Matryoshka), re-normalised")] = None,
-    normalize: Annotated[bool | None, Field(description="L2-normalise (default: what the model card says)")] = None,
+    dimensions: Annotated[PositiveInt | None, Field(
+        description="Truncate vectors to this many dimensions (Matryoshka), re-normalised")] = None,
+    normalize: Annotated[bool | None, Field(strict=True, description="L2-normalise (default: what the model card says)")] = None,
 ) -> EmbedResult:
     """Embed texts into vectors, for programs that store or compare them (vector databases, clustering).
 
@@ -176,9 +190,9 @@ async def rerank(
                                                                     "default)")],
     ctx: Context,
     model: RerankModel = None,
-    top_k: Annotated[int | None, Field(ge=1, description="Return only the best k (default: all)")] = None,
-    return_documents: Annotated[bool, Field(description="Give each result its whole document instead of an "
-                                                        "~80-character snippet")] = False,
+    top_k: Annotated[PositiveInt | None, Field(description="Return only the best k (default: all)")] = None,
+    return_documents: Annotated[bool, Field(strict=True, description="Give each result its whole document instead "
+                                                                     "of an ~80-character snippet")] = False,
 ) -> RerankResult:
     """Rank documents by relevance to a query, best first: index into `documents`, score, and a snippet.
 
@@ -206,8 +220,8 @@ async def extract_entities(
                     "its first piece's tag)")] = None,
     threshold: Annotated[float | None, Field(ge=0, le=1, description="Zero-shot models: minimum span score "
                                                                      "(default 0.5)")] = None,
-    nested: Annotated[bool, Field(description="Zero-shot models: allow entities inside entities")] = False,
-    multi_label: Annotated[bool, Field(description="Zero-shot models: a span may carry several types")] = False,
+    nested: Annotated[bool, Field(strict=True, description="Zero-shot models: allow entities inside entities")] = False,
+    multi_label: Annotated[bool, Field(strict=True, description="Zero-shot models: a span may carry several types")] = False,
 ) -> EntitiesResult:
     """Find named entities (people, organisations, places, dates, money, …) in texts.
 
@@ -234,8 +248,8 @@ async def classify(
                     "'Electronics > Computers > Laptops', or a nested object "
                     "{'Electronics': {'Computers': ['Laptops', 'Desktops']}}")] = None,
     model: ClassifyModel = None,
-    top_k: Annotated[int, Field(ge=1, le=50, description="Labels to return per text")] = 3,
-    beam: Annotated[int, Field(ge=1, le=20, description="Taxonomy branches kept per level (search='beam')")] = 3,
+    top_k: Annotated[LabelsPerText, Field(description="Labels to return per text")] = 3,
+    beam: Annotated[BeamWidth, Field(description="Taxonomy branches kept per level (search='beam')")] = 3,
     search: Annotated[Literal["auto", "flat", "beam"], Field(
         description="Taxonomies: flat scores every leaf at once (default, most accurate with an embedding "
                     "model); beam walks level by level (used with rescore_model); auto picks")] = "auto",
@@ -243,7 +257,7 @@ async def classify(
         description="A cross-encoder or NLI model that re-scores each level's candidates in a beam walk")] = None,
     hypothesis_template: Annotated[str | None, Field(
         description="NLI models: the hypothesis per label, '{}' is the label (default 'This example is {}.')")] = None,
-    multi_label: Annotated[bool, Field(
+    multi_label: Annotated[bool, Field(strict=True,
         description="NLI models: score each label independently (several can be true)")] = False,
 ) -> ClassifyResult:
     """Classify texts into labels you give, or walk a deep taxonomy to the best category path.
@@ -287,13 +301,14 @@ async def search(
     collection: CollectionName,
     query: Annotated[str, Field(min_length=1, description="What you are looking for, in plain words")],
     ctx: Context,
-    top_k: Annotated[int, Field(ge=1, le=100, description="How many chunks to return")] = 5,
+    top_k: Annotated[int, Field(ge=1, le=100, description="How many chunks to return"),
+                     BeforeValidator(_whole_number)] = 5,
     filter: Annotated[dict[str, Any] | None, Field(
         description="Metadata filter, fields ANDed: {'brand': 'Acme', 'price': {'$lt': 100}, 'color': "
                     "{'$in': ['red', 'blue']}}; operators $eq $ne $gt $gte $lt $lte $in $nin")] = None,
-    rerank: Annotated[bool, Field(description="Re-score a wider set of nearest chunks with the rerank model "
+    rerank: Annotated[bool, Field(strict=True, description="Re-score a wider set of nearest chunks with the rerank model "
                                               "(a cross-encoder when the server has one): better order, slower")] = False,
-    return_text: Annotated[bool, Field(description="Give each hit its whole chunk (up to ~800 characters) "
+    return_text: Annotated[bool, Field(strict=True, description="Give each hit its whole chunk (up to ~800 characters) "
                                                    "instead of a ~160-character snippet")] = False,
 ) -> SearchResult:
     """Search a collection by meaning: the chunks nearest to the query, best first.
@@ -367,10 +382,10 @@ async def graph_neighbors(
     graph: GraphId,
     entity: EntityName,
     ctx: Context,
-    depth: Annotated[int, Field(ge=1, le=3, description="Hops to follow")] = 1,
+    depth: Annotated[int, Field(ge=1, le=3, description="Hops to follow"), BeforeValidator(_whole_number)] = 1,
     relation: Annotated[str | None, Field(description="Follow only this relation, e.g. 'acquire' or "
                                                       "'co_occurs_with'")] = None,
-    limit: Annotated[int, Field(ge=1, le=50, description="Neighbours to return")] = 20,
+    limit: Annotated[int, Field(ge=1, le=50, description="Neighbours to return"), BeforeValidator(_whole_number)] = 20,
 ) -> GraphNeighborsResult:
     """What an entity is connected to in a graph: neighbours with the relation that links them and one
     evidence sentence each, nearest and strongest first. Use graph_search first if unsure of the name."""
@@ -388,7 +403,7 @@ async def graph_subgraph(
     graph: GraphId,
     entities: Annotated[list[str], Field(min_length=1, max_length=50, description="Entity names or aliases")],
     ctx: Context,
-    limit: Annotated[int, Field(ge=1, le=50, description="Edges to return")] = 50,
+    limit: Annotated[int, Field(ge=1, le=50, description="Edges to return"), BeforeValidator(_whole_number)] = 50,
 ) -> GraphSubgraphResult:
     """The relations among a set of entities (heaviest first, with evidence): how a handful of people,
     organisations and places relate to each other. Names that match nothing are listed in `unknown`."""
@@ -399,7 +414,7 @@ async def graph_search(
     graph: GraphId,
     query: Annotated[str, Field(min_length=1, description="A name, alias, or description of an entity")],
     ctx: Context,
-    limit: Annotated[int, Field(ge=1, le=50, description="Matches to return")] = 10,
+    limit: Annotated[int, Field(ge=1, le=50, description="Matches to return"), BeforeValidator(_whole_number)] = 10,
 ) -> GraphSearchResult:
     """Find entities in a graph by name or alias (exact, then word overlap), falling back to embedding
     similarity for descriptions. Returns ids, types and aliases to pass to the other graph tools."""
@@ -430,7 +445,31 @@ class SurfaceTool:
     @cached_property
     def metadata(self) -> FuncMetadata:
         """The SDK's view of the declared function (what MCPServer validates arguments with); built once."""
-        return func_metadata(self.declared, skip_names=["ctx"])
+        return bounded(func_metadata(self.declared, skip_names=["ctx"]))
+
+
+MAX_ARGUMENT_ERRORS = 5
+
+
+class BoundedFuncMetadata(FuncMetadata):
+    """The SDK's argument validation, with at most MAX_ARGUMENT_ERRORS errors reported. The SDK puts the whole
+    `ValidationError` text in the tool error an agent reads: for `{"texts": [1] * 50000}` that was 9.4 MB."""
+
+    def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return super().validate_arguments(arguments_to_validate)
+        except ValidationError as e:
+            if e.error_count() <= MAX_ARGUMENT_ERRORS:
+                raise
+            first = [InitErrorDetails(type=d["type"], loc=d["loc"], input=d["input"], **({"ctx": d["ctx"]} if "ctx" in d
+                                                                                           else {}))
+                     for d in e.errors(include_url=False)[:MAX_ARGUMENT_ERRORS]]
+            raise ValidationError.from_exception_data(f"{e.title} (the first {MAX_ARGUMENT_ERRORS} of "
+                                                      f"{e.error_count()} errors)", first) from None
+
+
+def bounded(metadata: FuncMetadata) -> FuncMetadata:
+    return BoundedFuncMetadata.model_construct(**{name: getattr(metadata, name) for name in FuncMetadata.model_fields})
 
 
 _READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, destructiveHint=False, openWorldHint=False)

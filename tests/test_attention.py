@@ -112,7 +112,7 @@ def test_bucketed_backend_bounds_padding():
 
 def test_selection_reports_a_reason():
     backend, reason = select_backend(torch.device("cpu"), torch.float32)
-    assert backend.name is AttentionBackendName.SDPA_GROUPED
+    assert backend.name is AttentionBackendName.SDPA_BUCKETED
     assert "cpu" in reason
 
 
@@ -145,3 +145,20 @@ def test_extreme_scores_keep_softmax_exact(name, case):
     want = _reference(q, k, v, seqlens, AttentionSpec(), bias)
     assert torch.isfinite(out).all()
     assert float((out - want).abs().max()) < 1e-4 * float(v.abs().max())
+
+
+def test_bucket_count_does_not_scale_with_distinct_lengths():
+    """The CPU default buckets lengths by cost, so 200 distinct lengths (one sequence each: 200 groups for
+    sdpa_grouped) become a handful of masked batched calls, and the masked keys change nothing."""
+    seqlens = list(range(1, 201))
+    batch = pack([[0] * n for n in seqlens])
+    backend = BACKENDS[AttentionBackendName.SDPA_BUCKETED]()
+    meta = backend.prepare(batch)
+    assert len(BACKENDS[AttentionBackendName.SDPA_GROUPED]().prepare(batch)) == 200
+    assert len(meta) <= 16, [p.gather.shape for p in meta]
+    assert any(not p.exact for p in meta)  # padded buckets with key masks are exercised
+    g = torch.Generator().manual_seed(0)
+    t = sum(seqlens)
+    q, k, v = (torch.randn(t, 4, 8, generator=g) for _ in range(3))
+    out = backend.attend(q, k, v, meta, AttentionSpec())
+    assert float((out - _reference(q, k, v, seqlens, AttentionSpec())).abs().max()) < 1e-5

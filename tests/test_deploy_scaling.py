@@ -276,5 +276,6 @@ def test_sigterm_drains_queued_calls(prometheus, server, trigger):
     text = log.read_text()
     assert "draining" in text and f"drained: {n_calls} calls finished" in text
     # No target now: the series went stale with the failed scrape, and the query reads 0.
-    gone = prometheus.wait_for(trigger["query"], lambda r: r and r[0]["metric"] == {}, timeout_s=30)
+    gone = prometheus.wait_for(trigger["query"], lambda r: r and r[0]["metric"] == {} and value(r) == 0,
+                               timeout_s=60)
     assert value(gone) == 0

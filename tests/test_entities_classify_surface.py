@@ -149,7 +149,7 @@ CLASSIFY_ERRORS_CASES = [
     ({"texts": "x", "model": "tiny-nli"}, "is an NLI model: it classifies zero-shot into the labels you give"),
     ({"texts": "x", "labels": ["a"], "model": "tiny-sentiment"}, "classifies into its own labels"),
     ({"texts": "x", "taxonomy": []}, "taxonomy is empty"),
-    ({"texts": "x", "taxonomy": ["A >  > B"]}, "taxonomy[0]: empty category name"),
+    ({"texts": "x", "taxonomy": ["A >  > B"]}, "taxonomy[0] has an empty category name"),  # check_taxonomy
     ({"texts": "x", "taxonomy": "nope"}, "unknown taxonomy 'nope'; registered: shop"),
     ({"texts": "x"}, "give labels (a flat list) or taxonomy"),
     ({"texts": "x", "taxonomy": "shop", "search": "flat", "rescore_model": "tiny-reranker"}, "use search='beam'"),

@@ -7,13 +7,9 @@ never answers, reached through HF_ENDPOINT.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,10 +20,9 @@ from engine.engine import Engine
 from engine.errors import ComputeError, Overloaded
 from engine.pool import PoolConfig
 from engine.scheduler import Scheduler, SchedulerConfig
+from tests.serve import serve
 from tools.context import ToolContext
 from tools.embed import embed_texts
-
-SIE = str(Path(sys.executable).with_name("sie-mcp"))
 
 
 def _engine(path, **sched) -> Engine:
@@ -145,12 +140,6 @@ class HangingHub:
         self.sock.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_a_hanging_download_stalls_no_other_model(make_hf_model, tmp_path):
     """While one model's download hangs, the resident model answers at its normal latency and another cold
@@ -162,51 +151,36 @@ def test_a_hanging_download_stalls_no_other_model(make_hf_model, tmp_path):
         {"id": "remote", "source": "hf:acme/never-answers", "task": "embed"},
         {"id": "local2", "source": f"path:{make_hf_model('BertModel', seed=3)}", "task": "embed"},
     ]}))
-    port = _free_port()
-    env = {**os.environ, "SIE_CATALOG": str(catalog), "HF_ENDPOINT": f"http://127.0.0.1:{hub.port}",
-           "HF_HUB_OFFLINE": "0", "HF_HUB_ETAG_TIMEOUT": "120", "HF_HUB_DOWNLOAD_TIMEOUT": "120",
-           "HF_HOME": str(tmp_path / "hf")}
-    log = tmp_path / "server.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([SIE, "serve", "--transport", "http", "--port", str(port)], stdout=out,
-                                stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+    env = {"HF_ENDPOINT": f"http://127.0.0.1:{hub.port}", "HF_HUB_OFFLINE": "0", "HF_HUB_ETAG_TIMEOUT": "120",
+           "HF_HUB_DOWNLOAD_TIMEOUT": "120", "HF_HOME": str(tmp_path / "hf")}
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        with serve(catalog, tmp_path, env=env, timeout_s=90) as server:
+            url = server.url
 
-        def timed(model: str) -> float:
-            started = time.perf_counter()
-            r = httpx.post(f"{url}/v1/tools/embed", json={"texts": ["a resident call"], "model": model}, timeout=60)
-            assert r.status_code == 200, r.text
-            return time.perf_counter() - started
+            def timed(model: str) -> float:
+                started = time.perf_counter()
+                r = httpx.post(f"{url}/v1/tools/embed", json={"texts": ["a resident call"], "model": model}, timeout=60)
+                assert r.status_code == 200, r.text
+                return time.perf_counter() - started
 
-        baseline = sorted(timed("all-MiniLM-L6-v2") for _ in range(7))[3]
-        def call_remote() -> None:
-            try:
-                httpx.post(f"{url}/v1/tools/embed", json={"texts": ["x"], "model": "remote"}, timeout=120)
-            except httpx.HTTPError:
-                pass  # the server is killed at the end while this call still hangs
+            baseline = sorted(timed("all-MiniLM-L6-v2") for _ in range(7))[3]
 
-        hanging = threading.Thread(target=call_remote, daemon=True)
-        hanging.start()
-        deadline = time.monotonic() + 20
-        while not hub.connections:  # the download is under way (and hangs)
-            assert time.monotonic() < deadline, "the server never reached the hub"
-            time.sleep(0.05)
-        during = sorted(timed("all-MiniLM-L6-v2") for _ in range(7))[3]
-        cold_local = timed("local2")
-        assert hanging.is_alive()  # still hanging all along
-        assert during <= 3 * baseline + 0.05, (baseline, during)
-        assert cold_local < 15, cold_local
+            def call_remote() -> None:
+                try:
+                    httpx.post(f"{url}/v1/tools/embed", json={"texts": ["x"], "model": "remote"}, timeout=120)
+                except httpx.HTTPError:
+                    pass  # the server is killed at the end while this call still hangs
+
+            hanging = threading.Thread(target=call_remote, daemon=True)
+            hanging.start()
+            deadline = time.monotonic() + 20
+            while not hub.connections:  # the download is under way (and hangs)
+                assert time.monotonic() < deadline, "the server never reached the hub"
+                time.sleep(0.05)
+            during = sorted(timed("all-MiniLM-L6-v2") for _ in range(7))[3]
+            cold_local = timed("local2")
+            assert hanging.is_alive()  # still hanging all along
+            assert during <= 3 * baseline + 0.05, (baseline, during)
+            assert cold_local < 15, cold_local
     finally:
-        proc.kill()
-        proc.wait(10)
         hub.close()

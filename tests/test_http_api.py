@@ -83,7 +83,7 @@ def test_tool_call_returns_the_structured_result(client):
     ("/v1/tools/embed", {"texts": "x", "model": "broken"}, 503, "ModelLoadError"),
     ("/v1/tools/embed", {"texts": "x", "model": "tiny-ner"}, 400, "UnsupportedTask"),
     ("/v1/embeddings", {"input": "x" * 300_000}, 413, "RequestTooLarge"),
-    ("/v1/rerank", {"query": "q", "documents": [{"no": "text"}]}, 400, "InvalidInput"),
+    ("/v1/rerank", {"query": "q", "documents": [{"no": "text"}]}, 422, "ValidationError"),
 ])
 def test_errors_map_to_statuses(client, path, body, status, error_type):
     response = client.post(path, json=body)
@@ -189,12 +189,17 @@ def test_mcp_response_mode_in_stateless_http(surface_catalog, mode):
 
 
 def test_mcp_response_router_reads_progress_tokens_only_from_request_meta():
+    import orjson
+
     from sie_mcp.mcp_response_mode import asks_for_progress
 
-    assert asks_for_progress(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"progressToken":3}}}')
-    assert asks_for_progress(b'[{"method":"ping"},{"params":{"_meta":{"progressToken":"x"}}}]')
-    assert not asks_for_progress(b'{"method":"tools/call","params":{"arguments":{"texts":["progressToken"]}}}')
-    assert not asks_for_progress(b'{"progressToken": 1')  # not JSON: the SDK answers the parse error
+    def asks(body: bytes) -> bool:
+        return asks_for_progress(orjson.loads(body))
+
+    assert asks(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"progressToken":3}}}')
+    assert asks(b'[{"method":"ping"},{"params":{"_meta":{"progressToken":"x"}}}]')
+    assert not asks(b'{"method":"tools/call","params":{"arguments":{"texts":["progressToken"]}}}')
+    assert not asks_for_progress(None)  # not JSON: the SDK answers the parse error
 
 
 MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",

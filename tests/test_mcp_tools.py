@@ -163,7 +163,7 @@ async def test_list_models(server):
     ({"texts": ["x"] * 301}, "InputTooLong: texts has 301 items; the limit is 300"),
     ({"texts": "x", "model": "tiny-ner"}, "UnsupportedTask: model tiny-ner is a ner model; embed takes"),
     ({"texts": "x", "model": "broken"}, "ModelLoadError"),
-    ({"texts": "x", "dimensions": 4096}, "dimensions must be between 1 and 384"),
+    ({"texts": "x", "dimensions": 0}, "InvalidArguments: dimensions: Input should be greater than or equal to 1"),
     ({"texts": 42}, "InvalidArguments: texts"),
 ])
 async def test_embed_errors_are_tool_errors_an_agent_can_act_on(server, args, message):
@@ -172,6 +172,12 @@ async def test_embed_errors_are_tool_errors_an_agent_can_act_on(server, args, me
     assert result.is_error
     text = result.content[0].text
     assert message in text and "Traceback" not in text
+
+
+async def test_embed_dimensions_beyond_the_model_are_all_of_them(server):
+    async with Client(server) as client:
+        result = await client.call_tool("embed", {"texts": "x", "dimensions": 4096})
+    assert not result.is_error and result.structured_content["dimensions"] == 384
 
 
 async def test_rerank_and_classify_errors(server):

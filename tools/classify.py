@@ -30,6 +30,7 @@ from tools.embed import embed_texts
 from tools.nli import DEFAULT_HYPOTHESIS, hypotheses, is_nli, relevance, zero_shot_scores
 from tools.schemas import ClassifyResult, LabelScore
 from tools.taxonomy import Node, Taxonomy, TaxonomyError, parse_taxonomy
+from tools.taxonomy_limits import check_taxonomy
 
 PATH_WEIGHT = 0.5  # flat scoring: weight of the full-path similarity against the leaf-name similarity
 RESCORE_FANOUT = 8  # beam with a re-scoring model: children per kept category judged by it, best by embedding
@@ -203,6 +204,8 @@ async def classify(ctx: ToolContext, texts: str | list[str], labels: list[str] |
                    top_k: int = 3, beam: int = 3, search: str = "auto", rescore_model: str | None = None,
                    hypothesis_template: str | None = None, multi_label: bool = False) -> ClassifyResult:
     items = as_texts(texts, ctx.limits)
+    if taxonomy is not None and not isinstance(taxonomy, str):  # a name: registered (and bounded) by the operator
+        check_taxonomy(taxonomy, ctx.limits)  # bounded before any work on it, parsing included
     if top_k < 1 or beam < 1:
         raise InvalidInput("top_k and beam must be at least 1")
     if search not in ("auto", "flat", "beam"):

@@ -34,7 +34,9 @@ class Limits:
     max_texts: int = 512
     max_chars: int = 100_000
     max_documents: int = 1000
-    max_labels: int = 2000
+    max_labels: int = 2000  # flat labels, or taxonomy categories (nodes)
+    max_taxonomy_depth: int = 16  # levels of a taxonomy path or nested object
+    max_category_chars: int = 1000  # characters of one taxonomy path or category name
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,19 @@ def as_texts(texts: str | Sequence[str], limits: Limits, what: str = "texts",
             raise InvalidInput(f"{what}[{i}] must be a string, got {type(t).__name__}")
         if len(t) > limits.max_chars:
             raise InputTooLong(f"{what}[{i}] has {len(t)} characters; the limit is {limits.max_chars}")
+        check_utf8(t, f"{what}[{i}]")
     return items
+
+
+def check_utf8(text: str, what: str) -> None:
+    """A lone UTF-16 surrogate (JSON `"\\ud800"`, which the stdlib parser accepts) is not text: refused here,
+    before a tokenizer fails on it."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InvalidInput(f"{what} is not valid Unicode: a lone surrogate at character {e.start}; send "
+                               "UTF-8 text (surrogate pairs only as pairs)") from None
 
 
 # Large calls are submitted in chunks so progress can be reported as they finish; the scheduler still

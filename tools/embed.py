@@ -47,6 +47,8 @@ async def embed(ctx: ToolContext, texts: str | list[str], model: str | None = No
         return EmbedResult(model=model_id, representation="multi_vector", dimensions=info.output_dim,
                            normalized=True, embeddings=[], multi_vector_embeddings=list(multi.vectors),
                            token_counts=multi.token_counts, truncated=multi.truncated)
+    if dimensions is not None:  # more dimensions than the model has: all of them (nothing to truncate)
+        dimensions = min(dimensions, info.output_dim)
     out = await embed_texts(ctx, model_id, items, kind, normalize, dimensions)
     return EmbedResult(model=model_id, representation="dense", dimensions=out.vectors.shape[1],
                        normalized=info.normalize if normalize is None else normalize,

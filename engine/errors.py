@@ -69,6 +69,14 @@ class UnknownCollection(EngineError):
     """A retrieval collection that does not exist (tools/retrieval.py)."""
 
 
+class UnknownGraph(EngineError):
+    """A knowledge graph that does not exist (tools/ontology.py)."""
+
+
+class UnknownEntity(EngineError):
+    """A name that matches no entity of a knowledge graph (tools/ontology.py)."""
+
+
 class StoreUnavailable(EngineError):
     """The vector database failed or cannot be reached (the embedded store, or a server at its URL)."""
 

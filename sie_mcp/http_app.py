@@ -23,6 +23,7 @@ from engine.engine import Engine
 from engine.errors import EngineError, InvalidInput, UnsupportedTask
 from ontology.store import GraphStore
 from sie_mcp import __version__, openapi
+from sie_mcp.client_limits import ClientLimits
 from sie_mcp.errors import install_handlers, problem, public_text, validation_problem
 from sie_mcp.http_body import BodyReader, parsed_body
 from sie_mcp.http_guard import Access, Guard, cors_origins
@@ -100,7 +101,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     handle = RuntimeHandle(runtime)
     mcp = build_mcp(shared_runtime(handle), runtime.graphs.store if runtime.graphs is not None else None)
     mcp_routes_, mcp_managers = mcp_routes(mcp, "/mcp", settings.stateless_http, settings.mcp_response,
-                                           handle, settings.max_body_bytes, settings.mcp_fast_path)
+                                           handle, settings.max_body_bytes, settings.mcp_fast_path,
+                                           settings.max_sessions, settings.mcp_session_idle_s)
     state = {"ready": False, "preload_error": None}
 
     async def preload() -> None:
@@ -139,6 +141,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     app.add_middleware(BodyReader, max_body_bytes=settings.max_body_bytes, read_timeout_s=settings.read_timeout_s,
                        admission=admission, jsonrpc_paths=frozenset({"/mcp"}))
+    app.add_middleware(ClientLimits, max_calls=settings.max_client_calls, max_sessions=settings.max_client_sessions,
+                       session_idle_s=settings.mcp_session_idle_s, counted=lambda p: p in tool_paths or p == "/mcp")
     if cors_origins(settings):
         app.add_middleware(CORSMiddleware, allow_origins=cors_origins(settings), allow_methods=["GET", "POST"],
                            allow_headers=["authorization", "content-type", "mcp-protocol-version", "mcp-session-id"])

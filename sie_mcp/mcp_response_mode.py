@@ -94,13 +94,15 @@ class ResponseModeRouter:
 
 
 def mcp_routes(mcp: Any, path: str, stateless: bool, mode: ResponseMode, lifespan_state: Any,
-               max_body_bytes: int, fast_path: FastPath = "all") -> tuple[list, list]:
+               max_body_bytes: int, fast_path: FastPath = "all", max_sessions: int | None = 1000,
+               session_idle_s: float = 1800.0) -> tuple[list, list]:
     """The routes serving MCP at `path` and the SDK session managers to run in the app's lifespan.
 
     `mcp`: an SDK `MCPServer`; each `streamable_http_app` call builds one session manager over it.
     `lifespan_state`: what the server's lifespan yields (the runtime), for the single-call path.
     `max_body_bytes`: the server's request-body limit, given to the SDK too so MCP and HTTP agree.
     `fast_path`: the `--mcp-fast-path` setting; the single-call path also needs the verified SDK version.
+    `max_sessions`, `session_idle_s`: the SDK's cap on open sessions (503 past it) and idle timeout.
     Who may call is checked in front of every route (sie_mcp/http_guard.py), the fast path included, so
     the SDK's own Host/Origin check is off and nothing here depends on how the SDK wires authentication.
     The middleware of the SDK's app is carried over around the route that replaces its endpoint."""
@@ -109,7 +111,8 @@ def mcp_routes(mcp: Any, path: str, stateless: bool, mode: ResponseMode, lifespa
     def build(json_response: bool) -> tuple[Any, Any]:
         app = mcp.streamable_http_app(streamable_http_path=path, stateless_http=stateless,
                                       json_response=json_response, max_request_body_size=max_body_bytes,
-                                      transport_security=transport_security())
+                                      transport_security=transport_security(), max_sessions=max_sessions,
+                                      session_idle_timeout=session_idle_s)
         return app, mcp.session_manager
 
     def endpoint(app: Any) -> ASGIApp:

@@ -119,6 +119,14 @@ class Settings(BaseSettings):
                                                                          "enables CORS for them")
     metrics_auth: bool = Field(False, description="Require the bearer token on /metrics too")
     read_timeout_s: float = Field(30.0, description="Time a client may take to send its request body")
+    # --- per-client limits (sie_mcp/client_limits.py): a client is its bearer token, else its IP address ---
+    max_client_calls: int = Field(0, ge=0, description="Tool calls (REST or MCP POSTs) one client may have in "
+                                                       "flight; more get 429 + Retry-After (0: no limit)")
+    max_client_sessions: int = Field(64, ge=0, description="Open MCP sessions per client; more get 429 + "
+                                                           "Retry-After (0: no limit)")
+    max_sessions: int = Field(1000, ge=1, description="Open MCP sessions in all; more get 503")
+    mcp_session_idle_s: float = Field(1800.0, gt=0, description="An MCP session with no request in flight for "
+                                                                "this long is ended")
     mcp_fast_path: FastPath = Field("all", description="Stateless JSON tools/call POSTs: all (sie-mcp's direct "
                                                        "path and its tool lane), single-call (the direct path, "
                                                        "results through the SDK), off (the SDK's own path). Used "

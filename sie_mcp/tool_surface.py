@@ -275,7 +275,14 @@ async def classify(
                       hypothesis_template=hypothesis_template, multi_label=multi_label)
 
 
-CollectionName = Annotated[str, Field(description="Collection name: 3-64 letters, digits, '-' or '_'")]
+# Name rules the tools enforce with their own messages (tools/vector_store.py NAME, ontology/store.py GRAPH_ID),
+# stated in the schemas too so that a client can tell a valid name before it calls (tests/test_schemathesis.py).
+COLLECTION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{1,62}[A-Za-z0-9]$"
+GRAPH_ID_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_-]|\.[A-Za-z0-9_-])*\.?$"  # no "..": written without a lookahead
+
+CollectionName = Annotated[str, Field(description="Collection name: 3-64 letters, digits, '-' or '_', starting and "
+                                                  "ending with a letter or digit",
+                                      json_schema_extra={"pattern": COLLECTION_NAME_PATTERN})]
 
 
 async def index_documents(
@@ -344,7 +351,8 @@ async def list_models(ctx: Context) -> ModelsResult:
     return await _run(ctx, "list_models")
 
 
-GraphId = Annotated[str, Field(min_length=1, max_length=64, description="Graph id returned by build_ontology")]
+GraphId = Annotated[str, Field(min_length=1, max_length=64, description="Graph id returned by build_ontology",
+                               json_schema_extra={"pattern": GRAPH_ID_PATTERN})]
 EntityName = Annotated[str, Field(min_length=1, description="Entity name, any alias, or its id")]
 
 
@@ -360,7 +368,8 @@ async def build_ontology(
                     "named things; dates and numbers are never nodes)")] = None,
     model: Annotated[str | None, Field(description="Parse model (default: en_core_web_sm, spaCy)")] = None,
     graph: Annotated[str | None, Field(
-        description="Add to this graph (created if new); omit to start a new graph")] = None,
+        description="Add to this graph (created if new; 1-64 letters, digits, '_', '-', '.'); omit to start a new "
+                    "graph", json_schema_extra={"pattern": GRAPH_ID_PATTERN, "maxLength": 64})] = None,
     taxonomy: Annotated[list[str] | dict[str, Any] | None, Field(
         description="Optional category tree for the entity types, e.g. ['Agent > Person', 'Agent > "
                     "Organization', 'Place']: each type is placed under its best category with classify")] = None,

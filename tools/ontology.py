@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import InputTooLong, InvalidInput
+from engine.errors import InputTooLong, InvalidInput, UnknownEntity, UnknownGraph
 from engine.parse import DocParse
 from ontology import navigate
 from ontology.chunks import chunk_text
@@ -40,6 +40,8 @@ from tools.graph_schemas import (
     TopEntity,
 )
 from tools.parse import DEFAULT_PARSE_MODEL, parse
+from tools.taxonomy import parse_taxonomy
+from tools.taxonomy_limits import check_taxonomy
 
 CHUNK_CHARS = 20_000  # parse long documents in sentence-aligned pieces of at most this many characters
 PARSE_BATCH = 16  # chunks per parse call: the unit of progress
@@ -102,7 +104,7 @@ class GraphService:
             return await asyncio.to_thread(self.store.load, graph_id)
         except GraphNotFound as e:
             known = ", ".join(i.id for i in self.store.list()[:10]) or "none yet"
-            raise InvalidInput(f"{e.args[0]}; known graphs: {known}. Build one with build_ontology") from None
+            raise UnknownGraph(f"{e.args[0]}; known graphs: {known}. Build one with build_ontology") from None
 
 
 def _service(ctx: ToolContext) -> GraphService:
@@ -145,6 +147,8 @@ def _documents(ctx: ToolContext, texts: str | list[str] | None,
 
 async def _taxonomy_paths(ctx: ToolContext, types: list[str], taxonomy: list[str] | dict[str, Any]
                           ) -> dict[str, list[str]]:
+    if not types:  # nothing to place (no entities found)
+        return {}
     result = await classify(ctx, [TYPE_TEXT.get(t, t.lower().replace("_", " ")) for t in types],
                             taxonomy=taxonomy, top_k=1)
     return {t: r[0].path for t, r in zip(types, result.results, strict=True) if r}
@@ -159,6 +163,9 @@ async def build_ontology(ctx: ToolContext, texts: str | list[str] | None = None,
     if graph is not None and not valid_id(graph):
         raise InvalidInput(f"invalid graph id {graph!r}: 1-64 letters, digits, '_', '-', '.'")
     graph_id = graph or uuid.uuid4().hex[:12]
+    if taxonomy is not None:  # refused before the documents are parsed, not after
+        check_taxonomy(taxonomy, ctx.limits)
+        parse_taxonomy(taxonomy)
     model_id = model or DEFAULT_PARSE_MODEL
     types = wanted_types(labels)
     pieces = [(i, c.start, c.text) for i, (_, text) in enumerate(docs) for c in chunk_text(text, CHUNK_CHARS)]
@@ -209,7 +216,7 @@ async def build_ontology(ctx: ToolContext, texts: str | list[str] | None = None,
 def _resolve(kg: KnowledgeGraph, index: navigate.Index, graph_id: str, name: str) -> list[str]:
     ids = navigate.find(kg, index, name)
     if not ids:
-        raise InvalidInput(f"no entity {name!r} in graph {graph_id!r}: call graph_search to find its name")
+        raise UnknownEntity(f"no entity {name!r} in graph {graph_id!r}: call graph_search to find its name")
     return ids
 
 

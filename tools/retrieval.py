@@ -88,7 +88,8 @@ async def search(ctx: ToolContext, collection: str, query: str, top_k: int = 5, 
         raise InvalidInput(f"top_k must be between 1 and {MAX_TOP_K}")
     model_id = (await store.info(collection)).model
     q = (await ctx.engine.embed(model_id, [query], kind="query", normalize=True)).vectors[0]
-    k = min(200, max(20, top_k * RERANK_CANDIDATES)) if rerank else top_k
+    # Reranked: a wider set of candidates, within what one rerank call takes (--max-documents).
+    k = min(200, max(20, top_k * RERANK_CANDIDATES), ctx.limits.max_documents) if rerank else top_k
     _, hits = await store.query(collection, q.float().cpu().numpy(), k, filter)
     method = "vector"
     if rerank and hits:

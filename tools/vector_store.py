@@ -77,12 +77,26 @@ def check_metadata(metadata: Any, where: str) -> dict[str, Any]:
     if not isinstance(metadata, dict):
         raise InvalidInput(f"{where} must be an object of field: value")
     for key, value in metadata.items():
-        if not isinstance(key, str) or not key or key.startswith("_"):
-            raise InvalidInput(f"{where}: key {key!r} must be a non-empty string not starting with '_'")
-        if not isinstance(value, (str, int, float, bool)) or (isinstance(value, float) and not np.isfinite(value)):
-            raise InvalidInput(f"{where}.{key} must be a string, number or boolean (lists and objects: "
-                               "flatten them into separate fields)")
+        # '_' is ours (the chunk's fields); Chroma refuses keys starting with '#' or '$' and 64-bit overflow.
+        if not isinstance(key, str) or not key or key.startswith(("_", "#", "$")):
+            raise InvalidInput(f"{where}: key {key!r} must be a non-empty string not starting with '_', '#' or '$'")
+        check_scalar(value, f"{where}.{key}")
     return metadata
+
+
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def check_scalar(value: Any, where: str) -> None:
+    """A metadata value: a string, a boolean, a 64-bit integer or a finite number."""
+    if isinstance(value, bool) or isinstance(value, str):
+        return
+    if isinstance(value, int) and INT64[0] <= value <= INT64[1]:
+        return
+    if isinstance(value, float) and np.isfinite(value):
+        return
+    raise InvalidInput(f"{where} must be a string, a number (integers within 64 bits) or a boolean (lists and "
+                       "objects: flatten them into separate fields)")
 
 
 def chroma_filter(filter_: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -94,8 +108,8 @@ def chroma_filter(filter_: dict[str, Any] | None) -> dict[str, Any] | None:
         raise InvalidInput("filter must be an object like {\"brand\": \"Acme\", \"price\": {\"$lt\": 100}}")
     clauses = []
     for key, cond in filter_.items():
-        if not isinstance(key, str) or not key or key.startswith(("_", "$")):
-            raise InvalidInput(f"filter key {key!r}: name a metadata field (not starting with '_' or '$')")
+        if not isinstance(key, str) or not key or key.startswith(("_", "#", "$")):
+            raise InvalidInput(f"filter key {key!r}: name a metadata field (not starting with '_', '#' or '$')")
         ops = cond if isinstance(cond, dict) else {"$eq": cond}
         for op, value in ops.items():
             if op not in OPERATORS:
@@ -104,11 +118,12 @@ def chroma_filter(filter_: dict[str, Any] | None) -> dict[str, Any] | None:
             if op in ("$in", "$nin") and (not isinstance(value, list) or not value):
                 raise InvalidInput(f"filter {key}.{op} takes a non-empty list")
             for v in values:
-                if not isinstance(v, (str, int, float, bool)):
-                    raise InvalidInput(f"filter {key}.{op}: values are strings, numbers or booleans")
+                check_scalar(v, f"filter {key}.{op}")
                 if op in ("$gt", "$gte", "$lt", "$lte") and (isinstance(v, bool) or not isinstance(v, (int, float))):
                     raise InvalidInput(f"filter {key}.{op} compares numbers")
             clauses.append({key: {op: value}})
+    if not clauses:  # {"field": {}}: no condition
+        return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 

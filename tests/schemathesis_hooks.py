@@ -1,0 +1,136 @@
+"""schemathesis hooks for tests/test_schemathesis.py (loaded through SCHEMATHESIS_HOOKS): the two rules a
+JSON Schema cannot state, applied to the *positive* cases only, so that positive_data_acceptance holds the
+server to everything else. Each rule is enforced by the tool with a 400 that says what to fix, and listed
+under the operation's 400 in the OpenAPI document.
+
+- Document ids unique within one call (index_documents, build_ontology): JSON Schema's uniqueItems compares
+  whole items, not one field of them.
+- A taxonomy (classify, build_ontology) without a category twice or a name twice on one path, names compared
+  once stripped ('A ' is 'A'): the schema says uniqueItems, which compares the strings as sent.
+- Graph ids and collection names that exist: a drawn name almost never does (a documented 404), so half the
+  positive cases of the graph and search tools name the graph and the collection the test made first
+  (GRAPH, COLLECTION) and entities in it, and reach the code behind the 404.
+- extract_entities `labels` for a fixed-type model: the types that model produces (known once it has loaded,
+  not from the catalog the document is built from). The catalog of that test names two such models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Any
+
+import schemathesis
+
+# The test catalog's fixed-type NER models and their types (tests/conftest.py tiny-ner: PER, ORG, LOC;
+# en_core_web_sm: OntoNotes). A label outside these is refused with the model's list.
+FIXED_TYPES = {"tiny-ner": ["PER", "ORG", "LOC"], None: ["PER", "ORG", "LOC"],
+               "en_core_web_sm": ["PERSON", "ORG", "GPE", "DATE", "MONEY"]}
+
+
+GRAPH, ENTITIES, COLLECTION = "kg", ["Marie Curie", "Warsaw", "Paris"], "docs"
+
+
+def _positive(case: Any) -> bool:
+    return case.meta is not None and case.meta.generation.mode.is_positive and isinstance(case.body, dict)
+
+
+def _unique_by_id(documents: list[Any], key: Any) -> list[Any]:
+    seen, out = set(), []
+    for d in documents:
+        k = key(d)
+        if k not in seen:
+            seen.add(k)
+            out.append(d)
+    return out
+
+
+@schemathesis.hook("map_case").apply_to(path="/v1/tools/index_documents")
+def unique_collection_ids(context: Any, case: Any) -> Any:
+    if _positive(case) and isinstance(case.body.get("documents"), list):
+        def key(d: Any) -> str:  # tools/retrieval.py: an explicit id, else one derived from the text
+            text = d if isinstance(d, str) else d.get("text", "")
+            given = None if isinstance(d, str) else d.get("id")
+            return given or hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        case.body["documents"] = _unique_by_id(case.body["documents"], key)
+    return case
+
+
+@schemathesis.hook("map_case").apply_to(path="/v1/tools/build_ontology")
+def unique_graph_document_ids(context: Any, case: Any) -> Any:
+    if _positive(case) and isinstance(case.body.get("documents"), list):
+        def key(d: Any) -> str:  # tools/ontology.py: str(id), else one derived from the text
+            doc_id = d.get("id")
+            return str(doc_id) if doc_id not in (None, "") else "doc-" + hashlib.sha1(
+                d.get("text", "").encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        case.body["documents"] = _unique_by_id(case.body["documents"], key)
+    return case
+
+
+@schemathesis.hook("map_case").apply_to(path="/v1/tools/extract_entities")
+def labels_the_model_knows(context: Any, case: Any) -> Any:
+    model = case.body.get("model") if isinstance(case.body, dict) else None
+    labels = case.body.get("labels") if isinstance(case.body, dict) else None
+    if _positive(case) and model in FIXED_TYPES and isinstance(labels, list) and labels:
+        known = FIXED_TYPES[model]
+        case.body["labels"] = [known[i % len(known)] for i in range(len(labels))]
+    return case
+
+
+def _names(path: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in path.partition("|")[0].split(">"))
+
+
+def _clean_paths(paths: list[Any]) -> list[Any]:
+    seen, out = set(), []
+    for path in paths:
+        names = _names(path) if isinstance(path, str) else None
+        if names is not None and names not in seen and len(set(names)) == len(names):
+            seen.add(names)
+            out.append(path)
+    return out or ["A > B"]
+
+
+def _clean_tree(tree: Any, above: tuple[str, ...]) -> Any:
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key, child in tree.items():
+            name = key.strip()
+            if name in above or name in {k.strip() for k in out}:
+                continue
+            out[key] = _clean_tree(child, (*above, name))
+        return out
+    if isinstance(tree, list):
+        names = [x for i, x in enumerate(tree) if isinstance(x, str) and x.strip() not in above
+                 and x.strip() not in {y.strip() for y in tree[:i] if isinstance(y, str)}]
+        return names
+    return tree
+
+
+@schemathesis.hook("map_case").apply_to(path="/v1/tools/classify").apply_to(path="/v1/tools/build_ontology")
+def taxonomy_without_repeats(context: Any, case: Any) -> Any:
+    taxonomy = case.body.get("taxonomy") if isinstance(case.body, dict) else None
+    if _positive(case) and isinstance(taxonomy, list):
+        case.body["taxonomy"] = _clean_paths(taxonomy)
+    elif _positive(case) and isinstance(taxonomy, dict):
+        case.body["taxonomy"] = _clean_tree(taxonomy, ()) or {"A": None}
+    return case
+
+
+@schemathesis.hook("map_case").apply_to(path_regex="^/v1/tools/graph_")
+def existing_graph(context: Any, case: Any) -> Any:
+    if _positive(case):
+        rng = random.Random(repr(sorted(case.body.items(), key=repr)))
+        if rng.random() < 0.5:
+            case.body["graph"] = GRAPH
+            for name in ("entity", "source", "target"):
+                if name in case.body and rng.random() < 0.7:
+                    case.body[name] = rng.choice(ENTITIES)
+    return case
+
+
+@schemathesis.hook("map_case").apply_to(path="/v1/tools/search")
+def existing_collection(context: Any, case: Any) -> Any:
+    if _positive(case) and random.Random(repr(sorted(case.body.items(), key=repr))).random() < 0.5:
+        case.body["collection"] = COLLECTION
+    return case

@@ -1,12 +1,14 @@
 """Load and overload against a real `sie-mcp serve` (issue 17; figures in docs/reliability.md).
 
-    python bench/bench_reliability.py [--calls 5000] [--clients 64] [--overload-clients 128] [--max-queue 8]
+    python bench/bench_reliability.py [--calls 2500] [--clients 64] [--overload-clients 128] [--max-queue 8]
 
-1. Load: `--calls` mixed tool calls (embed, rerank, classify, extract_entities) from `--clients` concurrent
-   clients, alternating REST (`POST /v1/tools/*`) and stateless MCP (`tools/call`, JSON answers; MCP with
-   sessions is not driven here yet). Every answer is compared with the same call made alone first; errors counted; p50/p99 per
-   tool; server RSS after warm-up and at the end (growth %), with `--malloc-arena-max` as given
-   (`--compare-arenas` runs the load twice, glibc's default arenas vs 2).
+1. Load, twice: `--calls` mixed tool calls (embed, rerank, classify, extract_entities) from `--clients`
+   concurrent clients, half over REST (`POST /v1/tools/*`) and half over MCP: first against a stateless
+   server (MCP `tools/call` POSTs, JSON answers), then against a server with sessions (each client opens its
+   own session and reads the SSE answers). Every answer is compared with the same call made alone first;
+   errors counted; p50/p99 per tool; server RSS after warm-up (the calls alone, then one concurrent round of
+   2 x clients calls) and at the end (growth %), with `--malloc-arena-max` 2 (`--compare-arenas` also runs
+   glibc's default arenas).
 2. Overload: `--overload-clients` clients, each sending calls back to back, against `--max-queue`:
    every call answered 200 or 429 (+ Retry-After), time-to-reject p50/p99, transport errors (resets),
    queue depth after.
@@ -60,48 +62,90 @@ def stable(tool: str, result: dict) -> str:
     return json.dumps(result, sort_keys=True)
 
 
-async def load(url: str, n_calls: int, clients: int, pid: int) -> dict:
+def max_diff(a: object, b: object) -> float:
+    """The largest difference between two results' numbers (inf where their shapes differ)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return max([max_diff(a[k], b.get(k)) for k in a] or [0.0]) if a.keys() == b.keys() else float("inf")
+    if isinstance(a, list) and isinstance(b, list):
+        return max([max_diff(x, y) for x, y in zip(a, b)] or [0.0]) if len(a) == len(b) else float("inf")
+    if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(a, bool):
+        return abs(a - b)
+    return 0.0 if a == b else float("inf")
+
+
+async def open_session(http: httpx.AsyncClient, url: str) -> str:
+    r = await http.post(f"{url}/mcp", headers=MCP_HEADERS, json={
+        "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}})
+    r.raise_for_status()
+    sid = r.headers["mcp-session-id"]
+    await http.post(f"{url}/mcp", headers={**MCP_HEADERS, "mcp-session-id": sid},
+                    json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+    return sid
+
+
+def mcp_result(r: httpx.Response) -> dict:
+    """The JSON-RPC result of a tools/call answer: a JSON body, or the `data:` line of an SSE stream."""
+    if r.headers.get("content-type", "").startswith("text/event-stream"):
+        for line in r.text.splitlines():
+            if line.startswith("data:") and '"result"' in line:
+                return json.loads(line[5:])["result"]
+        raise ValueError("no result event")
+    return r.json()["result"]
+
+
+async def load(url: str, n_calls: int, clients: int, pid: int, sessions: bool) -> dict:
     work = calls(256)
     async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=clients + 8)) as http:
-        alone = {}
+        alone, alone_json = {}, {}
         for i, (tool, args) in enumerate(work):
-            alone[i] = stable(tool, (await http.post(f"{url}/v1/tools/{tool}", json=args)).json())
-        rss_warm = rss_mb(pid)
+            alone_json[i] = (await http.post(f"{url}/v1/tools/{tool}", json=args)).json()
+            alone[i] = stable(tool, alone_json[i])
+        session_ids = [await open_session(http, url) for _ in range(clients)] if sessions else []
         latencies: dict[str, list[float]] = {t: [] for t in ("embed", "rerank", "classify", "extract_entities")}
         errors, mismatches, done = 0, 0, 0
-        t_start = time.perf_counter()
+        differ: dict[str, list[float]] = {}  # tool -> largest difference of each mismatching answer
 
-        async def client(c: int) -> None:
+        async def client(c: int, first: int, last: int, record: bool) -> None:
             nonlocal errors, mismatches, done
-            k = c
-            while k < n_calls:
+            k = first + c
+            while k < last:
                 i = k % len(work)
                 tool, args = work[i]
                 t0 = time.perf_counter()
                 try:
-                    if k % 2:  # stateless MCP, JSON answer
-                        r = await http.post(f"{url}/mcp", headers=MCP_HEADERS, json={
+                    if k % 2:  # MCP: stateless (JSON answer) or in this client's session (SSE answer)
+                        headers = {**MCP_HEADERS, **({"mcp-session-id": session_ids[c]} if sessions else {})}
+                        r = await http.post(f"{url}/mcp", headers=headers, json={
                             "jsonrpc": "2.0", "id": k, "method": "tools/call", "params": {"name": tool, "arguments": args}})
-                        body = r.json()["result"]
+                        body = mcp_result(r)
                         ok, result = not body["isError"], body.get("structuredContent")
                     else:
                         r = await http.post(f"{url}/v1/tools/{tool}", json=args)
                         ok, result = r.status_code == 200, r.json()
                 except (httpx.TransportError, KeyError, ValueError):
                     ok, result = False, None
-                latencies[tool].append(time.perf_counter() - t0)
-                if not ok:
-                    errors += 1
-                elif stable(tool, result) != alone[i]:
-                    mismatches += 1
-                done += 1
+                if record:
+                    latencies[tool].append(time.perf_counter() - t0)
+                    if not ok:
+                        errors += 1
+                    elif stable(tool, result) != alone[i]:
+                        mismatches += 1
+                        differ.setdefault(tool, []).append(max_diff(alone_json[i], result))
+                    done += 1
                 k += clients
 
-        await asyncio.gather(*(client(c) for c in range(clients)))
+        warm_calls = 2 * clients  # warm-up under concurrency: batch shapes and allocator pools of the load itself
+        await asyncio.gather(*(client(c, 0, warm_calls, False) for c in range(clients)))
+        rss_warm = rss_mb(pid)
+        t_start = time.perf_counter()
+        await asyncio.gather(*(client(c, warm_calls, warm_calls + n_calls, True) for c in range(clients)))
         wall = time.perf_counter() - t_start
     return {"calls": done, "calls_per_s": done / wall, "errors": errors, "mismatches": mismatches,
+            "mismatch_max_diff": {t: (len(v), max(v)) for t, v in differ.items()},
             "rss_warm_mb": rss_warm, "rss_end_mb": rss_mb(pid), "growth_pct": (rss_mb(pid) / rss_warm - 1) * 100,
-            "latency_ms": {t: (pct(v, 0.5) * 1e3, pct(v, 0.99) * 1e3) for t, v in latencies.items()}}
+            "latency_ms": {t: (pct(v, 0.5) * 1e3, pct(v, 0.99) * 1e3, pct(v, 0.99) / pct(v, 0.5))
+                           for t, v in latencies.items()}}
 
 
 async def overload(url: str, clients: int, per_client: int) -> dict:
@@ -128,22 +172,28 @@ async def overload(url: str, clients: int, per_client: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--calls", type=int, default=5000)
+    ap.add_argument("--calls", type=int, default=2500, help="per load run (two runs: stateless, sessions)")
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--overload-clients", type=int, default=128)
     ap.add_argument("--overload-calls", type=int, default=20, help="per overload client")
     ap.add_argument("--max-queue", type=int, default=8)
     ap.add_argument("--compare-arenas", action="store_true")
+    ap.add_argument("--skip-load", action="store_true")
     ap.add_argument("--catalog", type=Path, default=None, help="default: the bundled catalog")
     args = ap.parse_args()
     logs = Path(os.environ.get("TMPDIR", "/tmp"))
     catalog = args.catalog or Path(__file__).resolve().parent.parent / "engine" / "catalog.yaml"
-    ner = {"SIE_DEFAULT_NER_MODEL": os.environ.get("SIE_DEFAULT_NER_MODEL", "bert-base-NER")}
-    for arenas in ((0, 2) if args.compare_arenas else (2,)):
-        with serve(catalog, logs, "--stateless-http", "--max-queue", "4096", "--malloc-arena-max", str(arenas),
-                   "--log-level", "warning", env=ner) as s:
-            result = asyncio.run(load(s.url, args.calls, args.clients, s.proc.pid))
-        print(f"## load, malloc arenas {arenas or 'glibc default'}: {json.dumps(result, indent=1)}", flush=True)
+    # The bundled catalog's default NER model (spaCy, offline); tests/serve.py would otherwise pick tiny-ner.
+    ner = {"SIE_DEFAULT_NER_MODEL": os.environ.get("SIE_DEFAULT_NER_MODEL", "en_core_web_sm")}
+    runs = [] if args.skip_load else [(2, False), (2, True)] + ([(0, False)] if args.compare_arenas else [])
+    for arenas, sessions in runs:
+        mode = ["--max-client-sessions", str(2 * args.clients)] if sessions else ["--stateless-http"]
+        with serve(catalog, logs, *mode, "--max-queue", "4096", "--malloc-arena-max", str(arenas),
+                   "--log-level", "warning", "--preload", "all-MiniLM-L6-v2", "--preload", ner["SIE_DEFAULT_NER_MODEL"],
+                   env=ner) as s:
+            result = asyncio.run(load(s.url, args.calls, args.clients, s.proc.pid, sessions))
+        print(f"## load, MCP {'sessions' if sessions else 'stateless'}, malloc arenas {arenas or 'glibc default'}: "
+              f"{json.dumps(result, indent=1)}", flush=True)
     with serve(catalog, logs, "--max-queue", str(args.max_queue), "--log-level", "warning", env=ner) as s:
         result = asyncio.run(overload(s.url, args.overload_clients, args.overload_calls))
         result["queue_depth_after"] = s.metric('sie_tool_queue_depth{model="_all"}')

@@ -98,7 +98,8 @@ class CatalogEntry:
         if kind == "path":
             if (Path(ref) / "config.json").is_file():
                 return "local", ""
-            return "unavailable", f"no model files at {ref} on the server"
+            # The directory's name only: a client never learns the server's filesystem layout (issue 17).
+            return "unavailable", f"no model files in the directory {Path(ref).name!r} on the server"
         if kind == "hf":
             if _hf_cached(ref):
                 return "cached", ""

@@ -68,12 +68,15 @@ def _serve(settings: Settings) -> int:
 
     bound_malloc_arenas(settings.malloc_arena_max)
     if settings.transport == "http":
+        from sie_mcp.http_guard import Access
+
+        access = Access.from_settings(settings)  # an exposing setting is refused before torch is imported
         import uvicorn
 
         from sie_mcp.drain import FLUSH_S, DrainingServer
         from sie_mcp.http_app import create_app
 
-        app = create_app(settings)
+        app = create_app(settings, access=access)
         # Keep-alive longer than load balancers' and clients' idle timeouts: a server closing an idle
         # connection just as a client reuses it is a connection reset for that client.
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),

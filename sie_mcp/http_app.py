@@ -93,9 +93,10 @@ class RerankRequest(BaseModel):
     return_documents: bool = True
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
-    """The app. Raises ValueError where the settings would expose it (sie_mcp/http_guard.py)."""
-    access = Access.from_settings(settings)
+def create_app(settings: Settings, runtime: Runtime | None = None, access: Access | None = None) -> FastAPI:
+    """The app. Raises ValueError where the settings would expose it (sie_mcp/http_guard.py); `access`: those
+    rules already resolved from `settings`."""
+    access = access or Access.from_settings(settings)
     runtime = runtime or build_runtime(settings)
     engine: Engine = runtime.engine
     handle = RuntimeHandle(runtime)

@@ -12,6 +12,7 @@ import pytest
 from tests.serve import SIE, serve
 
 TOKEN = "s3cret-token-for-tests-5f2c"
+ENV_TOKEN = "env-token-1"  # SIE_AUTH_TOKENS, on the same server as the token file
 ROUTES = [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/v1/tools"), ("GET", "/v1/models"),
           ("GET", "/openapi.json"), ("GET", "/docs"), ("POST", "/v1/tools/embed"), ("POST", "/v1/tools/list_models"),
           ("POST", "/v1/embeddings"), ("POST", "/v1/rerank"), ("POST", "/mcp"), ("GET", "/mcp")]
@@ -35,12 +36,12 @@ def loopback(surface_catalog, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exposed(surface_catalog, tmp_path_factory):
-    """Bound to 0.0.0.0 with a token file and one extra allowed host name."""
+    """Bound to 0.0.0.0 with a token file, a token from the environment and one extra allowed host name."""
     tmp = tmp_path_factory.mktemp("sec_exposed")
     tokens = tmp / "tokens"
     tokens.write_text(f"# tokens, one per line\n\n{TOKEN}\nanother-token\n")
     with serve(surface_catalog, tmp, "--auth-token-file", str(tokens), "--allowed-hosts", "sie.example",
-               host="0.0.0.0", ready_headers={"host": "localhost"}) as s:
+               host="0.0.0.0", ready_headers={"host": "localhost"}, env={"SIE_AUTH_TOKENS": f'["{ENV_TOKEN}"]'}) as s:
         yield s
 
 
@@ -147,8 +148,10 @@ def test_no_auth_is_an_explicit_loud_opt_out(surface_catalog, tmp_path):
         assert "WITHOUT AUTHENTICATION" in s.log_text()
 
 
-def test_tokens_from_the_environment(surface_catalog, tmp_path):
-    with serve(surface_catalog, tmp_path, env={"SIE_AUTH_TOKENS": '["env-token-1"]'}) as s:
-        assert request(s.url, "GET", "/v1/models").status_code == 401
-        assert request(s.url, "GET", "/v1/models", {"authorization": "Bearer env-token-1"}).status_code == 200
-        assert "env-token-1" not in s.log_text()
+def test_tokens_from_the_environment(exposed):
+    """SIE_AUTH_TOKENS and the token file together (one server: a second start costs more than it proves)."""
+    host = {"host": "localhost"}
+    assert request(exposed.url, "GET", "/v1/models", host).status_code == 401
+    assert request(exposed.url, "GET", "/v1/models", {**host, "authorization": f"Bearer {ENV_TOKEN}"}).status_code == 200
+    assert request(exposed.url, "GET", "/v1/models", {**host, "authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert ENV_TOKEN not in exposed.log_text()

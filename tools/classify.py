@@ -153,8 +153,6 @@ async def _taxonomy(ctx: ToolContext, model_id: str, items: list[str], tree: Tax
                     search: str, rescore_model: str | None, template: str) -> ClassifyResult:
     if search == "auto":
         search = "beam" if rescore_model else "flat"
-    if rescore_model and search == "flat":
-        raise InvalidInput("rescore_model re-scores the beam walk's frontier: use search='beam' (or 'auto')")
     # Label texts: every category's full path, then its name (flat scoring mixes the two).
     index = tree.positions
     texts, vectors = await _label_vectors(ctx, model_id, tree.label_texts, items, tree.digest)
@@ -210,6 +208,13 @@ async def classify(ctx: ToolContext, texts: str | list[str], labels: list[str] |
         raise InvalidInput("top_k and beam must be at least 1")
     if search not in ("auto", "flat", "beam"):
         raise InvalidInput(f"search must be 'auto', 'flat' or 'beam', got {search!r}")
+    if rescore_model is not None and search == "flat":
+        raise InvalidInput("rescore_model re-scores the beam walk's frontier: use search='beam' (or 'auto')")
+    rescore_entry = ctx.engine.entry(rescore_model) if rescore_model is not None else None  # unknown: UnknownModel
+    if rescore_entry is not None and rescore_entry.task not in ("rerank", "classify"):
+        # Checked whatever the call's shape, as the OpenAPI document says (its enum is these tasks).
+        raise InvalidInput(f"rescore_model {rescore_entry.id} is a model of task {rescore_entry.task}; it must be a "
+                           "cross-encoder or an NLI model (list_models: task rerank or classify)")
     template = hypothesis_template or DEFAULT_HYPOTHESIS
     model_id = tool_model(ctx, "classify", model, ctx.defaults.classify_model or ctx.defaults.embed_model)
     info = await ctx.engine.info(model_id)

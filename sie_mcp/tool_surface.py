@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import orjson
 from mcp.server.mcpserver import Context
@@ -100,7 +100,8 @@ class RuntimeHandle:
 
 
 async def _runtime(ctx: Context) -> Runtime:
-    return await ctx.request_context.lifespan_context.get()
+    handle = cast(RuntimeHandle, ctx.request_context.lifespan_context)  # what our lifespans yield (mcp_server.py)
+    return await handle.get()
 
 
 def _progress(ctx: Context) -> Progress:
@@ -110,8 +111,10 @@ def _progress(ctx: Context) -> Progress:
     return report
 
 
-async def _run(ctx: Context, tool: str, **kwargs: Any) -> CallToolResult:
-    """Run a tools/ function; engine errors become tool errors. The result goes out as structured content
+async def _run(ctx: Context, tool: str, **kwargs: Any) -> Any:
+    """Run a tools/ function; engine errors become tool errors. Returns a CallToolResult (typed Any: each
+    declared tool's return annotation is the result model whose schema the SDK publishes as its
+    outputSchema, while the value is the result already on the wire). The result goes out as structured content
     plus one compact text block (`wire_content`; the SDK's default text block is indented JSON, about twice
     as large: slower to send and heavier in an agent's context). The structured content is parsed back from
     the result's JSON (a compiled parser; faster than a second walk of the model)."""
@@ -148,16 +151,16 @@ Texts = Annotated[str | list[str], Field(description="One text, or a list of tex
                                                      "512 texts of 100,000 characters per call by default")]
 
 
-def _model_param(tasks: str) -> Any:
-    return Annotated[str | None, Field(description=f"Model id from list_models (short id or Hugging Face id) whose "
-                                                   f"task is {tasks}; omit for the server's default")]
+def _model_doc(tasks: str) -> str:
+    return f"Model id from list_models (short id or Hugging Face id) whose task is {tasks}; omit for the server's default"
 
 
-EmbedModel = _model_param("embed, sparse or multi_vector")
-RerankModel = _model_param("rerank (a cross-encoder), or embed, sparse or multi_vector")
-NerModel = _model_param("ner")
-ClassifyModel = _model_param("embed, or classify (an NLI model for your labels, or a trained classifier with "
-                              "its own labels)")
+EmbedModel = Annotated[str | None, Field(description=_model_doc("embed, sparse or multi_vector"))]
+RerankModel = Annotated[str | None, Field(description=_model_doc("rerank (a cross-encoder), or embed, sparse or "
+                                                                 "multi_vector"))]
+NerModel = Annotated[str | None, Field(description=_model_doc("ner"))]
+ClassifyModel = Annotated[str | None, Field(description=_model_doc("embed, or classify (an NLI model for your labels, "
+                                                                   "or a trained classifier with its own labels)"))]
 
 
 async def embed(
@@ -472,11 +475,11 @@ def bounded(metadata: FuncMetadata) -> FuncMetadata:
     return BoundedFuncMetadata.model_construct(**{name: getattr(metadata, name) for name in FuncMetadata.model_fields})
 
 
-_READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, destructiveHint=False, openWorldHint=False)
+_READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, destructive_hint=False, open_world_hint=False)
 # Collections are server state: reading it is idempotent only until someone indexes or deletes.
-_READS_STATE = ToolAnnotations(readOnlyHint=True, idempotentHint=False, destructiveHint=False, openWorldHint=False)
-_WRITES = ToolAnnotations(readOnlyHint=False, idempotentHint=True, destructiveHint=False, openWorldHint=False)
-_DELETES = ToolAnnotations(readOnlyHint=False, idempotentHint=True, destructiveHint=True, openWorldHint=False)
+_READS_STATE = ToolAnnotations(read_only_hint=True, idempotent_hint=False, destructive_hint=False, open_world_hint=False)
+_WRITES = ToolAnnotations(read_only_hint=False, idempotent_hint=True, destructive_hint=False, open_world_hint=False)
+_DELETES = ToolAnnotations(read_only_hint=False, idempotent_hint=True, destructive_hint=True, open_world_hint=False)
 
 
 TOOLS: dict[str, SurfaceTool] = {t.name: t for t in [
@@ -494,7 +497,7 @@ TOOLS: dict[str, SurfaceTool] = {t.name: t for t in [
     SurfaceTool("delete_collection", "Delete a collection", delete_collection, "tools.retrieval:delete_collection",
                 _DELETES),
     SurfaceTool("build_ontology", "Build a knowledge graph", build_ontology, "tools.ontology:build_ontology",
-                ToolAnnotations(readOnlyHint=False, idempotentHint=False, destructiveHint=False, openWorldHint=False)),
+                ToolAnnotations(read_only_hint=False, idempotent_hint=False, destructive_hint=False, open_world_hint=False)),
     SurfaceTool("graph_neighbors", "Neighbours of an entity", graph_neighbors, "tools.ontology:graph_neighbors",
                 _READ_ONLY),
     SurfaceTool("graph_path", "Path between two entities", graph_path, "tools.ontology:graph_path", _READ_ONLY),

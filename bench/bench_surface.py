@@ -269,7 +269,7 @@ async def latency_table(args, direct, url: str, sse_url: str) -> None:
 
 
 async def main_async(args) -> None:
-    from sie_mcp.http_app import build_runtime
+    from sie_mcp.runtime import build_runtime
     from sie_mcp.settings import Settings
 
     texts = [json.loads(line) for line in CORPUS.read_text().splitlines()]

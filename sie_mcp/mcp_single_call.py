@@ -61,7 +61,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from sie_mcp.mcp_tool_lane import ToolLane
-from sie_mcp.tool_surface import RuntimeHandle
+from sie_mcp.runtime import RuntimeHandle
 
 if TYPE_CHECKING:
     from sie_mcp.settings import FastPath

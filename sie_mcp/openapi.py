@@ -6,7 +6,6 @@ route can answer with, all in the one error shape. `tests/test_schemathesis.py` 
 from __future__ import annotations
 
 import copy
-import typing
 from typing import Any, Literal
 
 from fastapi import FastAPI
@@ -189,7 +188,7 @@ def document(app: FastAPI, settings: Settings, catalog: Any) -> dict[str, Any]:
         components[f"{tool.name}Arguments"] = limited
         op["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": {"$ref": REF.format(model=f"{tool.name}Arguments")}}}}
-        result = typing.get_type_hints(tool.declared)["return"]
+        result = tool.result_model
         op["responses"]["200"] = {"description": "The tool's structured result", "content": {
             "application/json": {"schema": _hoist(result, components, "serialization")}}}
     for path, item in doc["paths"].items():

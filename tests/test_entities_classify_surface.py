@@ -19,10 +19,11 @@ from fastapi.testclient import TestClient
 from mcp import Client
 
 from sie_mcp.cli import main as cli_main
-from sie_mcp.http_app import build_runtime, create_app
+from sie_mcp.http_app import create_app
+from sie_mcp.runtime import build_runtime
 from sie_mcp.mcp_server import build_mcp, shared_runtime
 from sie_mcp.settings import Settings
-from sie_mcp.tool_surface import RuntimeHandle
+from sie_mcp.runtime import RuntimeHandle
 
 SENTENCE = "Angela Merkel met Tim Cook of Apple in Paris on Monday."
 TAXONOMY_FILE = "Electronics > Computers > Laptops\nElectronics > Phones > Smartphones\nFood > Fruit > Bananas\n" \

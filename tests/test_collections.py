@@ -9,8 +9,8 @@ import json
 import pytest
 from mcp import Client
 
-from sie_mcp.runtime import build_runtime
 from sie_mcp.mcp_server import build_mcp, owned_runtime
+from sie_mcp.runtime import build_runtime
 from sie_mcp.settings import Settings
 from tools.chunking import chunk_text
 

@@ -19,7 +19,6 @@ from engine.errors import InvalidInput, UnsupportedTask
 from engine.heads.pooling import finish_embeddings
 from engine.heads.splade import top_terms
 from engine.metrics import EngineMetrics
-from engine.parse import DocParse
 from engine.model import (
     EmbeddingOutput,
     ModelInfo,
@@ -29,6 +28,7 @@ from engine.model import (
     require_no_template,
 )
 from engine.models.gliner import GlinerFront
+from engine.parse import DocParse
 from engine.pool import ModelPool, PoolConfig
 from engine.registry import Task
 from engine.scheduler import Scheduler, SchedulerConfig

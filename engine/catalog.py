@@ -107,7 +107,7 @@ class CatalogEntry:
                 return "unavailable", ("not in the Hugging Face cache and the server is offline (HF_HUB_OFFLINE): "
                                        "pre-download it, or register a local copy with --model NAME=PATH")
             return "downloadable", ""
-        return "unavailable", f"unknown source {self.source!r}"
+        return "unavailable", f"unknown source kind {kind!r} (the catalog's source must be hf:, path: or package:)"
 
     def resolve_path(self) -> Path:
         """The local directory holding this model's files, downloading from the Hub if needed."""

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from engine.engine import Engine
 from engine.errors import EngineError, InvalidInput, UnsupportedTask
 from sie_mcp import __version__, openapi
-from sie_mcp.errors import install_handlers, problem, public_text, validation_problem
+from sie_mcp.errors import argument_errors, install_handlers, problem, public_text, validation_problem
 from sie_mcp.http_body import BodyReader, parsed_body
 from sie_mcp.http_guard import Access, Guard, cors_origins
 from sie_mcp.mcp_response_mode import mcp_routes
@@ -175,9 +175,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             try:
                 kwargs = tool.metadata.validate_arguments(arguments)  # as MCP validates them
             except ValidationError as e:
-                log.info("invalid arguments for %s: %d errors", tool.name, e.error_count())
-                return JSONBody(validation_problem(e.errors(include_url=False, include_input=False)),
-                                status_code=422)
+                errors, total = argument_errors(e)
+                log.info("invalid arguments for %s: %d errors", tool.name, total)
+                return JSONBody(validation_problem(errors, total), status_code=422)
             return JSONBody(await tool.impl(runtime.tool_context(), **kwargs))
 
         call_tool.__doc__ = f"Call `{tool.name}`: {tool.description.splitlines()[0]} (body: its arguments)"

@@ -15,7 +15,7 @@ from mcp.types import Resource as MCPResource
 from mcp_types import NotificationParams
 from pydantic import ValidationError
 
-from engine.errors import EngineError
+from engine.errors import EngineError, ServerMisconfigured
 from ontology.store import GraphNotFound, GraphStore
 from sie_mcp import __version__
 from sie_mcp.errors import tool_validation_message
@@ -162,7 +162,11 @@ def deferred_runtime(settings: Settings, graphs: GraphStore | None = None,
 
             try:
                 runtime = await asyncio.to_thread(build_runtime, settings, graphs)
-            except (EngineError, ValueError) as e:
+            except ValueError as e:  # a malformed setting (--model, a catalog or taxonomy file)
+                log.error("cannot start the engine: %s", e)
+                raise ServerMisconfigured(f"the server cannot start: {e}; the operator must fix its settings "
+                                          "and restart it") from e
+            except EngineError as e:
                 log.error("cannot start the engine: %s", e)
                 raise
             await runtime.engine.start(serving=True)

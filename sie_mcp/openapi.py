@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from sie_mcp.settings import Settings
 from sie_mcp.tool_surface import TOOLS, SurfaceTool
+from tools.context import TOOL_TASKS
 
 REF = "#/components/schemas/{model}"
 
@@ -149,10 +150,10 @@ def _limited_arguments(tool: SurfaceTool, schema: dict[str, Any], settings: Sett
     return schema
 
 
-# Catalog tasks each route can run (tools/*.py): a model of another task is a 400, so the schema lists these only.
-MODEL_TASKS = {"embed": {"embed", "sparse", "multi_vector"}, "rerank": {"rerank", "embed", "sparse", "multi_vector"},
-               "extract_entities": {"ner"}, "classify": {"embed"}, "/v1/embeddings": {"embed"},
-               "/v1/rerank": {"rerank", "embed", "sparse", "multi_vector"}}
+# Catalog tasks each route can run (tools.context.TOOL_TASKS, which the tools enforce): a model of another
+# task is a 400, so the schema lists these only.
+MODEL_TASKS = {**{tool: set(tasks) for tool, tasks in TOOL_TASKS.items()},
+               "/v1/embeddings": {"embed"}, "/v1/rerank": set(TOOL_TASKS["rerank"])}
 
 
 def _model_enum(catalog: Any, tasks: set[str]) -> list[str]:

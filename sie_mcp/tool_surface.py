@@ -20,10 +20,10 @@ from pydantic import BeforeValidator, Field, ValidationError
 from pydantic_core import InitErrorDetails
 
 from engine.errors import EngineError
-from sie_mcp.errors import tool_error
+from sie_mcp.errors import MAX_DETAILS, TOTAL_ERRORS, tool_error
 from sie_mcp.runtime import Runtime, RuntimeHandle
 from tools import wire
-from tools.context import Progress
+from tools.context import TOOL_TASKS, Progress
 from tools.graph_schemas import (
     BuildOntologyResult,
     GraphNeighborsResult,
@@ -43,7 +43,6 @@ from tools.schemas import (
     SearchResult,
     ToolResult,
 )
-
 
 # The context the SDK gives a tool: its lifespan context is the RuntimeHandle our lifespans yield (mcp_server.py).
 ToolCtx = Context[RuntimeHandle, Any]
@@ -98,16 +97,20 @@ Texts = Annotated[str | list[str], Field(description="One text, or a list of tex
                                                      "512 texts of 100,000 characters per call by default")]
 
 
-def _model_doc(tasks: str) -> str:
-    return f"Model id from list_models (short id or Hugging Face id) whose task is {tasks}; omit for the server's default"
+def _model_doc(tool: str, note: str = "") -> str:
+    """What a tool's `model` takes: the tasks tools/context.TOOL_TASKS allows it (what the tool enforces)."""
+    tasks = TOOL_TASKS[tool]
+    listed = tasks[0] if len(tasks) == 1 else ", ".join(tasks[:-1]) + " or " + tasks[-1]
+    return (f"Model id from list_models (short id or Hugging Face id) whose task is {listed}{note}; omit for the "
+            "server's default")
 
 
-EmbedModel = Annotated[str | None, Field(description=_model_doc("embed, sparse or multi_vector"))]
-RerankModel = Annotated[str | None, Field(description=_model_doc("rerank (a cross-encoder), or embed, sparse or "
-                                                                 "multi_vector"))]
-NerModel = Annotated[str | None, Field(description=_model_doc("ner"))]
-ClassifyModel = Annotated[str | None, Field(description=_model_doc("embed, or classify (an NLI model for your labels, "
-                                                                   "or a trained classifier with its own labels)"))]
+EmbedModel = Annotated[str | None, Field(description=_model_doc("embed"))]
+RerankModel = Annotated[str | None, Field(description=_model_doc(
+    "rerank", " (rerank: a cross-encoder; classify: an NLI model scoring entailment; the others: similarity)"))]
+NerModel = Annotated[str | None, Field(description=_model_doc("extract_entities"))]
+ClassifyModel = Annotated[str | None, Field(description=_model_doc(
+    "classify", " (classify: an NLI model for your labels, or a trained classifier with its own labels)"))]
 
 
 async def embed(
@@ -406,24 +409,24 @@ class SurfaceTool:
         return bounded(func_metadata(self.declared, skip_names=["ctx"]))
 
 
-MAX_ARGUMENT_ERRORS = 5
-
-
 class BoundedFuncMetadata(FuncMetadata):
-    """The SDK's argument validation, with at most MAX_ARGUMENT_ERRORS errors reported. The SDK puts the whole
-    `ValidationError` text in the tool error an agent reads: for `{"texts": [1] * 50000}` that was 9.4 MB."""
+    """The SDK's argument validation, with at most MAX_DETAILS errors kept (the count of all of them rides on
+    the error, `sie_mcp.errors.argument_errors`). The SDK puts the whole `ValidationError` text in the tool
+    error an agent reads: for `{"texts": [1] * 50000}` that was 9.4 MB."""
 
     def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
         try:
             return super().validate_arguments(arguments_to_validate)
         except ValidationError as e:
-            if e.error_count() <= MAX_ARGUMENT_ERRORS:
+            if e.error_count() <= MAX_DETAILS:
                 raise
             first = [InitErrorDetails(type=d["type"], loc=d["loc"], input=d["input"], **({"ctx": d["ctx"]} if "ctx" in d
                                                                                            else {}))
-                     for d in e.errors(include_url=False)[:MAX_ARGUMENT_ERRORS]]
-            raise ValidationError.from_exception_data(f"{e.title} (the first {MAX_ARGUMENT_ERRORS} of "
-                                                      f"{e.error_count()} errors)", first) from None
+                     for d in e.errors(include_url=False)[:MAX_DETAILS]]
+            bounded_error = ValidationError.from_exception_data(
+                f"{e.title} (the first {MAX_DETAILS} of {e.error_count()} errors)", first)
+            setattr(bounded_error, TOTAL_ERRORS, e.error_count())
+            raise bounded_error from None
 
 
 def bounded(metadata: FuncMetadata) -> FuncMetadata:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sie_mcp.http_app import build_runtime
+from sie_mcp.runtime import build_runtime
 from sie_mcp.settings import Settings
 from tools.retrieval import search
 from tools.vector_store import ChunkRecord, VectorStore

@@ -52,7 +52,7 @@ async def measure() -> dict[str, int]:
     import yaml
     from mcp import Client
 
-    from sie_mcp.http_app import build_runtime
+    from sie_mcp.runtime import build_runtime
     from sie_mcp.mcp_server import build_mcp, owned_runtime
     from sie_mcp.settings import Settings
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from engine.availability import Availability
 from engine.errors import EngineError, InvalidInput, ModelLoadError, UnknownModel
 from engine.heads.pooling import PoolingMode
 from engine.heads.specs import head_for_catalog_task, head_named
@@ -86,7 +87,7 @@ class CatalogEntry:
                            head=self.load_task or head_for_catalog_task(self.task), pair_template=self.pair_template,
                            runtime=self.runtime)
 
-    def availability(self) -> tuple[str, str]:
+    def availability(self) -> tuple[Availability, str]:
         """(bundled | local | cached | downloadable | unavailable, a note saying why when unavailable), from
         the files on this machine alone: listing models never touches the network. `downloadable` means a
         first call will fetch it (the Hub is not asked whether it answers)."""
@@ -98,8 +99,7 @@ class CatalogEntry:
         if kind == "path":
             if (Path(ref) / "config.json").is_file():
                 return "local", ""
-            # The directory's name only: a client never learns the server's filesystem layout (issue 17).
-            return "unavailable", f"no model files in the directory {Path(ref).name!r} on the server"
+            return "unavailable", "no model files in its local directory on the server (see the server log)"
         if kind == "hf":
             if _hf_cached(ref):
                 return "cached", ""
@@ -107,7 +107,7 @@ class CatalogEntry:
                 return "unavailable", ("not in the Hugging Face cache and the server is offline (HF_HUB_OFFLINE): "
                                        "pre-download it, or register a local copy with --model NAME=PATH")
             return "downloadable", ""
-        return "unavailable", f"unknown source {self.source!r}"
+        return "unavailable", f"unknown source kind {kind!r} (the catalog's source must be hf:, path: or package:)"
 
     def resolve_path(self) -> Path:
         """The local directory holding this model's files, downloading from the Hub if needed."""

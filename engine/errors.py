@@ -80,5 +80,11 @@ class UnknownEntity(EngineError):
 class StoreUnavailable(EngineError):
     """The vector database failed or cannot be reached (the embedded store, or a server at its URL)."""
 
+
+class ServerMisconfigured(EngineError):
+    """The server's own settings cannot work (a malformed --model, catalog or taxonomy file), found after start
+    (stdio builds the engine behind `initialize`): every call fails until the operator fixes them."""
+
+
 class ModelOutputError(ComputeError):
     """The model produced no valid answer (NaN or infinite outputs): a fault of the model, not the input."""

@@ -12,7 +12,7 @@ scripts/install_chromium.sh  # the knowledge-graph HTML view test drives Debian'
 scripts/install_langchain_env.sh  # .venv-langchain for the langchain-mcp-adapters test (it needs mcp<2)
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-pyright engine  # type check ([tool.pyright] in pyproject.toml); zero errors
+pyright engine tools ontology sie_mcp  # type check ([tool.pyright] in pyproject.toml); zero errors
 python -m pytest "$@"
 if [ -z "${SIE_SKIP_PROTOCOL_CHECKS:-}" ]; then
   scripts/quickstart_check.sh  # the README quick start as written (npx --yes Inspector 0.15, curl)

@@ -104,7 +104,7 @@ def _serve(settings: Settings) -> int:
 
 def _models(settings: Settings) -> int:
     from engine.registry import supported_architectures
-    from sie_mcp.http_app import build_runtime
+    from sie_mcp.runtime import build_runtime
     from tools.models import list_models
 
     runtime = build_runtime(settings)
@@ -116,7 +116,7 @@ def _models(settings: Settings) -> int:
 
 
 def _embed(args: argparse.Namespace, settings: Settings) -> int:
-    from sie_mcp.http_app import build_runtime
+    from sie_mcp.runtime import build_runtime
     from tools.embed import embed
 
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
@@ -160,7 +160,7 @@ def _download(args: argparse.Namespace, settings: Settings) -> int:
     """Fetch each model's files into the cache (HF_HOME for hf: sources) so that pods never download under
     load: an initContainer and the image build run this. Exit 1 naming every model that failed."""
     from engine.catalog import Catalog
-    from sie_mcp.http_app import preload_models
+    from sie_mcp.runtime import preload_models
 
     catalog = Catalog.from_yaml(settings.catalog) if settings.catalog else Catalog.default()
     for spec in settings.model:

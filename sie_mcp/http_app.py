@@ -18,25 +18,22 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engine.catalog import Catalog
 from engine.engine import Engine
 from engine.errors import EngineError, InvalidInput, UnsupportedTask
-from ontology.store import GraphStore
 from sie_mcp import __version__, openapi
 from sie_mcp.client_limits import ClientLimits
-from sie_mcp.errors import install_handlers, problem, public_text, validation_problem
+from sie_mcp.errors import argument_errors, install_handlers, problem, public_text, validation_problem
 from sie_mcp.http_body import BodyReader, parsed_body
 from sie_mcp.http_guard import Access, Guard, cors_origins
 from sie_mcp.mcp_response_mode import mcp_routes
 from sie_mcp.mcp_server import build_mcp, preload_in_background, shared_runtime
+from sie_mcp.runtime import Runtime, RuntimeHandle, build_runtime, preload_models
 from sie_mcp.settings import Settings
-from sie_mcp.tool_surface import TOOLS, PositiveInt, Runtime, RuntimeHandle, SurfaceTool
+from sie_mcp.tool_surface import TOOLS, PositiveInt, SurfaceTool
 from tools import wire
 from tools.embed import embed as embed_tool
 from tools.models import list_models
-from tools.ontology import GraphService
 from tools.rerank import rerank as rerank_tool
-from tools.taxonomy import TaxonomyStore
 
 log = logging.getLogger("sie_mcp")
 
@@ -50,20 +47,6 @@ class JSONBody(Response):
 
     def render(self, content: Any) -> bytes:
         return wire.dumps(content)
-
-
-def build_runtime(settings: Settings, graphs: GraphStore | None = None) -> Runtime:
-    """The engine and the tools' state; `graphs`: a graph store already made (default: the settings')."""
-    catalog = Catalog.from_yaml(settings.catalog) if settings.catalog else Catalog.default()
-    for spec in settings.model:
-        catalog.register_path(spec)
-    engine = Engine(catalog, settings.pool_config(), settings.scheduler_config())
-    return Runtime(engine, settings.defaults(), settings.limits(), TaxonomyStore.from_specs(settings.taxonomy),
-                   GraphService(graphs or settings.graph_store()), settings.vector_store())
-
-
-def preload_models(settings: Settings) -> list[str]:
-    return settings.preload or [settings.default_embed_model]
 
 
 # --- request/response models of the OpenAI- and Cohere-compatible routes -------------------------------
@@ -197,9 +180,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None, access: Acces
             try:
                 kwargs = tool.metadata.validate_arguments(arguments)  # as MCP validates them
             except ValidationError as e:
-                log.info("invalid arguments for %s: %d errors", tool.name, e.error_count())
-                return JSONBody(validation_problem(e.errors(include_url=False, include_input=False)),
-                                status_code=422)
+                errors, total = argument_errors(e)
+                log.info("invalid arguments for %s: %d errors", tool.name, total)
+                return JSONBody(validation_problem(errors, total), status_code=422)
             return JSONBody(await tool.impl(runtime.tool_context(), **kwargs))
 
         call_tool.__doc__ = f"Call `{tool.name}`: {tool.description.splitlines()[0]} (body: its arguments)"

@@ -15,12 +15,13 @@ from mcp.types import Resource as MCPResource
 from mcp_types import NotificationParams
 from pydantic import ValidationError
 
-from engine.errors import EngineError
+from engine.errors import EngineError, ServerMisconfigured
 from ontology.store import GraphNotFound, GraphStore
 from sie_mcp import __version__
 from sie_mcp.errors import tool_validation_message
+from sie_mcp.runtime import Runtime, RuntimeHandle
 from sie_mcp.settings import Settings
-from sie_mcp.tool_surface import TOOLS, Runtime, RuntimeHandle, bounded
+from sie_mcp.tool_surface import TOOLS, bounded
 
 log = logging.getLogger("sie_mcp")
 STARTUP_GRACE_S = 1.0
@@ -157,11 +158,15 @@ def deferred_runtime(settings: Settings, graphs: GraphStore | None = None,
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[RuntimeHandle]:
         async def build() -> Runtime:
-            from sie_mcp.http_app import build_runtime, preload_models
+            from sie_mcp.runtime import build_runtime, preload_models
 
             try:
                 runtime = await asyncio.to_thread(build_runtime, settings, graphs)
-            except (EngineError, ValueError) as e:
+            except ValueError as e:  # a malformed setting (--model, a catalog or taxonomy file)
+                log.error("cannot start the engine: %s", e)
+                raise ServerMisconfigured(f"the server cannot start: {e}; the operator must fix its settings "
+                                          "and restart it") from e
+            except EngineError as e:
                 log.error("cannot start the engine: %s", e)
                 raise
             await runtime.engine.start(serving=True)

@@ -61,7 +61,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from sie_mcp.mcp_tool_lane import ToolLane
-from sie_mcp.tool_surface import RuntimeHandle
+from sie_mcp.runtime import RuntimeHandle
 
 if TYPE_CHECKING:
     from sie_mcp.settings import FastPath
@@ -120,7 +120,7 @@ class SingleCallJson:
         self.max_body = manager.max_request_body_size
         self.lifespan_state = lifespan_state
         # Calls of our own tools skip the SDK's result pipeline where that cannot change the answer.
-        ready = lifespan_state.built() if tool_lane and isinstance(lifespan_state, RuntimeHandle) else None
+        ready = lifespan_state.ready() if tool_lane and isinstance(lifespan_state, RuntimeHandle) else None
         self.tool_lane = ToolLane(ready, self.server) if ready is not None else None
         self._header_params: dict[str, tuple[Mapping[str, Any], bool]] = {}
 
@@ -157,6 +157,7 @@ class SingleCallJson:
         transport = TransportContext(kind="streamable-http", can_send_request=False)
         await self._answer(request, message, transport, Connection.from_envelope(version, None, None), send,
                            _handshake_era_error)
+
     def _modern_route(self, request: Request, message: dict) -> InboundModernRoute | None:
         """The 2026-07-28 checks the SDK runs before dispatch; None where any of them would reject."""
         if find_duplicated_routing_header(request.headers.items()) is not None:

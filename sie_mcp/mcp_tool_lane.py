@@ -49,7 +49,8 @@ from opentelemetry import trace
 
 from engine.errors import EngineError
 from sie_mcp.errors import tool_error
-from sie_mcp.tool_surface import TOOLS, Runtime
+from sie_mcp.runtime import Runtime
+from sie_mcp.tool_surface import TOOLS
 from tools import wire
 
 logger = logging.getLogger(__name__)

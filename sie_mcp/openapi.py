@@ -6,7 +6,6 @@ route can answer with, all in the one error shape. `tests/test_schemathesis.py` 
 from __future__ import annotations
 
 import copy
-import typing
 from typing import Any, Literal
 
 from fastapi import FastAPI
@@ -15,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from sie_mcp.settings import Settings
 from sie_mcp.tool_surface import TOOLS, SurfaceTool
+from tools.context import TOOL_TASKS
 
 REF = "#/components/schemas/{model}"
 
@@ -182,7 +182,7 @@ def _limited_arguments(tool: SurfaceTool, schema: dict[str, Any], settings: Sett
         scalar = {"anyOf": [{"type": ["string", "boolean"]}, {"type": "integer", "minimum": -(2**63),
                                                               "maximum": 2**63 - 1}, {"not": {"type": "integer"},
                                                                                      "type": "number"}]}
-        field_name = {"type": "string", "minLength": 1, "pattern": "^[^_#$]"}
+        field_name = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^_$]"}
     if tool.name == "index_documents":
         document = {"type": "object", "required": ["text"], "additionalProperties": False, "properties": {
             "text": _string(settings), "id": {"type": ["string", "null"], "minLength": 1, "maxLength": 256},
@@ -193,10 +193,14 @@ def _limited_arguments(tool: SurfaceTool, schema: dict[str, Any], settings: Sett
     if tool.name == "search":
         keep("query", **_string(settings), pattern=NON_BLANK)
         number = {"type": "number"}
+        int64 = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
+        # A list of one kind (Chroma compares within one type): strings, numbers, or booleans.
+        one_kind = {"anyOf": [{"type": "array", "minItems": 1, "items": items} for items in (
+            {"type": "string"}, {"anyOf": [int64, {"type": "number", "not": {"type": "integer"}}]},
+            {"type": "boolean"})]}
         ops = {"type": "object", "additionalProperties": False, "properties": {
             "$eq": scalar, "$ne": scalar, "$gt": number, "$gte": number, "$lt": number, "$lte": number,
-            "$in": {"type": "array", "minItems": 1, "items": scalar},
-            "$nin": {"type": "array", "minItems": 1, "items": scalar}}}
+            "$in": one_kind, "$nin": one_kind}}
         keep("filter", anyOf=[{"type": "object", "propertyNames": field_name,
                                "additionalProperties": {"anyOf": [scalar, ops]}}, *nullable])
     if tool.name == "graph_search":
@@ -206,6 +210,26 @@ def _limited_arguments(tool: SurfaceTool, schema: dict[str, Any], settings: Sett
                                                                             "maxLength": 100}},
                               *nullable])
     return schema
+
+
+def _classify_rules(schema: dict[str, Any], catalog: Any, default_model: str) -> None:
+    """classify's labels/taxonomy depend on the model's task (tools/classify.py): an embedding model needs
+    exactly one of them; a `classify` model is an NLI model (exactly one) or a classifier with its own labels
+    (neither), which only its loaded config tells, so the document allows both for those."""
+    tasks = {"embed": _model_enum(catalog, {"embed"}), "classify": _model_enum(catalog, {"classify"})}
+    try:
+        default_task = catalog.get(default_model).task
+    except Exception:  # noqa: BLE001 - a default the catalog lacks: every call without a model is a 404
+        default_task = None
+    neither = {"properties": {"labels": {"type": "null"}, "taxonomy": {"type": "null"}}}
+    branches = []
+    for task, names in tasks.items():
+        if names or task == default_task:
+            model = {"properties": {"model": {"enum": [*names, *([None] if task == default_task else [])]}},
+                     **({} if task == default_task else {"required": ["model"]})}  # absent: the default
+            shapes = _exactly_one("labels", "taxonomy") + ([neither] if task == "classify" else [])
+            branches.append({**model, "anyOf": shapes})
+    schema["allOf"][0] = {"anyOf": branches}
 
 
 def _ner_kind(entry: Any) -> str:
@@ -227,7 +251,7 @@ def _entities_rules(schema: dict[str, Any], catalog: Any, default_model: str) ->
     except Exception:  # noqa: BLE001 - a default the catalog lacks: every call without a model is a 404
         default_kind = None
     fixed_only = {"threshold": {"type": "null"}, "nested": {"const": False}, "multi_label": {"const": False}}
-    rules = {"zero_shot": {"required": ["labels", "model"] if default_kind != "zero_shot" else [],
+    rules = {"zero_shot": {"required": ["labels"],
                            "properties": {"labels": {"type": "array", "minItems": 1},
                                           "aggregation": {"type": "null"}}},
              "parse": {"properties": {**fixed_only, "aggregation": {"type": "null"}}},
@@ -236,16 +260,16 @@ def _entities_rules(schema: dict[str, Any], catalog: Any, default_model: str) ->
     for kind, names in by_kind.items():
         model = {"enum": [*names, *([None] if kind == default_kind else [])]}
         rule = rules[kind]
-        branches.append({**rule, "properties": {**rule["properties"], "model": model}})
+        required = sorted({*rule.get("required", []), *([] if kind == default_kind else ["model"])})
+        branches.append({**rule, "properties": {**rule["properties"], "model": model}, "required": required})
     if branches:
         schema["anyOf"] = branches
 
 
-# Catalog tasks each route can run (tools/*.py): a model of another task is a 400, so the schema lists these only.
-MODEL_TASKS = {"embed": {"embed", "sparse", "multi_vector"}, "rerank": {"rerank", "embed", "sparse", "multi_vector"},
-               "extract_entities": {"ner"}, "classify": {"embed"}, "index_documents": {"embed"},
-               "/v1/embeddings": {"embed"},
-               "/v1/rerank": {"rerank", "embed", "sparse", "multi_vector"}}
+# Catalog tasks each route can run (tools.context.TOOL_TASKS, which the tools enforce): a model of another
+# task is a 400, so the schema lists these only.
+MODEL_TASKS = {**{tool: set(tasks) for tool, tasks in TOOL_TASKS.items()},
+               "/v1/embeddings": {"embed"}, "/v1/rerank": set(TOOL_TASKS["rerank"])}
 
 
 def _model_enum(catalog: Any, tasks: set[str]) -> list[str]:
@@ -280,6 +304,8 @@ def document(app: FastAPI, settings: Settings, catalog: Any) -> dict[str, Any]:
             _set_model_enum(limited, _model_enum(catalog, MODEL_TASKS[tool.name]))
         if tool.name == "extract_entities":
             _entities_rules(limited, catalog, settings.default_ner_model)
+        if tool.name == "classify":
+            _classify_rules(limited, catalog, settings.default_classify_model or settings.default_embed_model)
         if tool.name == "build_ontology":  # parse models: the spaCy pipelines
             _set_model_enum(limited, [n for m in catalog.ids() if catalog.get(m).runtime == "spacy"
                                       for n in [catalog.get(m).id, *filter(None, [catalog.get(m).hf_id])]])
@@ -291,7 +317,7 @@ def document(app: FastAPI, settings: Settings, catalog: Any) -> dict[str, Any]:
         components[f"{tool.name}Arguments"] = limited
         op["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": {"$ref": REF.format(model=f"{tool.name}Arguments")}}}}
-        result = typing.get_type_hints(tool.declared)["return"]
+        result = tool.result_model
         op["responses"]["200"] = {"description": "The tool's structured result", "content": {
             "application/json": {"schema": _hoist(result, components, "serialization")}}}
     for path, item in doc["paths"].items():

@@ -5,13 +5,12 @@ annotations once, for MCP and for the HTTP API alike.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_type_hints
 
 import orjson
 from mcp.server.mcpserver import Context
@@ -21,9 +20,10 @@ from pydantic import BeforeValidator, Field, ValidationError
 from pydantic_core import InitErrorDetails
 
 from engine.errors import EngineError
-from sie_mcp.errors import tool_error
+from sie_mcp.errors import MAX_DETAILS, TOTAL_ERRORS, tool_error
+from sie_mcp.runtime import Runtime, RuntimeHandle
 from tools import wire
-from tools.context import Defaults, Limits, Progress, ToolContext, new_taxonomy_store
+from tools.context import TOOL_TASKS, Progress
 from tools.graph_schemas import (
     BuildOntologyResult,
     GraphNeighborsResult,
@@ -44,73 +44,22 @@ from tools.schemas import (
     ToolResult,
 )
 
-if TYPE_CHECKING:
-    from engine.engine import Engine
-    from tools.ontology import GraphService
-    from tools.taxonomy import TaxonomyStore
-    from tools.vector_store import VectorStore
+# The context the SDK gives a tool: its lifespan context is the RuntimeHandle our lifespans yield (mcp_server.py).
+ToolCtx = Context[RuntimeHandle, Any]
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """What the surface needs at request time; injected through the MCP lifespan and FastAPI state."""
-
-    engine: Engine
-    defaults: Defaults
-    limits: Limits
-    taxonomies: TaxonomyStore = field(default_factory=new_taxonomy_store)  # registered taxonomies, label cache
-    graphs: GraphService | None = None  # knowledge graphs (tools/ontology.py)
-    store: VectorStore | None = None  # collections (tools/retrieval.py)
-
-    def tool_context(self, progress: Progress | None = None) -> ToolContext:
-        return ToolContext(self.engine, self.defaults, self.limits, progress, taxonomies=self.taxonomies,
-                           graphs=self.graphs, store=self.store)
-
-
-class RuntimeHandle:
-    """The runtime as the MCP lifespan hands it to tools: ready (HTTP: the app built it), or built on demand
-    in the background (stdio: `initialize` is answered first, then torch is imported and the engine starts;
-    a call waits for it). A failed build is that call's error, never the process's end."""
-
-    def __init__(self, runtime: Runtime | Callable[[], Awaitable[Runtime]]) -> None:
-        self._ready = runtime if isinstance(runtime, Runtime) else None
-        self._build = None if self._ready else runtime
-        self._building: asyncio.Future[Runtime] | None = None
-
-    def begin(self) -> None:
-        """Start building (once); a no-op when the runtime is ready or already being built."""
-        if self._ready is None and self._building is None and self._build is not None:
-            self._building = asyncio.ensure_future(self._build())  # type: ignore[arg-type]
-
-    async def get(self) -> Runtime:
-        if self._ready is None:
-            self.begin()
-            assert self._building is not None
-            self._ready = await asyncio.shield(self._building)
-        return self._ready
-
-    def built(self) -> Runtime | None:
-        """The runtime if it was built (for shutdown), else None; a build still running is cancelled."""
-        if self._ready is None and self._building is not None:
-            if not self._building.done():
-                self._building.cancel()
-            elif not self._building.cancelled() and self._building.exception() is None:
-                self._ready = self._building.result()
-        return self._ready
-
-
-async def _runtime(ctx: Context) -> Runtime:
+async def _runtime(ctx: ToolCtx) -> Runtime:
     return await ctx.request_context.lifespan_context.get()
 
 
-def _progress(ctx: Context) -> Progress:
+def _progress(ctx: ToolCtx) -> Progress:
     async def report(done: float, total: float | None, message: str | None) -> None:
         await ctx.report_progress(done, total, message)
 
     return report
 
 
-async def _run(ctx: Context, tool: str, **kwargs: Any) -> CallToolResult:
+async def _run(ctx: ToolCtx, tool: str, **kwargs: Any) -> CallToolResult:
     """Run a tools/ function; engine errors become tool errors. The result goes out as structured content
     plus one compact text block (`wire_content`; the SDK's default text block is indented JSON, about twice
     as large: slower to send and heavier in an agent's context). The structured content is parsed back from
@@ -148,21 +97,25 @@ Texts = Annotated[str | list[str], Field(description="One text, or a list of tex
                                                      "512 texts of 100,000 characters per call by default")]
 
 
-def _model_param(tasks: str) -> Any:
-    return Annotated[str | None, Field(description=f"Model id from list_models (short id or Hugging Face id) whose "
-                                                   f"task is {tasks}; omit for the server's default")]
+def _model_doc(tool: str, note: str = "") -> str:
+    """What a tool's `model` takes: the tasks tools/context.TOOL_TASKS allows it (what the tool enforces)."""
+    tasks = TOOL_TASKS[tool]
+    listed = tasks[0] if len(tasks) == 1 else ", ".join(tasks[:-1]) + " or " + tasks[-1]
+    return (f"Model id from list_models (short id or Hugging Face id) whose task is {listed}{note}; omit for the "
+            "server's default")
 
 
-EmbedModel = _model_param("embed, sparse or multi_vector")
-RerankModel = _model_param("rerank (a cross-encoder), or embed, sparse or multi_vector")
-NerModel = _model_param("ner")
-ClassifyModel = _model_param("embed, or classify (an NLI model for your labels, or a trained classifier with "
-                              "its own labels)")
+EmbedModel = Annotated[str | None, Field(description=_model_doc("embed"))]
+RerankModel = Annotated[str | None, Field(description=_model_doc(
+    "rerank", " (rerank: a cross-encoder; classify: an NLI model scoring entailment; the others: similarity)"))]
+NerModel = Annotated[str | None, Field(description=_model_doc("extract_entities"))]
+ClassifyModel = Annotated[str | None, Field(description=_model_doc(
+    "classify", " (classify: an NLI model for your labels, or a trained classifier with its own labels)"))]
 
 
 async def embed(
     texts: Texts,
-    ctx: Context,
+    ctx: ToolCtx,
     model: EmbedModel = None,
     kind: Annotated[Literal["query", "document"] | None, Field(
         description="'query' for search queries, 'document' for passages: models with query/passage prompts "
@@ -170,7 +123,7 @@ async def embed(
     dimensions: Annotated[PositiveInt | None, Field(
         description="Truncate vectors to this many dimensions (Matryoshka), re-normalised")] = None,
     normalize: Annotated[bool | None, Field(strict=True, description="L2-normalise (default: what the model card says)")] = None,
-) -> EmbedResult:
+) -> Annotated[CallToolResult, EmbedResult]:
     """Embed texts into vectors, for programs that store or compare them (vector databases, clustering).
 
     The text of this result is a summary (model, dimensions, token counts, which inputs were truncated);
@@ -188,12 +141,12 @@ async def rerank(
     query: Annotated[str, Field(min_length=1, description="What you are looking for")],
     documents: Annotated[list[str], Field(min_length=1, description="Candidate passages to rank (at most 1000 by "
                                                                     "default)")],
-    ctx: Context,
+    ctx: ToolCtx,
     model: RerankModel = None,
     top_k: Annotated[PositiveInt | None, Field(description="Return only the best k (default: all)")] = None,
     return_documents: Annotated[bool, Field(strict=True, description="Give each result its whole document instead "
                                                                      "of an ~80-character snippet")] = False,
-) -> RerankResult:
+) -> Annotated[CallToolResult, RerankResult]:
     """Rank documents by relevance to a query, best first: index into `documents`, score, and a snippet.
 
     Use it to keep only the few passages worth reading: results carry the original index and the first
@@ -209,7 +162,7 @@ async def rerank(
 
 async def extract_entities(
     texts: Texts,
-    ctx: Context,
+    ctx: ToolCtx,
     model: NerModel = None,
     labels: Annotated[list[str] | None, Field(
         description="Entity types. Fixed-type models (the default): keep only these, e.g. ['PERSON', 'ORG'] or "
@@ -222,7 +175,7 @@ async def extract_entities(
                                                                      "(default 0.5)")] = None,
     nested: Annotated[bool, Field(strict=True, description="Zero-shot models: allow entities inside entities")] = False,
     multi_label: Annotated[bool, Field(strict=True, description="Zero-shot models: a span may carry several types")] = False,
-) -> EntitiesResult:
+) -> Annotated[CallToolResult, EntitiesResult]:
     """Find named entities (people, organisations, places, dates, money, …) in texts.
 
     Returns per text the entities with their type, score (4 decimals) and character offsets (`start`,
@@ -241,7 +194,7 @@ async def extract_entities(
 
 async def classify(
     texts: Texts,
-    ctx: Context,
+    ctx: ToolCtx,
     labels: Annotated[list[str] | None, Field(description="Flat label set, e.g. ['billing', 'bug', 'praise']")] = None,
     taxonomy: Annotated[str | list[str] | dict[str, Any] | None, Field(
         description="A category tree: the name of a taxonomy the server has registered, paths like "
@@ -259,7 +212,7 @@ async def classify(
         description="NLI models: the hypothesis per label, '{}' is the label (default 'This example is {}.')")] = None,
     multi_label: Annotated[bool, Field(strict=True,
         description="NLI models: score each label independently (several can be true)")] = False,
-) -> ClassifyResult:
+) -> Annotated[CallToolResult, ClassifyResult]:
     """Classify texts into labels you give, or walk a deep taxonomy to the best category path.
 
     Give `labels` for a flat choice or `taxonomy` for a hierarchy: the taxonomy is searched on the server,
@@ -290,10 +243,10 @@ async def index_documents(
     documents: Annotated[list[str | dict[str, Any]], Field(
         min_length=1, description="Documents: strings, or objects {id?, text, metadata?} (metadata: a flat "
                                   "object of strings, numbers, booleans to filter on). At most 512 per call")],
-    ctx: Context,
+    ctx: ToolCtx,
     model: Annotated[str | None, Field(description="Embedding model (task embed) for a new collection; an "
                                                    "existing one keeps the model it was created with")] = None,
-) -> IndexResult:
+) -> Annotated[CallToolResult, IndexResult]:
     """Store documents in a server-side collection so you can `search` them later without reading them.
 
     The collection is created on first use and persists across restarts. Long documents are split into
@@ -307,7 +260,7 @@ async def index_documents(
 async def search(
     collection: CollectionName,
     query: Annotated[str, Field(min_length=1, description="What you are looking for, in plain words")],
-    ctx: Context,
+    ctx: ToolCtx,
     top_k: Annotated[int, Field(ge=1, le=100, description="How many chunks to return"),
                      BeforeValidator(_whole_number)] = 5,
     filter: Annotated[dict[str, Any] | None, Field(
@@ -317,7 +270,7 @@ async def search(
                                               "(a cross-encoder when the server has one): better order, slower")] = False,
     return_text: Annotated[bool, Field(strict=True, description="Give each hit its whole chunk (up to ~800 characters) "
                                                    "instead of a ~160-character snippet")] = False,
-) -> SearchResult:
+) -> Annotated[CallToolResult, SearchResult]:
     """Search a collection by meaning: the chunks nearest to the query, best first.
 
     Each hit has the document `id`, the `chunk` number, its score (cosine similarity, or the reranker's
@@ -329,17 +282,17 @@ async def search(
                       rerank=rerank, return_text=return_text)
 
 
-async def list_collections(ctx: Context) -> CollectionsResult:
+async def list_collections(ctx: ToolCtx) -> Annotated[CallToolResult, CollectionsResult]:
     """List the server's collections: name, embedding model, dimensions and number of chunks."""
     return await _run(ctx, "list_collections")
 
 
-async def delete_collection(collection: CollectionName, ctx: Context) -> DeleteResult:
+async def delete_collection(collection: CollectionName, ctx: ToolCtx) -> Annotated[CallToolResult, DeleteResult]:
     """Delete a collection and everything indexed in it (cannot be undone)."""
     return await _run(ctx, "delete_collection", collection=collection)
 
 
-async def list_models(ctx: Context) -> ModelsResult:
+async def list_models(ctx: ToolCtx) -> Annotated[CallToolResult, ModelsResult]:
     """List the models this server can run: id, task (which tools take it), whether it is usable here.
 
     `availability` says whether a call will work now: bundled or local (on this server), cached (in the
@@ -357,7 +310,7 @@ EntityName = Annotated[str, Field(min_length=1, description="Entity name, any al
 
 
 async def build_ontology(
-    ctx: Context,
+    ctx: ToolCtx,
     texts: Annotated[str | list[str] | None, Field(
         description="Documents as plain strings (ids are derived from their content)")] = None,
     documents: Annotated[list[dict[str, Any]] | None, Field(
@@ -373,7 +326,7 @@ async def build_ontology(
     taxonomy: Annotated[list[str] | dict[str, Any] | None, Field(
         description="Optional category tree for the entity types, e.g. ['Agent > Person', 'Agent > "
                     "Organization', 'Place']: each type is placed under its best category with classify")] = None,
-) -> BuildOntologyResult:
+) -> Annotated[CallToolResult, BuildOntologyResult]:
     """Build a knowledge graph from documents, or add documents to one: entities (people, organisations,
     places …) merged across spellings and aliases ("IBM" = "International Business Machines"), relations
     between them (subject-verb-object facts such as acquire / work_for, and co-occurrence in a sentence),
@@ -390,19 +343,19 @@ async def build_ontology(
 async def graph_neighbors(
     graph: GraphId,
     entity: EntityName,
-    ctx: Context,
+    ctx: ToolCtx,
     depth: Annotated[int, Field(ge=1, le=3, description="Hops to follow"), BeforeValidator(_whole_number)] = 1,
     relation: Annotated[str | None, Field(description="Follow only this relation, e.g. 'acquire' or "
                                                       "'co_occurs_with'")] = None,
     limit: Annotated[int, Field(ge=1, le=50, description="Neighbours to return"), BeforeValidator(_whole_number)] = 20,
-) -> GraphNeighborsResult:
+) -> Annotated[CallToolResult, GraphNeighborsResult]:
     """What an entity is connected to in a graph: neighbours with the relation that links them and one
     evidence sentence each, nearest and strongest first. Use graph_search first if unsure of the name."""
     return await _run(ctx, "graph_neighbors", graph=graph, entity=entity, depth=depth,
                       relation=relation, limit=limit)
 
 
-async def graph_path(graph: GraphId, source: EntityName, target: EntityName, ctx: Context) -> GraphPathResult:
+async def graph_path(graph: GraphId, source: EntityName, target: EntityName, ctx: ToolCtx) -> Annotated[CallToolResult, GraphPathResult]:
     """How two entities are connected: the shortest chain of relations between them (at most 6 hops), each
     hop with its evidence sentence; `found` is false when they are not connected."""
     return await _run(ctx, "graph_path", graph=graph, source=source, target=target)
@@ -411,9 +364,9 @@ async def graph_path(graph: GraphId, source: EntityName, target: EntityName, ctx
 async def graph_subgraph(
     graph: GraphId,
     entities: Annotated[list[str], Field(min_length=1, max_length=50, description="Entity names or aliases")],
-    ctx: Context,
+    ctx: ToolCtx,
     limit: Annotated[int, Field(ge=1, le=50, description="Edges to return"), BeforeValidator(_whole_number)] = 50,
-) -> GraphSubgraphResult:
+) -> Annotated[CallToolResult, GraphSubgraphResult]:
     """The relations among a set of entities (heaviest first, with evidence): how a handful of people,
     organisations and places relate to each other. Names that match nothing are listed in `unknown`."""
     return await _run(ctx, "graph_subgraph", graph=graph, entities=entities, limit=limit)
@@ -422,9 +375,9 @@ async def graph_subgraph(
 async def graph_search(
     graph: GraphId,
     query: Annotated[str, Field(min_length=1, description="A name, alias, or description of an entity")],
-    ctx: Context,
+    ctx: ToolCtx,
     limit: Annotated[int, Field(ge=1, le=50, description="Matches to return"), BeforeValidator(_whole_number)] = 10,
-) -> GraphSearchResult:
+) -> Annotated[CallToolResult, GraphSearchResult]:
     """Find entities in a graph by name or alias (exact, then word overlap), falling back to embedding
     similarity for descriptions. Returns ids, types and aliases to pass to the other graph tools."""
     return await _run(ctx, "graph_search", graph=graph, query=query, limit=limit)
@@ -452,40 +405,48 @@ class SurfaceTool:
         return inspect.cleandoc(self.declared.__doc__ or "")
 
     @cached_property
+    def result_model(self) -> type[ToolResult]:
+        """The model of the structured result. A declared tool returns `Annotated[CallToolResult, Model]`: the
+        CallToolResult `_run` builds, whose structured content the SDK checks against Model, the schema it
+        publishes as the tool's outputSchema."""
+        _, model = get_args(get_type_hints(self.declared, include_extras=True)["return"])
+        return model
+
+    @cached_property
     def metadata(self) -> FuncMetadata:
         """The SDK's view of the declared function (what MCPServer validates arguments with); built once."""
         return bounded(func_metadata(self.declared, skip_names=["ctx"]))
 
 
-MAX_ARGUMENT_ERRORS = 5
-
-
 class BoundedFuncMetadata(FuncMetadata):
-    """The SDK's argument validation, with at most MAX_ARGUMENT_ERRORS errors reported. The SDK puts the whole
-    `ValidationError` text in the tool error an agent reads: for `{"texts": [1] * 50000}` that was 9.4 MB."""
+    """The SDK's argument validation, with at most MAX_DETAILS errors kept (the count of all of them rides on
+    the error, `sie_mcp.errors.argument_errors`). The SDK puts the whole `ValidationError` text in the tool
+    error an agent reads: for `{"texts": [1] * 50000}` that was 9.4 MB."""
 
     def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
         try:
             return super().validate_arguments(arguments_to_validate)
         except ValidationError as e:
-            if e.error_count() <= MAX_ARGUMENT_ERRORS:
+            if e.error_count() <= MAX_DETAILS:
                 raise
             first = [InitErrorDetails(type=d["type"], loc=d["loc"], input=d["input"], **({"ctx": d["ctx"]} if "ctx" in d
                                                                                            else {}))
-                     for d in e.errors(include_url=False)[:MAX_ARGUMENT_ERRORS]]
-            raise ValidationError.from_exception_data(f"{e.title} (the first {MAX_ARGUMENT_ERRORS} of "
-                                                      f"{e.error_count()} errors)", first) from None
+                     for d in e.errors(include_url=False)[:MAX_DETAILS]]
+            bounded_error = ValidationError.from_exception_data(
+                f"{e.title} (the first {MAX_DETAILS} of {e.error_count()} errors)", first)
+            setattr(bounded_error, TOTAL_ERRORS, e.error_count())
+            raise bounded_error from None
 
 
 def bounded(metadata: FuncMetadata) -> FuncMetadata:
     return BoundedFuncMetadata.model_construct(**{name: getattr(metadata, name) for name in FuncMetadata.model_fields})
 
 
-_READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, destructiveHint=False, openWorldHint=False)
+_READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, destructive_hint=False, open_world_hint=False)
 # Collections are server state: reading it is idempotent only until someone indexes or deletes.
-_READS_STATE = ToolAnnotations(readOnlyHint=True, idempotentHint=False, destructiveHint=False, openWorldHint=False)
-_WRITES = ToolAnnotations(readOnlyHint=False, idempotentHint=True, destructiveHint=False, openWorldHint=False)
-_DELETES = ToolAnnotations(readOnlyHint=False, idempotentHint=True, destructiveHint=True, openWorldHint=False)
+_READS_STATE = ToolAnnotations(read_only_hint=True, idempotent_hint=False, destructive_hint=False, open_world_hint=False)
+_WRITES = ToolAnnotations(read_only_hint=False, idempotent_hint=True, destructive_hint=False, open_world_hint=False)
+_DELETES = ToolAnnotations(read_only_hint=False, idempotent_hint=True, destructive_hint=True, open_world_hint=False)
 
 
 TOOLS: dict[str, SurfaceTool] = {t.name: t for t in [
@@ -503,7 +464,7 @@ TOOLS: dict[str, SurfaceTool] = {t.name: t for t in [
     SurfaceTool("delete_collection", "Delete a collection", delete_collection, "tools.retrieval:delete_collection",
                 _DELETES),
     SurfaceTool("build_ontology", "Build a knowledge graph", build_ontology, "tools.ontology:build_ontology",
-                ToolAnnotations(readOnlyHint=False, idempotentHint=False, destructiveHint=False, openWorldHint=False)),
+                ToolAnnotations(read_only_hint=False, idempotent_hint=False, destructive_hint=False, open_world_hint=False)),
     SurfaceTool("graph_neighbors", "Neighbours of an entity", graph_neighbors, "tools.ontology:graph_neighbors",
                 _READ_ONLY),
     SurfaceTool("graph_path", "Path between two entities", graph_path, "tools.ontology:graph_path", _READ_ONLY),

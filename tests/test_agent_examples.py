@@ -8,58 +8,24 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
+from tests.serve import serve
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "agents"
-SIE = str(Path(sys.executable).with_name("sie-mcp"))
 sys.path.insert(0, str(EXAMPLES))
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(surface_catalog, tmp_path_factory):
     """sie-mcp over HTTP with the real MiniLM, a tiny NER model, its own data directory."""
-    port = _free_port()
     tmp = tmp_path_factory.mktemp("examples")
-    env = {**os.environ, "SIE_CATALOG": str(surface_catalog), "SIE_DEFAULT_NER_MODEL": "tiny-ner",
-           "SIE_DATA_DIR": str(tmp / "data"), "HF_HUB_OFFLINE": "1"}
-    env.pop("ANTHROPIC_API_KEY", None)
-    log = tmp / "server.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([SIE, "serve", "--transport", "http", "--port", str(port)], stdout=out,
-                                stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    try:
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not become ready:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serve(surface_catalog, tmp, env={"SIE_DATA_DIR": str(tmp / "data")}, graceful=True) as s:
+        yield s.url
 
 
 @pytest.mark.anyio

@@ -9,8 +9,8 @@ import json
 import pytest
 from mcp import Client
 
-from sie_mcp.http_app import build_runtime
 from sie_mcp.mcp_server import build_mcp, owned_runtime
+from sie_mcp.runtime import build_runtime
 from sie_mcp.settings import Settings
 from tools.chunking import chunk_text
 
@@ -100,9 +100,11 @@ async def test_index_search_filter_rerank_and_persist_across_restart(surface_cat
 
 
 @pytest.mark.parametrize("args, message", [
-    ({"collection": "a b", "documents": ["x"]}, "collection name 'a b'"),
+    ({"collection": "a b", "documents": ["x"]}, "collection name: use 3-64 letters"),
     ({"collection": "shop", "documents": [{"text": "x", "metadata": {"tags": ["a"]}}]}, "must be a string, number"),
-    ({"collection": "shop", "documents": [{"text": "x", "metadata": {"_doc": "a"}}]}, "not starting with '_'"),
+    ({"collection": "shop", "documents": [{"text": "x", "metadata": {"_doc": "a"}}]}, "not starting with '_' or '$'"),
+    ({"collection": "shop", "documents": [{"text": "x", "metadata": {"$and": 1}}]}, "not starting with '_' or '$'"),
+    ({"collection": "shop", "documents": [{"text": "x", "metadata": {"n": 2**70}}]}, "integer beyond 64 bits"),
     ({"collection": "shop", "documents": [{"body": "x"}]}, "with a 'text' string"),
     ({"collection": "shop", "documents": ["x"], "model": "tiny-ner"}, "UnsupportedTask"),
     ({"collection": "shop", "documents": [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}]}, "share an id"),
@@ -122,6 +124,12 @@ async def test_search_errors_and_bounds(surface_catalog, tmp_path):
         bad_op = await client.call_tool("search", {"collection": "one", "query": "a", "filter": {"x": {"$like": 1}}})
         bad_range = await client.call_tool("search", {"collection": "one", "query": "a",
                                                       "filter": {"x": {"$lt": "b"}}})
+        # Client mistakes Chroma itself would refuse with its own error (a 503 "retry"): refused here as
+        # the caller's, before the query is embedded.
+        mistakes = [await client.call_tool("search", {"collection": "one", "query": "a", "filter": f})
+                    for f in ({"x": {}}, {"x": {"$in": [1, "b"]}}, {"x": {"$in": [True, 1]}})]
+    assert [m.is_error and m.content[0].text.startswith("InvalidInput: filter x") for m in mistakes] == [True] * 3, \
+        [m.content[0].text for m in mistakes]
     assert too_many.is_error and "the limit is 3" in too_many.content[0].text
     assert second.is_error and "the limit is 1" in second.content[0].text
     assert bad_op.is_error and "unknown operator '$like'" in bad_op.content[0].text

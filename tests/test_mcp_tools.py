@@ -8,8 +8,8 @@ import re
 import pytest
 from mcp import Client
 
-from sie_mcp.http_app import build_runtime
 from sie_mcp.mcp_server import build_mcp, owned_runtime
+from sie_mcp.runtime import build_runtime
 from sie_mcp.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -165,6 +165,7 @@ async def test_list_models(server):
     ({"texts": "x", "model": "broken"}, "ModelLoadError"),
     ({"texts": "x", "dimensions": 0}, "InvalidArguments: dimensions: Input should be greater than or equal to 1"),
     ({"texts": 42}, "InvalidArguments: texts"),
+    ({"texts": [1] * 50}, "more). Fix these arguments"),  # 50 bad items: the first 5 shown, and how many more
 ])
 async def test_embed_errors_are_tool_errors_an_agent_can_act_on(server, args, message):
     async with Client(server) as client:

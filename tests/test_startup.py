@@ -131,6 +131,37 @@ def test_stdio_answers_initialize_before_loading_and_survives_a_failing_preload(
     assert stderr.count("preloading broken failed") == 1, stderr
 
 
+def test_stdio_with_a_malformed_setting_answers_each_call_with_what_the_operator_must_fix(tmp_path):
+    """A setting only the engine's start can check (here a --model spec) fails after `initialize` was answered:
+    every call gets a ServerMisconfigured tool error naming the setting, the operator one log line per event,
+    never a traceback, and the process ends cleanly with its input."""
+    log = tmp_path / "stderr.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([SIE, "serve", "--model", "no-equals-sign", "--data-dir", str(tmp_path / "data")],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=ENV)
+    try:
+        _rpc(proc, INIT)
+        assert _answer(proc, 1, 60)["result"]["serverInfo"]["name"] == "sie-mcp"
+        _rpc(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        answers = []
+        for i in (2, 3):
+            _rpc(proc, {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "list_models"}})
+            answers.append(_answer(proc, i, 120)["result"])
+        proc.stdin.close()
+        code = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    stderr = log.read_text()
+    for answer in answers:
+        assert answer["isError"], answer
+        text = answer["content"][0]["text"]
+        assert text.startswith("ServerMisconfigured: the server cannot start: --model") and "NAME=PATH" in text, text
+    assert code == 0
+    assert "Traceback" not in stderr and "ExceptionGroup" not in stderr, stderr
+    assert stderr.count("cannot start the engine") == 1, stderr
+
+
 def test_models_command_shows_task_and_availability():
     out = subprocess.run([SIE, "models"], capture_output=True, text=True, env=ENV, timeout=300, check=False)
     assert out.returncode == 0, out.stderr

@@ -121,7 +121,6 @@ TOOL_TASKS: dict[str, tuple[str, ...]] = {
     "extract_entities": ("ner",),
     "classify": ("classify", "embed"),
     "index_documents": ("embed",),
-    "search": ("embed",),
 }
 
 

@@ -27,7 +27,7 @@ from tools.schemas import (
     SearchResult,
     snippet,
 )
-from tools.vector_store import ChunkRecord, StoredChunk, VectorStore, check_metadata, check_name
+from tools.vector_store import ChunkRecord, StoredChunk, VectorStore, check_metadata, check_name, chroma_filter
 
 MAX_TOP_K = 100
 EMPTY = Chunk(0, 0, "")  # an empty document is still one chunk: findable by its id and metadata
@@ -86,6 +86,7 @@ async def search(ctx: ToolContext, collection: str, query: str, top_k: int = 5, 
     as_texts(query, ctx.limits, "query")
     if not 1 <= top_k <= MAX_TOP_K:
         raise InvalidInput(f"top_k must be between 1 and {MAX_TOP_K}")
+    chroma_filter(filter)  # a malformed filter is refused before the query is embedded
     model_id = (await store.info(collection)).model
     q = (await ctx.engine.embed(model_id, [query], kind="query", normalize=True)).vectors[0]
     # Reranked: a wider set of candidates, within what one rerank call takes (--max-documents).

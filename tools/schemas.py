@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from engine.availability import Availability
 from tools import wire
 from tools.wire import Float32Rows, Float32Vector
 
@@ -67,9 +68,9 @@ class EmbedResult(ToolResult):
     dimensions: int = Field(description="Length of each vector (vocabulary size for sparse)")
     normalized: bool = Field(description="Whether vectors are L2-normalised (dot product = cosine)")
     embeddings: Float32Rows = Field(description="Dense: one vector per input text, in input order")
-    sparse_embeddings: list[SparseEmbedding] | None = Field(None, description="Sparse: one per input text")
+    sparse_embeddings: list[SparseEmbedding] | None = Field(default=None, description="Sparse: one per input text")
     multi_vector_embeddings: list[Float32Rows] | None = Field(
-        None, description="Multi-vector: per input text, one vector per token")
+        default=None, description="Multi-vector: per input text, one vector per token")
     token_counts: list[int] = Field(description="Tokens per input after truncation")
     truncated: list[bool] = Field(description="True where an input was longer than the model's max length")
 
@@ -147,7 +148,6 @@ class ClassifyResult(ToolResult):
                                           "top two are a toss-up (show both, or ask); large means a clear winner")
 
 
-Availability = Literal["bundled", "local", "cached", "downloadable", "unavailable"]
 
 
 class ModelCard(BaseModel):

@@ -63,11 +63,30 @@ class ChunkRecord:
     metadata: dict[str, Any]
 
 
+INT64 = (-(2**63), 2**63 - 1)  # Chroma stores integers as int64; a larger one would come back as a float
+
+
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise InvalidInput(f"collection name {name!r}: use 3-64 letters, digits, '-' or '_', starting and "
-                           "ending with a letter or digit")
+        # The name is not echoed: a hostile one would fill the agent's context and the log.
+        raise InvalidInput("collection name: use 3-64 letters, digits, '-' or '_', starting and ending with a "
+                           "letter or digit")
     return name
+
+
+def _scalar_problem(value: Any) -> str | None:
+    """Why `value` cannot be stored or compared as metadata (None: it can)."""
+    if not isinstance(value, (str, int, float, bool)):
+        return "must be a string, number or boolean"
+    if isinstance(value, float) and not np.isfinite(value):
+        return "must be a finite number"
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64[0] <= value <= INT64[1]:
+        return "is an integer beyond 64 bits"
+    return None
+
+
+def _kind(value: Any) -> str:
+    return "boolean" if isinstance(value, bool) else "number" if isinstance(value, (int, float)) else "string"
 
 
 def check_metadata(metadata: Any, where: str) -> dict[str, Any]:
@@ -77,26 +96,12 @@ def check_metadata(metadata: Any, where: str) -> dict[str, Any]:
     if not isinstance(metadata, dict):
         raise InvalidInput(f"{where} must be an object of field: value")
     for key, value in metadata.items():
-        # '_' is ours (the chunk's fields); Chroma refuses keys starting with '#' or '$' and 64-bit overflow.
-        if not isinstance(key, str) or not key or key.startswith(("_", "#", "$")):
-            raise InvalidInput(f"{where}: key {key!r} must be a non-empty string not starting with '_', '#' or '$'")
-        check_scalar(value, f"{where}.{key}")
+        if not isinstance(key, str) or not key or key.startswith(("_", "$")) or len(key) > 100:
+            raise InvalidInput(f"{where}: keys must be strings of 1-100 characters, not starting with '_' or '$'")
+        problem = _scalar_problem(value)
+        if problem is not None:
+            raise InvalidInput(f"{where}.{key} {problem} (lists and objects: flatten them into separate fields)")
     return metadata
-
-
-INT64 = (-(2**63), 2**63 - 1)
-
-
-def check_scalar(value: Any, where: str) -> None:
-    """A metadata value: a string, a boolean, a 64-bit integer or a finite number."""
-    if isinstance(value, bool) or isinstance(value, str):
-        return
-    if isinstance(value, int) and INT64[0] <= value <= INT64[1]:
-        return
-    if isinstance(value, float) and np.isfinite(value):
-        return
-    raise InvalidInput(f"{where} must be a string, a number (integers within 64 bits) or a boolean (lists and "
-                       "objects: flatten them into separate fields)")
 
 
 def chroma_filter(filter_: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -108,9 +113,11 @@ def chroma_filter(filter_: dict[str, Any] | None) -> dict[str, Any] | None:
         raise InvalidInput("filter must be an object like {\"brand\": \"Acme\", \"price\": {\"$lt\": 100}}")
     clauses = []
     for key, cond in filter_.items():
-        if not isinstance(key, str) or not key or key.startswith(("_", "#", "$")):
-            raise InvalidInput(f"filter key {key!r}: name a metadata field (not starting with '_', '#' or '$')")
+        if not isinstance(key, str) or not key or key.startswith(("_", "$")):
+            raise InvalidInput(f"filter key {key!r}: name a metadata field (not starting with '_' or '$')")
         ops = cond if isinstance(cond, dict) else {"$eq": cond}
+        if not ops:
+            raise InvalidInput(f"filter {key}: an empty condition; give a value or {{\"$op\": value}}")
         for op, value in ops.items():
             if op not in OPERATORS:
                 raise InvalidInput(f"filter {key}: unknown operator {op!r}; use one of {', '.join(sorted(OPERATORS))}")
@@ -118,9 +125,13 @@ def chroma_filter(filter_: dict[str, Any] | None) -> dict[str, Any] | None:
             if op in ("$in", "$nin") and (not isinstance(value, list) or not value):
                 raise InvalidInput(f"filter {key}.{op} takes a non-empty list")
             for v in values:
-                check_scalar(v, f"filter {key}.{op}")
+                problem = _scalar_problem(v)
+                if problem is not None:
+                    raise InvalidInput(f"filter {key}.{op}: a value {problem}")
                 if op in ("$gt", "$gte", "$lt", "$lte") and (isinstance(v, bool) or not isinstance(v, (int, float))):
                     raise InvalidInput(f"filter {key}.{op} compares numbers")
+            if len({_kind(v) for v in values}) > 1:  # Chroma compares within one type
+                raise InvalidInput(f"filter {key}.{op}: the list mixes strings, numbers and booleans; use one kind")
             clauses.append({key: {op: value}})
     if not clauses:  # {"field": {}}: no condition
         return None
@@ -162,8 +173,9 @@ class VectorStore:
                 except EngineError:
                     raise
                 except Exception as e:  # the database's own failure: one line for the operator, a 503 out
-                    log.warning("vector database error: %s: %s", type(e).__name__, e)
-                    where = f"the Chroma server at {self.url}" if self.url else "the embedded Chroma store"
+                    log.warning("vector database error (%s): %s: %s", self.url or "embedded", type(e).__name__, e)
+                    # The server's URL stays in the log: a client has no use for an internal host name.
+                    where = "the collections database (a Chroma server)" if self.url else "the embedded Chroma store"
                     raise StoreUnavailable(f"{where} failed ({type(e).__name__}); retry, or tell the operator "
                                            "(details in the server log)") from e
 

@@ -51,6 +51,7 @@ def test_the_server_keeps_every_promise_of_its_openapi_document(surface_catalog,
                              capture_output=True, text=True, timeout=900,
                              env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks",
                                   "PYTHONPATH": str(Path(__file__).parents[1])})
+    print(*[line for line in out.stdout.splitlines() if "generated" in line])  # the cases of this run (-rP)
     assert out.returncode == 0, out.stdout[-8000:]
     ops = re.search(r"Operations:\s+(\d+) selected / (\d+) total", out.stdout)
     assert ops and ops[1] == ops[2] and f"Tested: {ops[1]}" in out.stdout  # every operation of the document

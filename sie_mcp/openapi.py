@@ -225,7 +225,7 @@ def _classify_rules(schema: dict[str, Any], catalog: Any, default_model: str) ->
     branches = []
     for task, names in tasks.items():
         if names or task == default_task:
-            model = {"properties": {"model": {"enum": [*names, *([None] if task == default_task else [])]}},
+            model = {"properties": {"model": {"enum": [*names, *([None, ""] if task == default_task else [])]}},
                      **({} if task == default_task else {"required": ["model"]})}  # absent: the default
             shapes = _exactly_one("labels", "taxonomy") + ([neither] if task == "classify" else [])
             branches.append({**model, "anyOf": shapes})
@@ -258,7 +258,7 @@ def _entities_rules(schema: dict[str, Any], catalog: Any, default_model: str) ->
              "tokens": {"properties": fixed_only}}
     branches = []
     for kind, names in by_kind.items():
-        model = {"enum": [*names, *([None] if kind == default_kind else [])]}
+        model = {"enum": [*names, *([None, ""] if kind == default_kind else [])]}
         rule = rules[kind]
         required = sorted({*rule.get("required", []), *([] if kind == default_kind else ["model"])})
         branches.append({**rule, "properties": {**rule["properties"], "model": model}, "required": required})
@@ -285,7 +285,8 @@ def _set_model_enum(schema: dict[str, Any], names: list[str]) -> None:
     props = schema.get("properties", {})
     if "model" in props:
         described = {k: v for k, v in props["model"].items() if k in ("description", "title", "default")}
-        props["model"] = {**described, "anyOf": [{"type": "string", "enum": names}, {"type": "null"}]}
+        # "" is read as no model, as null is (tools.context.tool_model: `model or default`).
+        props["model"] = {**described, "anyOf": [{"type": "string", "enum": [*names, ""]}, {"type": "null"}]}
 
 
 def document(app: FastAPI, settings: Settings, catalog: Any) -> dict[str, Any]:

@@ -127,7 +127,7 @@ class ModelPool:
         # The device thread's intra-op threads are fixed when the pool is built: a thread takes torch's
         # process-wide count when it first runs a kernel, and a serving event loop lowers that to one
         # for itself (Engine.start(serving=True)).
-        threads = self.device_threads = torch.get_num_threads()
+        threads = torch.get_num_threads()
         self._device_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sie-device",
                                                  initializer=torch.set_num_threads, initargs=(threads,))
 

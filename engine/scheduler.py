@@ -34,7 +34,6 @@ from engine.errors import ComputeError, EngineError, ModelOutputError, Overloade
 from engine.metrics import ALL_MODELS, EngineMetrics
 from engine.pool import ModelPool
 from engine.runnable import Runnable
-from engine.threads import ThreadChooser
 from engine.tokenization import Encoded
 
 log = logging.getLogger(__name__)
@@ -93,8 +92,6 @@ class Scheduler:
         self._throughput = 2000.0  # tokens/s, a running estimate for retry-after hints
         self._last_batch_end = 0.0
         self._requests_per_batch = 1.0  # running estimate of the requests a batch merges (the concurrency)
-        # CPU: intra-op threads per batch, all or one, whichever has measured faster (engine/threads.py)
-        self._threads = ThreadChooser(pool.device_threads) if pool.device.type == "cpu" else None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -360,7 +357,7 @@ class Scheduler:
         started = time.perf_counter()
         outputs: list
         try:
-            outputs = await self.pool.on_device(self._compute_measured, model, encoded)
+            outputs = await self.pool.on_device(self._compute, model, encoded)
         except torch.OutOfMemoryError:
             outputs = await self._recover_from_oom(model_id, model, encoded)
         except Exception as e:
@@ -393,20 +390,6 @@ class Scheduler:
             item.pending -= 1
             if item.pending == 0 and not item.future.done():
                 item.future.set_result(item.outputs)
-
-    def _compute_measured(self, model: Runnable, encoded: list[Encoded]) -> list:
-        """`_compute` on the device thread with the intra-op thread count `ThreadChooser` picks (CPU), timed
-        for it. The count is the device thread's own (torch's setting is per thread)."""
-        chooser = self._threads
-        if chooser is None:
-            return self._compute(model, encoded)
-        tokens = sum(len(e) for e in encoded)
-        threads = chooser.pick(tokens)
-        torch.set_num_threads(threads)
-        started = time.perf_counter()
-        outputs = self._compute(model, encoded)
-        chooser.record(tokens, threads, time.perf_counter() - started)
-        return outputs
 
     @staticmethod
     def _compute(model: Runnable, encoded: list[Encoded]) -> list:

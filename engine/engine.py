@@ -19,7 +19,6 @@ from engine.errors import InvalidInput, UnsupportedTask
 from engine.heads.pooling import finish_embeddings
 from engine.heads.splade import top_terms
 from engine.metrics import EngineMetrics
-from engine.parse import DocParse
 from engine.model import (
     EmbeddingOutput,
     ModelInfo,
@@ -29,6 +28,7 @@ from engine.model import (
     require_no_template,
 )
 from engine.models.gliner import GlinerFront
+from engine.parse import DocParse
 from engine.pool import ModelPool, PoolConfig
 from engine.registry import Task
 from engine.scheduler import Scheduler, SchedulerConfig
@@ -201,7 +201,7 @@ class Engine:
         texts = validate_texts(texts)
         async with self.scheduler.admitted(model_id) as model_id:
             _, front = await self._prepare(model_id, Task.PARSE)
-            return await self.scheduler.submit(model_id, front.encode(texts))  # type: ignore[return-value]
+            return await self.scheduler.submit(model_id, front.encode(texts))
 
     async def token_windows(self, model_id: str, texts: Sequence[str], stride: int | None = None
                             ) -> list[list[TokenWindow]]:
@@ -241,7 +241,7 @@ class Engine:
             prepared = prepare(texts) if chars <= INLINE_TOKENIZE_CHARS else await asyncio.to_thread(prepare, texts)
             self.metrics.phase_seconds.labels(model=model_id, phase="tokenize").observe(
                 time.perf_counter() - started)
-            outputs = await self.scheduler.submit(model_id, prepared.items)  # type: ignore[arg-type]
+            outputs = await self.scheduler.submit(model_id, prepared.items)
         candidates = token_candidates if front.cfg.span_mode == "token_level" else span_candidates
         per_text: list[list[tuple[int, list]]] = [[] for _ in texts]
         for window, logits in zip(prepared.windows, outputs, strict=True):

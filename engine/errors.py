@@ -65,5 +65,18 @@ class ShuttingDown(EngineError):
     """The engine is draining and accepts no new work."""
 
 
+class UnknownCollection(EngineError):
+    """A retrieval collection that does not exist (tools/retrieval.py)."""
+
+
+class StoreUnavailable(EngineError):
+    """The vector database failed or cannot be reached (the embedded store, or a server at its URL)."""
+
+
+class ServerMisconfigured(EngineError):
+    """The server's own settings cannot work (a malformed --model, catalog or taxonomy file), found after start
+    (stdio builds the engine behind `initialize`): every call fails until the operator fixes them."""
+
+
 class ModelOutputError(ComputeError):
     """The model produced no valid answer (NaN or infinite outputs): a fault of the model, not the input."""

@@ -27,7 +27,7 @@ from engine.registry import resolve
 from engine.runnable import ModelInfo
 from engine.st_metadata import read_sentence_transformers
 from engine.tokenization import PairTemplate, TextTokenizer
-from engine.weights import read_state_dict, weight_files
+from engine.weights import assign_weights, read_state_dict, weight_files
 
 log = logging.getLogger(__name__)
 
@@ -90,26 +90,6 @@ def _max_length(model_dir: Path, cfg: Any, st_max: int | None, override: int | N
             pass
     sane = [int(c) for c in candidates if isinstance(c, (int, float)) and 0 < c < 1_000_000]
     return min([limit, *sane])
-
-
-def _assign_weights(module: nn.Module, state: dict[str, torch.Tensor], dtype: torch.dtype,
-                    where: Path) -> set[str]:
-    """Assign checkpoint tensors into a meta-built module (cast to `dtype`), checking names and shapes.
-    Parameters that are already materialised (not on meta) are kept as they are. Returns the keys of
-    `state` the module does not use."""
-    expected = {k: v for k, v in module.state_dict(keep_vars=True).items() if v.is_meta}
-    missing = [k for k in expected if k not in state]
-    if missing:
-        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
-        raise ModelLoadError(f"{where}: checkpoint lacks {len(missing)} tensors the model needs: {shown}")
-    tensors = {}
-    for key, ref in expected.items():
-        t = state[key]
-        if tuple(t.shape) != tuple(ref.shape):
-            raise ModelLoadError(f"{where}: tensor {key} has shape {tuple(t.shape)}, config implies {tuple(ref.shape)}")
-        tensors[key] = t.to(dtype) if t.is_floating_point() else t
-    module.load_state_dict(tensors, strict=False, assign=True)
-    return set(state) - set(module.state_dict())
 
 
 # TF-era checkpoints name LayerNorm parameters gamma/beta, in the backbone and in heads alike.
@@ -186,11 +166,11 @@ def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Loaded
     backbone_state, head_state = _split_state(state, backbone_cls.backbone_prefixes,
                                               set(head_module.state_dict()) | tied_keys)
     backbone_state = convert_state_dict(backbone_state, backbone_cls.conversion)
-    unused = _assign_weights(backbone, backbone_state, dtype, model_dir)
+    unused = assign_weights(backbone, backbone_state, dtype, model_dir)
     _tie_weights(tied, head_state, backbone)
     if built.convert_state is not None:  # e.g. the yes/no head keeps two rows of the LM head
         head_state = built.convert_state(head_state)
-    unused_head = _assign_weights(head_module, head_state, dtype, model_dir) - tied_keys
+    unused_head = assign_weights(head_module, head_state, dtype, model_dir) - tied_keys
     # The backbone's state holds every non-head key: what the head takes (e.g. ColBERT's `linear.weight`)
     # is used, not unused.
     unused = (unused - set(head_module.state_dict())) | unused_head

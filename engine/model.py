@@ -20,6 +20,7 @@ from engine.heads.specs import HEADS, Head, OutputSplit
 from engine.models.layers import AttentionContext
 from engine.runnable import ModelInfo
 from engine.tokenization import Encoded, PairTemplate, TextTokenizer
+from engine.weights import weights_nbytes
 
 DEFAULT_MAX_BATCH_TOKENS = {"cpu": 8192, "cuda": 32768}
 
@@ -96,11 +97,8 @@ class LoadedModel:
     # --- sizes -----------------------------------------------------------------------------------
 
     def nbytes(self) -> int:
-        """Bytes held by parameters and buffers (what the pool budgets); a tensor the head shares with the
-        backbone (a tied MLM decoder) counts once."""
-        tensors = {id(t): t for t in [*self.backbone.parameters(), *self.backbone.buffers(),
-                                      *self.head.parameters(), *self.head.buffers()]}
-        return sum(t.numel() * t.element_size() for t in tensors.values())
+        """Bytes held by parameters and buffers (what the pool budgets); a tied MLM decoder counts once."""
+        return weights_nbytes(self.backbone, self.head)
 
     def move(self, device: torch.device) -> None:
         """Move weights between the device and host RAM (the pool's tiers)."""

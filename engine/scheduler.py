@@ -23,18 +23,18 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from engine.errors import ComputeError, EngineError, ModelOutputError, Overloaded, RequestTimeout, ShuttingDown
 from engine.metrics import ALL_MODELS, EngineMetrics
 from engine.pool import ModelPool
-from engine.runnable import Runnable
-from engine.tokenization import Encoded
+from engine.runnable import Runnable, WorkInput
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,10 @@ class SchedulerConfig:
 @dataclass(eq=False)
 class WorkItem:
     model_id: str
-    encoded: list[Encoded]
+    encoded: list[WorkInput]  # tokenised texts, spaCy texts, GLiNER prompts: whatever the runnable takes
     future: asyncio.Future
     enqueued_at: float = field(default_factory=time.perf_counter)
-    outputs: list[torch.Tensor | None] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)  # per input: the runnable's output (a tensor, a parse)
     order: deque[int] = field(default_factory=deque)  # sequence indices not yet batched, short first
     pending: int = 0  # sequences not yet computed
     started: bool = False
@@ -169,8 +169,8 @@ class Scheduler:
             _ADMITTED.reset(token)
             self._count(model_id, -1)
 
-    async def submit(self, model_id: str, encoded: list[Encoded], timeout_s: float | None = None
-                     ) -> list[torch.Tensor]:
+    async def submit(self, model_id: str, encoded: Sequence[WorkInput], timeout_s: float | None = None
+                     ) -> list[Any]:
         """Compute `encoded` on `model_id` (call inside `admitted`); per-input outputs in order.
         Raises RequestTimeout, or the model's load or compute error."""
         if not encoded:
@@ -392,17 +392,17 @@ class Scheduler:
                 item.future.set_result(item.outputs)
 
     @staticmethod
-    def _compute(model: Runnable, encoded: list[Encoded]) -> list:
+    def _compute(model: Runnable, encoded: list[WorkInput]) -> list:
         batch = model.make_batch(encoded)
         return model.split_output(model.forward(batch), batch)
 
-    async def _recover_from_oom(self, model_id: str, model: Runnable, encoded: list[Encoded]) -> list:
+    async def _recover_from_oom(self, model_id: str, model: Runnable, encoded: list[WorkInput]) -> list:
         """Device OOM: evict other idle models and retry once, then split the batch, then fail alone."""
         await self.pool.evict_idle(keep=model_id)
         if self.pool.device.type == "cuda":
             torch.cuda.empty_cache()
 
-        async def attempt(part: list[Encoded]) -> list:
+        async def attempt(part: list[WorkInput]) -> list:
             try:
                 return await self.pool.on_device(self._compute, model, part)
             except torch.OutOfMemoryError:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
+from torch import nn
 
 from engine.errors import ModelLoadError
 
@@ -49,3 +50,30 @@ def read_state_dict(files: list[Path]) -> dict[str, torch.Tensor]:
         except Exception as e:  # safetensors/pickle raise a variety of types on truncated files
             raise ModelLoadError(f"{path}: cannot read weights, the file is corrupt or truncated ({e})") from e
     return state
+
+
+def assign_weights(module: nn.Module, state: dict[str, torch.Tensor], dtype: torch.dtype,
+                    where: Path) -> set[str]:
+    """Assign checkpoint tensors into a meta-built module (cast to `dtype`), checking names and shapes.
+    Parameters that are already materialised (not on meta) are kept as they are. Returns the keys of
+    `state` the module does not use."""
+    expected = {k: v for k, v in module.state_dict(keep_vars=True).items() if v.is_meta}
+    missing = [k for k in expected if k not in state]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+        raise ModelLoadError(f"{where}: checkpoint lacks {len(missing)} tensors the model needs: {shown}")
+    tensors = {}
+    for key, ref in expected.items():
+        t = state[key]
+        if tuple(t.shape) != tuple(ref.shape):
+            raise ModelLoadError(f"{where}: tensor {key} has shape {tuple(t.shape)}, config implies {tuple(ref.shape)}")
+        tensors[key] = t.to(dtype) if t.is_floating_point() else t
+    module.load_state_dict(tensors, strict=False, assign=True)
+    return set(state) - set(module.state_dict())
+
+
+def weights_nbytes(*modules: nn.Module) -> int:
+    """Bytes held by the modules' parameters and buffers (what the pool budgets); a tensor two of them share
+    (a head tied to the backbone's embeddings) counts once."""
+    tensors = {id(t): t for m in modules for t in [*m.parameters(), *m.buffers()]}
+    return sum(t.numel() * t.element_size() for t in tensors.values())

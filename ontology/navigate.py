@@ -5,7 +5,6 @@ the graph into an agent's context. Entities are named by id, canonical name or a
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 

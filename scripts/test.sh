@@ -9,11 +9,13 @@ scripts/setup.sh test
 scripts/setup_gliner_ref.sh  # .venv-gliner: the gliner package, the reference of tests/test_gliner.py
 scripts/install_helm.sh && scripts/install_prometheus.sh  # chart and scaling tests (tests/test_chart.py, test_deploy_*)
 scripts/install_chromium.sh  # the knowledge-graph HTML view test drives Debian's chromium
+scripts/install_langchain_env.sh  # .venv-langchain for the langchain-mcp-adapters test (it needs mcp<2)
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-pyright engine  # type check ([tool.pyright] in pyproject.toml); zero errors
+pyright engine tools ontology sie_mcp  # type check ([tool.pyright] in pyproject.toml); zero errors
 python -m pytest "$@"
 if [ -z "${SIE_SKIP_PROTOCOL_CHECKS:-}" ]; then
+  scripts/quickstart_check.sh  # the README quick start as written (npx --yes Inspector 0.15, curl)
   scripts/mcp_protocol_checks.sh
   # Again against a stateless server, whose tools/call POSTs take sie-mcp's single-call path
   # (sie_mcp/mcp_single_call.py). Multiple SSE streams per session need sessions: expected to fail here.

@@ -3,12 +3,14 @@
     sie-mcp serve [--transport stdio|http] [--host 127.0.0.1] [--port 8080] [--catalog FILE]
                   [--model NAME=PATH]… [--device auto] [--memory-budget 4GiB] [--max-batch-tokens N] …
     sie-mcp models [--catalog FILE] [--model NAME=PATH]…
-    sie-mcp embed TEXT…            (one-off embedding with the engine, JSON lines)
+    sie-mcp embed TEXT… [--embed-model ID] [--dimensions N]   (one-off embedding, JSON lines)
     sie-mcp kg build DIR --out OUT [--server URL] [--labels person organization …]
                                    (a knowledge graph of a folder: JSON, GraphML, Turtle, JSON-LD, HTML view)
     sie-mcp download [MODEL…]      (pre-fetch catalog models into the cache; default: the preload models)
 
 Every `serve` option is also an environment variable: --memory-budget is SIE_MEMORY_BUDGET, and so on.
+Parsing arguments imports neither torch nor the MCP SDK (`--help` and `--version` answer at once); each
+command imports what it runs.
 """
 
 from __future__ import annotations
@@ -23,16 +25,21 @@ import typing
 from pydantic import ValidationError
 
 from engine.errors import EngineError
+from sie_mcp import __version__
 from sie_mcp.settings import Settings
 
 LIST_FIELDS = {"model", "preload", "taxonomy", "allowed_hosts", "allowed_origins"}
 ENV_ONLY = {"auth_tokens"}  # secrets: a command line is visible to every user of the machine (ps)
+# The settings the one-off commands read (the rest configure serving).
+MODELS_FIELDS = ("catalog", "model", "taxonomy", "log_level")  # taxonomy: files are checked at start
+EMBED_FIELDS = ("catalog", "model", "device", "dtype", "default_embed_model", "log_level")
 
 
-def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per Settings field; defaults stay None so env vars and Settings defaults apply."""
+def _add_settings_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """One flag per Settings field (or the fields in `only`); defaults stay None so env vars and Settings
+    defaults apply."""
     for name, field in Settings.model_fields.items():
-        if name in ENV_ONLY:
+        if name in ENV_ONLY or (only is not None and name not in only):
             continue
         flag = "--" + name.replace("_", "-")
         default = field.get_default(call_default_factory=True)
@@ -73,13 +80,14 @@ def _serve(settings: Settings) -> int:
                                 timeout_graceful_shutdown=int(FLUSH_S), timeout_keep_alive=65)
         DrainingServer(config, drain=app.state.drain).run()
         return 0
-    from sie_mcp.http_app import build_runtime, preload_models
-    from sie_mcp.mcp_server import build_mcp, owned_runtime
+    from sie_mcp.mcp_server import build_mcp, deferred_runtime
     from sie_mcp.mcp_single_call import fast_path_refusal
     from sie_mcp.stdio import serve_stdio
 
-    runtime = build_runtime(settings)
-    server = build_mcp(owned_runtime(runtime, preload_models(settings)), runtime.graphs)
+    # `initialize` is answered before torch is imported; the engine starts and the models load behind it.
+    # The graph store is made here (no torch) so `resources/list` answers before the engine is up.
+    graphs = settings.graph_store()
+    server = build_mcp(deferred_runtime(settings, graphs), graphs)
     # stdout carries the protocol; logs go to stderr. Every line is answered (sie_mcp/stdio.py) on the SDK
     # version that was verified; on another, the SDK's own transport.
     if fast_path_refusal("all") is None:
@@ -93,19 +101,19 @@ def _serve(settings: Settings) -> int:
 
 def _models(settings: Settings) -> int:
     from engine.registry import supported_architectures
-    from sie_mcp.http_app import build_runtime
+    from sie_mcp.runtime import build_runtime
     from tools.models import list_models
 
     runtime = build_runtime(settings)
     for card in list_models(runtime.tool_context()).models:
         uses = f"  (default for {', '.join(card.default_for)})" if card.default_for else ""
-        print(f"{card.id:28} {card.task:8} {card.description}{uses}")
+        print(f"{card.id:28} {card.task:12} {card.availability:12} {card.description}{uses}")
     print(f"\nsupported architectures: {', '.join(supported_architectures())}")
     return 0
 
 
 def _embed(args: argparse.Namespace, settings: Settings) -> int:
-    from sie_mcp.http_app import build_runtime
+    from sie_mcp.runtime import build_runtime
     from tools.embed import embed
 
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
@@ -149,7 +157,7 @@ def _download(args: argparse.Namespace, settings: Settings) -> int:
     """Fetch each model's files into the cache (HF_HOME for hf: sources) so that pods never download under
     load: an initContainer and the image build run this. Exit 1 naming every model that failed."""
     from engine.catalog import Catalog
-    from sie_mcp.http_app import preload_models
+    from sie_mcp.runtime import preload_models
 
     catalog = Catalog.from_yaml(settings.catalog) if settings.catalog else Catalog.default()
     for spec in settings.model:
@@ -176,16 +184,17 @@ def _download(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sie-mcp", description="Small specialised models as tools for agents.")
+    parser.add_argument("--version", action="version", version=f"sie-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the MCP server (stdio, or http with the HTTP API)")
     _add_settings_flags(serve)
     models = sub.add_parser("models", help="list catalog models and supported architectures")
-    _add_settings_flags(models)
+    _add_settings_flags(models, MODELS_FIELDS)
     embed = sub.add_parser("embed", help="embed texts (arguments, or lines on stdin) as JSON lines")
     embed.add_argument("texts", nargs="*")
     embed.add_argument("--embed-model", default=None, help="catalog id (default: the default embedding model)")
     embed.add_argument("--dimensions", type=int, default=None, help="Matryoshka truncation")
-    _add_settings_flags(embed)
+    _add_settings_flags(embed, EMBED_FIELDS)
     kg = sub.add_parser("kg", help="knowledge graphs").add_subparsers(dest="kg_command", required=True)
     kg_build = kg.add_parser("build", help="build a knowledge graph from a folder of .txt/.md/.jsonl files")
     kg_build.add_argument("dir", help="folder to read (recursively)")

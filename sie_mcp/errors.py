@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import ValidationError
 from starlette.responses import Response
 from starlette.types import Send
 
@@ -28,7 +29,10 @@ from engine.errors import (
     ModelLoadError,
     Overloaded,
     RequestTimeout,
+    ServerMisconfigured,
     ShuttingDown,
+    StoreUnavailable,
+    UnknownCollection,
     UnknownModel,
     UnsupportedArchitecture,
     UnsupportedTask,
@@ -43,6 +47,7 @@ MAX_DETAILS = 5  # validation errors listed per answer
 _STATUS: list[tuple[type[EngineError], int]] = [
     (InputTooLong, 413),
     (UnknownModel, 404),
+    (UnknownCollection, 404),
     (UnsupportedTask, 400),
     (InvalidInput, 400),
     (Overloaded, 429),
@@ -52,6 +57,8 @@ _STATUS: list[tuple[type[EngineError], int]] = [
     (BackendUnavailable, 503),
     (ComputeError, 503),  # ModelOutputError included
     (RequestTimeout, 503),
+    (StoreUnavailable, 503),
+    (ServerMisconfigured, 503),
 ]
 # Server-side faults found while loading or running a model: the call was fine, the deployment is not.
 _OPERATOR_FAULTS = (ModelLoadError, UnsupportedArchitecture, BackendUnavailable, ComputeError)
@@ -119,18 +126,40 @@ def validation_details(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, An
     return out
 
 
-def validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
-    """One line naming the failing fields, e.g. `texts.0: Input should be a valid string; …(+41 more)`."""
+def validation_message(errors: Sequence[Mapping[str, Any]], total: int | None = None) -> str:
+    """One line naming the failing fields, e.g. `texts.0: Input should be a valid string; …(+41 more)`.
+    `total`: how many errors there were, where `errors` holds only the first ones (`argument_errors`)."""
+    total = len(errors) if total is None else total
     parts = []
     for d in validation_details(errors):
         where = ".".join(str(p) for p in d["loc"]) or "body"
         parts.append(f"{where}: {d['msg']}")
-    more = f" (+{len(errors) - MAX_DETAILS} more)" if len(errors) > MAX_DETAILS else ""
+    shown = min(len(errors), MAX_DETAILS)
+    more = f" (+{total - shown} more)" if total > shown else ""
     return "invalid arguments: " + "; ".join(parts) + more
 
 
-def validation_problem(errors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    return problem("ValidationError", validation_message(errors), details=validation_details(errors))
+def tool_validation_message(error: ValidationError) -> str:
+    """A tool's rejected arguments as an agent reads them: each field and what it needs (never the
+    rejected value, the validator's model name or a documentation URL), and what to do next."""
+    problems = validation_message(*argument_errors(error))
+    return "InvalidArguments: " + problems.removeprefix("invalid arguments: ") + \
+        ". Fix these arguments (the tool's input schema says what each takes) and call again"
+
+
+def validation_problem(errors: Sequence[Mapping[str, Any]], total: int | None = None) -> dict[str, Any]:
+    return problem("ValidationError", validation_message(errors, total), details=validation_details(errors))
+
+
+# Where a ValidationError cut to its first MAX_DETAILS errors (sie_mcp/tool_surface.BoundedFuncMetadata) keeps
+# the count of the errors it had.
+TOTAL_ERRORS = "sie_total_errors"
+
+
+def argument_errors(error: ValidationError) -> tuple[list[Any], int]:
+    """A tool-argument ValidationError's errors (never the input) and how many there were in all."""
+    errors = error.errors(include_url=False, include_input=False)
+    return list(errors), getattr(error, TOTAL_ERRORS, len(errors))
 
 
 def json_response(body: dict[str, Any], status: int, headers: Mapping[str, str] | None = None) -> Response:

@@ -18,23 +18,21 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engine.catalog import Catalog
 from engine.engine import Engine
 from engine.errors import EngineError, InvalidInput, UnsupportedTask
 from sie_mcp import __version__, openapi
-from sie_mcp.errors import install_handlers, problem, public_text, validation_problem
+from sie_mcp.errors import argument_errors, install_handlers, problem, public_text, validation_problem
 from sie_mcp.http_body import BodyReader, parsed_body
 from sie_mcp.http_guard import Access, Guard, cors_origins
 from sie_mcp.mcp_response_mode import mcp_routes
-from sie_mcp.mcp_server import build_mcp, shared_runtime
+from sie_mcp.mcp_server import build_mcp, preload_in_background, shared_runtime
+from sie_mcp.runtime import Runtime, RuntimeHandle, build_runtime, preload_models
 from sie_mcp.settings import Settings
-from sie_mcp.tool_surface import TOOLS, PositiveInt, Runtime, SurfaceTool
+from sie_mcp.tool_surface import TOOLS, PositiveInt, SurfaceTool
 from tools import wire
 from tools.embed import embed as embed_tool
 from tools.models import list_models
-from tools.ontology import GraphService
 from tools.rerank import rerank as rerank_tool
-from tools.taxonomy import TaxonomyStore
 
 log = logging.getLogger("sie_mcp")
 
@@ -48,19 +46,6 @@ class JSONBody(Response):
 
     def render(self, content: Any) -> bytes:
         return wire.dumps(content)
-
-
-def build_runtime(settings: Settings) -> Runtime:
-    catalog = Catalog.from_yaml(settings.catalog) if settings.catalog else Catalog.default()
-    for spec in settings.model:
-        catalog.register_path(spec)
-    engine = Engine(catalog, settings.pool_config(), settings.scheduler_config())
-    return Runtime(engine, settings.defaults(), settings.limits(), TaxonomyStore.from_specs(settings.taxonomy),
-                   GraphService(settings.graph_store()))
-
-
-def preload_models(settings: Settings) -> list[str]:
-    return settings.preload or [settings.default_embed_model]
 
 
 # --- request/response models of the OpenAI- and Cohere-compatible routes -------------------------------
@@ -95,19 +80,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     access = Access.from_settings(settings)
     runtime = runtime or build_runtime(settings)
     engine: Engine = runtime.engine
-    mcp = build_mcp(shared_runtime(runtime), runtime.graphs)
+    handle = RuntimeHandle(runtime)
+    mcp = build_mcp(shared_runtime(handle), runtime.graphs.store if runtime.graphs is not None else None)
     mcp_routes_, mcp_managers = mcp_routes(mcp, "/mcp", settings.stateless_http, settings.mcp_response,
-                                           runtime, settings.max_body_bytes, settings.mcp_fast_path)
+                                           handle, settings.max_body_bytes, settings.mcp_fast_path)
     state = {"ready": False, "preload_error": None}
 
     async def preload() -> None:
-        try:
-            for model_id in preload_models(settings):
-                await engine.pool.describe(model_id)
-            state["ready"] = True
-        except EngineError as e:
-            state["preload_error"] = str(e)
-            log.error("preloading failed: %s", e)
+        state["preload_error"] = await preload_in_background(runtime, preload_models(settings))
+        state["ready"] = state["preload_error"] is None
 
     async def drain() -> None:
         """Stop intake (/readyz 503, new calls ShuttingDown) and wait for accepted calls (sie_mcp.drain)."""
@@ -194,9 +175,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             try:
                 kwargs = tool.metadata.validate_arguments(arguments)  # as MCP validates them
             except ValidationError as e:
-                log.info("invalid arguments for %s: %d errors", tool.name, e.error_count())
-                return JSONBody(validation_problem(e.errors(include_url=False, include_input=False)),
-                                status_code=422)
+                errors, total = argument_errors(e)
+                log.info("invalid arguments for %s: %d errors", tool.name, total)
+                return JSONBody(validation_problem(errors, total), status_code=422)
             return JSONBody(await tool.impl(runtime.tool_context(), **kwargs))
 
         call_tool.__doc__ = f"Call `{tool.name}`: {tool.description.splitlines()[0]} (body: its arguments)"
@@ -238,10 +219,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         docs = []
         for d in body.documents:
             docs.append(d if isinstance(d, str) else d.text)
-        result = await rerank_tool(runtime.tool_context(), body.query, docs, model=body.model, top_k=body.top_n)
+        result = await rerank_tool(runtime.tool_context(), body.query, docs, model=body.model, top_k=body.top_n,
+                                   return_documents=True)
         return {"model": result.model, "method": result.method,
                 "results": [{"index": r.index, "relevance_score": r.score,
-                             **({"document": {"text": r.document}} if body.return_documents else {})}
+                             **({"document": {"text": r.text}} if body.return_documents else {})}
                             for r in result.results]}
 
     @app.get("/v1/models", tags=["compatible"])

@@ -199,7 +199,7 @@ class BuildReport:
 async def _build_in_process(settings: Any, batches: Iterator[tuple[list[Doc], int]], bar: ProgressBar,
                             labels: list[str] | None, parse_model: str | None):
     from ontology.store import GraphStore
-    from sie_mcp.http_app import build_runtime
+    from sie_mcp.runtime import build_runtime
     from tools.ontology import GraphService, build_ontology
 
     runtime = build_runtime(settings)

@@ -18,18 +18,17 @@ front of them that reads the (size-limited) body once and replays it to the one 
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any
 
 import pydantic_core
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sie_mcp.http_body import PARSED
 from sie_mcp.http_guard import transport_security
-from sie_mcp.mcp_single_call import FastPath, SingleCallJson, fast_path_refusal
+from sie_mcp.mcp_single_call import SingleCallJson, fast_path_refusal
+from sie_mcp.settings import FastPath, ResponseMode
 
 log = logging.getLogger("sie_mcp")
-
-ResponseMode = Literal["auto", "sse", "json"]
 
 
 def asks_for_progress(message: Any) -> bool:

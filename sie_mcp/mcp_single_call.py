@@ -34,7 +34,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import orjson
@@ -61,7 +61,10 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from sie_mcp.mcp_tool_lane import ToolLane
-from sie_mcp.tool_surface import Runtime
+from sie_mcp.runtime import RuntimeHandle
+
+if TYPE_CHECKING:
+    from sie_mcp.settings import FastPath
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +77,6 @@ def sdk_version() -> str:
     from importlib.metadata import version
 
     return version("mcp")
-
-
-FastPath = Literal["all", "single-call", "off"]
 
 
 def fast_path_refusal(setting: FastPath, installed: str | None = None) -> str | None:
@@ -120,8 +120,8 @@ class SingleCallJson:
         self.max_body = manager.max_request_body_size
         self.lifespan_state = lifespan_state
         # Calls of our own tools skip the SDK's result pipeline where that cannot change the answer.
-        self.tool_lane = ToolLane(lifespan_state, self.server) if tool_lane and isinstance(lifespan_state, Runtime) \
-            else None
+        ready = lifespan_state.ready() if tool_lane and isinstance(lifespan_state, RuntimeHandle) else None
+        self.tool_lane = ToolLane(ready, self.server) if ready is not None else None
         self._header_params: dict[str, tuple[Mapping[str, Any], bool]] = {}
 
     async def serve(self, scope: Scope, body: bytes, message: Any, receive: Receive, send: Send) -> bool:
@@ -157,6 +157,7 @@ class SingleCallJson:
         transport = TransportContext(kind="streamable-http", can_send_request=False)
         await self._answer(request, message, transport, Connection.from_envelope(version, None, None), send,
                            _handshake_era_error)
+
     def _modern_route(self, request: Request, message: dict) -> InboundModernRoute | None:
         """The 2026-07-28 checks the SDK runs before dispatch; None where any of them would reject."""
         if find_duplicated_routing_header(request.headers.items()) is not None:

@@ -12,8 +12,8 @@ the SDK's own validation (`FuncMetadata.validate_arguments`, the function `Tool.
 returns one of our typed result models, valid by construction, and the wire result has a fixed shape:
 the text block and structured content `tool_surface` gives the SDK (one JSON, written by `tools.wire`), `isError`, and
 for 2026-07-28 `resultType` and the `serverInfo` stamp. Engine errors become the same `isError` result,
-with the same text, as under the SDK (`Tool.run` prefixes "Error executing tool <name>: "); a crash gives
-the SDK's generic text and a logged traceback.
+with the same text, as under `mcp_server.SieMCPServer` (our error text alone, without the SDK's
+"Error executing tool <name>: " prefix); a crash gives the SDK's generic text and a logged traceback.
 
 `ToolLane.result` declines (returns None) before running anything whenever the SDK's answer could
 differ: an unknown tool, params with anything beyond `name`, `arguments` and the 2026-07-28 envelope in
@@ -49,7 +49,8 @@ from opentelemetry import trace
 
 from engine.errors import EngineError
 from sie_mcp.errors import tool_error
-from sie_mcp.tool_surface import TOOLS, Runtime
+from sie_mcp.runtime import Runtime
+from sie_mcp.tool_surface import TOOLS
 from tools import wire
 
 logger = logging.getLogger(__name__)
@@ -90,15 +91,16 @@ class ToolLane:
             return None
         try:
             answer = await tool.impl(self.runtime.tool_context(), **kwargs)
-            # The structured content is the text block's JSON: written once, and placed in the answer as it is.
+            # The structured content is the result's JSON: written once, and placed in the answer as it is.
             text = wire.dumps(answer)
+            block = answer.agent_text(text)
         except EngineError as e:
-            result = _error_result(f"Error executing tool {name}: {tool_error(e)}")
+            result = _error_result(str(tool_error(e)))
         except Exception:
             logger.exception("Tool %r raised an unexpected exception", name)
             result = _error_result(f"Error executing tool {name}")
         else:
-            result = {"content": [{"type": "text", "text": text.decode()}], "isError": False,
+            result = {"content": [{"type": "text", "text": block.decode()}], "isError": False,
                       "structuredContent": orjson.Fragment(text)}
         if modern:
             result["resultType"] = "complete"

@@ -6,7 +6,6 @@ route can answer with, all in the one error shape. `tests/test_schemathesis.py` 
 from __future__ import annotations
 
 import copy
-import typing
 from typing import Any, Literal
 
 from fastapi import FastAPI
@@ -15,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from sie_mcp.settings import Settings
 from sie_mcp.tool_surface import TOOLS, SurfaceTool
+from tools.context import TOOL_TASKS
 
 REF = "#/components/schemas/{model}"
 
@@ -150,10 +150,10 @@ def _limited_arguments(tool: SurfaceTool, schema: dict[str, Any], settings: Sett
     return schema
 
 
-# Catalog tasks each route can run (tools/*.py): a model of another task is a 400, so the schema lists these only.
-MODEL_TASKS = {"embed": {"embed", "sparse", "multi_vector"}, "rerank": {"rerank", "embed", "sparse", "multi_vector"},
-               "extract_entities": {"ner"}, "classify": {"embed"}, "/v1/embeddings": {"embed"},
-               "/v1/rerank": {"rerank", "embed", "sparse", "multi_vector"}}
+# Catalog tasks each route can run (tools.context.TOOL_TASKS, which the tools enforce): a model of another
+# task is a 400, so the schema lists these only.
+MODEL_TASKS = {**{tool: set(tasks) for tool, tasks in TOOL_TASKS.items()},
+               "/v1/embeddings": {"embed"}, "/v1/rerank": set(TOOL_TASKS["rerank"])}
 
 
 def _model_enum(catalog: Any, tasks: set[str]) -> list[str]:
@@ -189,7 +189,7 @@ def document(app: FastAPI, settings: Settings, catalog: Any) -> dict[str, Any]:
         components[f"{tool.name}Arguments"] = limited
         op["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": {"$ref": REF.format(model=f"{tool.name}Arguments")}}}}
-        result = typing.get_type_hints(tool.declared)["return"]
+        result = tool.result_model
         op["responses"]["200"] = {"description": "The tool's structured result", "content": {
             "application/json": {"schema": _hoist(result, components, "serialization")}}}
     for path, item in doc["paths"].items():

@@ -9,17 +9,21 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from engine.pool import PoolConfig
-from engine.scheduler import SchedulerConfig
-from ontology.store import GraphStore
-from sie_mcp.mcp_response_mode import ResponseMode
-from sie_mcp.mcp_single_call import FastPath
-from tools.context import Defaults, Limits
+if TYPE_CHECKING:  # imported where used: `sie-mcp --help` must not wait for torch
+    from engine.pool import PoolConfig
+    from engine.scheduler import SchedulerConfig
+    from ontology.store import GraphStore
+    from tools.context import Defaults, Limits
+    from tools.vector_store import VectorStore
+
+# Declared here, not in the modules that use them: settings are read before the MCP SDK is imported.
+ResponseMode = Literal["auto", "sse", "json"]
+FastPath = Literal["all", "single-call", "off"]  # sie_mcp/mcp_single_call.py
 
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "kib": 2**10,
           "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -89,11 +93,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 * 2**20, description="HTTP request body limit in bytes")
     log_level: str = Field("info", description="debug, info, warning, error")
     data_dir: Path = Field(default_factory=lambda: default_data_dir(),
-                           description="Where graphs (graphs/) and collections (collections/) are kept; a volume "
-                                       "in a container (default: $XDG_CACHE_HOME/sie-mcp, else ~/.cache/sie-mcp)")
+                           description="Where state lives (a volume in a container): collections under collections/, "
+                                       "knowledge graphs under graphs/ (default: $XDG_CACHE_HOME/sie-mcp, else "
+                                       "~/.cache/sie-mcp)")
     max_graphs: int = Field(100, description="Graphs kept in the data directory; the least recently written go first")
     max_graph_bytes: str = Field("1GiB", description="Total size of the stored graphs, e.g. 512MiB")
     graph_ttl_s: float = Field(30 * 86400, description="Seconds a graph is kept after its last write")
+    vector_db_url: str | None = Field(None, description="A Chroma server (http://host:8000) that holds the "
+                                                        "collections, shared by every replica (default: an "
+                                                        "embedded Chroma under <data_dir>/collections)")
+    max_collections: int = Field(100, description="Collections the store may hold")
+    max_collection_chunks: int = Field(200_000, description="Chunks per collection")
     # --- who may call (sie_mcp/http_guard.py, docs/reliability.md) ---
     auth_token_file: Path | None = Field(None, description="File of bearer tokens, one per line, accepted on every "
                                                            "HTTP route but /healthz and /readyz")
@@ -135,23 +145,39 @@ class Settings(BaseSettings):
         return "cuda" if torch.cuda.is_available() else "cpu"
 
     def pool_config(self) -> PoolConfig:
+        from engine.pool import PoolConfig
+
         return PoolConfig(device=self.resolved_device(), budget_bytes=parse_bytes(self.memory_budget),
                           host_budget_bytes=parse_bytes(self.host_memory_budget), default_dtype=self.dtype,
                           attention_backend=self.attention_backend)
 
     def scheduler_config(self) -> SchedulerConfig:
+        from engine.scheduler import SchedulerConfig
+
         return SchedulerConfig(max_batch_tokens=self.max_batch_tokens, max_wait_s=self.max_wait_ms / 1e3,
                                max_queue=self.max_queue, request_timeout_s=self.request_timeout_s)
 
     def limits(self) -> Limits:
+        from tools.context import Limits
+
         return Limits(max_texts=self.max_texts, max_chars=self.max_chars, max_documents=self.max_documents,
                       max_labels=self.max_labels, max_taxonomy_depth=self.max_taxonomy_depth,
                       max_category_chars=self.max_category_chars)
 
+    def vector_store(self) -> VectorStore:
+        from tools.vector_store import VectorStore
+
+        return VectorStore(self.data_dir / "collections", self.vector_db_url, max_chunks=self.max_collection_chunks,
+                           max_collections=self.max_collections)
+
     def defaults(self) -> Defaults:
+        from tools.context import Defaults
+
         return Defaults(embed_model=self.default_embed_model, rerank_model=self.default_rerank_model,
                         ner_model=self.default_ner_model, classify_model=self.default_classify_model)
 
     def graph_store(self) -> GraphStore:
+        from ontology.store import GraphStore
+
         return GraphStore(self.data_dir / "graphs", max_graphs=self.max_graphs,
                           max_bytes=parse_bytes(self.max_graph_bytes) or 1 << 30, ttl_s=self.graph_ttl_s)

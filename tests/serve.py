@@ -42,15 +42,25 @@ class Server:
 
 
 @contextmanager
-def serve(catalog: Path, log_dir: Path, *args: str, env: dict[str, str] | None = None, host: str = "127.0.0.1",
-          ready_headers: dict[str, str] | None = None, timeout_s: float = 240) -> Iterator[Server]:
-    """Start the server, wait for /readyz, yield it, kill it by PID."""
-    port = free_port()
+def serve(catalog: Path | None, log_dir: Path, *args: str, env: dict[str, str] | None = None,
+          host: str = "127.0.0.1", port: int | None = None, inherit_sie_env: bool = True, cwd: Path | None = None,
+          ready_headers: dict[str, str] | None = None, timeout_s: float = 240, graceful: bool = False
+          ) -> Iterator[Server]:
+    """Start `sie-mcp serve --transport http`, wait for /readyz, yield it, stop it by PID.
+
+    `catalog`: the test catalog (with its tiny NER model as the default), or None for the bundled one.
+    `inherit_sie_env`: False drops every SIE_* variable of the test run (the server's own defaults).
+    `graceful`: SIGTERM first (the drain path), SIGKILL after 30 s; otherwise SIGKILL at once."""
+    port = port or free_port()
     log = log_dir / f"server-{port}.log"
-    full_env = {**os.environ, "SIE_CATALOG": str(catalog), "SIE_DEFAULT_NER_MODEL": "tiny-ner", **(env or {})}
+    base = os.environ if inherit_sie_env else {k: v for k, v in os.environ.items() if not k.startswith("SIE_")}
+    full_env = {**base, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    if catalog is not None:
+        full_env.update(SIE_CATALOG=str(catalog), SIE_DEFAULT_NER_MODEL="tiny-ner")
+    full_env.update(env or {})
     with open(log, "w") as out:
         proc = subprocess.Popen([SIE, "serve", "--transport", "http", "--host", host, "--port", str(port), *args],
-                                stdout=out, stderr=subprocess.STDOUT, env=full_env)
+                                stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=cwd)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     try:
@@ -66,5 +76,12 @@ def serve(catalog: Path, log_dir: Path, *args: str, env: dict[str, str] | None =
         yield Server(url, proc, log, port)
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+            if graceful:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            else:
+                proc.kill()
+        proc.wait(10)

@@ -6,30 +6,20 @@ while calls are queued drains the server (readiness 503 at once, listener open, 
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
+from tests.serve import free_port, serve
 from tests.test_chart import FULLNAME, NAMESPACE, VARIANTS, one, render
 
-SIE = str(Path(sys.executable).with_name("sie-mcp"))
 OTHER_RELEASE = "other-sie-mcp"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _binary(name: str) -> str:
@@ -123,7 +113,7 @@ def value(result: list[dict]) -> float:
 
 @pytest.fixture(scope="module")
 def server_port() -> int:
-    return _free_port()
+    return free_port()
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +121,7 @@ def prometheus(server_port, tmp_path_factory):
     """Prometheus on loopback scraping the server's port every second, as this release (namespace and service
     labels as prometheus-operator sets them) and, to prove the query's scope, as another release."""
     work = tmp_path_factory.mktemp("prometheus")
-    port = _free_port()
+    port = free_port()
     target = f"127.0.0.1:{server_port}"
     config = {"global": {"scrape_interval": "1s", "scrape_timeout": "900ms"}, "scrape_configs": [
         {"job_name": job, "metrics_path": "/metrics",
@@ -167,28 +157,9 @@ def prometheus(server_port, tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(server_port, prometheus, tmp_path_factory):
     """`sie-mcp serve --transport http` with the embedded default model; the drain test ends it."""
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    cmd = [SIE, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(server_port),
-           "--request-timeout-s", "60", "--drain-timeout-s", "70", "--max-batch-tokens", "2048"]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
-    url = f"http://127.0.0.1:{server_port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not become ready:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield url, proc, log
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    with serve(None, tmp_path_factory.mktemp("server"), "--request-timeout-s", "60", "--drain-timeout-s", "70",
+               "--max-batch-tokens", "2048", port=server_port, timeout_s=120) as s:
+        yield s.url, s.proc, s.log
 
 
 def embed_call(url: str, n_texts: int, words: int) -> httpx.Response:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,40 +13,13 @@ import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
-SIE = str(Path(sys.executable).with_name("sie-mcp"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.serve import SIE, free_port, serve
 
 
 @pytest.fixture(scope="module")
 def http_server(surface_catalog, tmp_path_factory):
-    port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {**os.environ, "SIE_CATALOG": str(surface_catalog), "SIE_DEFAULT_NER_MODEL": "tiny-ner"}
-    with open(log, "w") as out:
-        proc = subprocess.Popen([SIE, "serve", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not become ready:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield url, proc, log
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    with serve(surface_catalog, tmp_path_factory.mktemp("server")) as s:
+        yield s.url, s.proc, s.log
 
 
 @pytest.mark.anyio
@@ -57,7 +28,8 @@ async def test_mcp_over_streamable_http(http_server):
     async with Client(f"{url}/mcp") as client:
         names = {t.name for t in (await client.list_tools()).tools}
         result = await client.call_tool("embed", {"texts": ["A man is eating food.", "A man is eating bread."]})
-    assert {"embed", "rerank", "extract_entities", "classify", "list_models", "build_ontology"} <= names
+    assert names >= {"embed", "rerank", "extract_entities", "classify", "list_models", "build_ontology",
+                     "index_documents", "search"}
     assert not result.is_error and len(result.structured_content["embeddings"]) == 2
 
 
@@ -101,12 +73,12 @@ def test_function_calling_example_against_a_scripted_llm(http_server):
                 "id": "call_1", "type": "function", "function": {
                     "name": "rerank", "arguments": '{"query": "cats", "documents": ["a stock", "a cat"], "top_k": 1}'}}]}
         else:
-            best = json.loads(tool_messages[-1]["content"])["results"][0]["document"]
+            best = json.loads(tool_messages[-1]["content"])["results"][0]["text"]
             message = {"role": "assistant", "content": f"Most relevant: {best}"}
         return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                 "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(llm, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

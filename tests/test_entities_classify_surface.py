@@ -4,11 +4,7 @@ no network) answering extract_entities with no arguments."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,9 +15,11 @@ from fastapi.testclient import TestClient
 from mcp import Client
 
 from sie_mcp.cli import main as cli_main
-from sie_mcp.http_app import build_runtime, create_app
+from sie_mcp.http_app import create_app
 from sie_mcp.mcp_server import build_mcp, shared_runtime
+from sie_mcp.runtime import RuntimeHandle, build_runtime
 from sie_mcp.settings import Settings
+from tests.serve import serve
 
 SENTENCE = "Angela Merkel met Tim Cook of Apple in Paris on Monday."
 TAXONOMY_FILE = "Electronics > Computers > Laptops\nElectronics > Phones > Smartphones\nFood > Fruit > Bananas\n" \
@@ -71,7 +69,7 @@ async def server(catalog_and_taxonomy):
     """One started runtime for every MCP test of this module (models load once), one session per test."""
     runtime = build_runtime(_settings(catalog_and_taxonomy))
     await runtime.engine.start(["all-MiniLM-L6-v2"], serving=True)
-    yield build_mcp(shared_runtime(runtime))
+    yield build_mcp(shared_runtime(RuntimeHandle(runtime)))
     await runtime.engine.shutdown()
 
 
@@ -104,8 +102,8 @@ EXTRACT_ENTITIES_ERRORS_CASES = [
     ({"texts": "x", "labels": ["recipe"]}, "model en_core_web_sm has fixed entity types (CARDINAL, DATE"),
     ({"texts": "x", "aggregation": "first"}, "aggregation applies to token-classification models"),
     ({"texts": "x", "threshold": 0.3}, "threshold, nested and multi_label apply to zero-shot NER models"),
-    ({"texts": "x", "model": "all-MiniLM-L6-v2"}, "computes embed, not entities"),
-    ({"texts": "x", "aggregation": "mean"}, "validation error"),
+    ({"texts": "x", "model": "all-MiniLM-L6-v2"}, "embed model; extract_entities takes ner models"),
+    ({"texts": "x", "aggregation": "mean"}, "InvalidArguments: aggregation: Input should be 'simple'"),
 ]
 
 
@@ -215,30 +213,9 @@ def test_an_unknown_taxonomy_file_format_stops_the_server_with_a_message(tmp_pat
 def test_readme_run_command_finds_entities_offline_with_no_arguments(tmp_path):
     """`sie-mcp serve --transport http` with the bundled catalog (and the docs' example taxonomy registered);
     then the README's curl for extract_entities and docs/entities-and-taxonomies.md's classify call."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIE_")}
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    log = tmp_path / "server.log"
-    sie = str(Path(sys.executable).with_name("sie-mcp"))
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sie, "serve", "--transport", "http", "--port", str(port), "--taxonomy",
-                                 "products=examples/taxonomy/products.txt"], stdout=out, stderr=subprocess.STDOUT,
-                                env=env, cwd=Path(__file__).resolve().parent.parent)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+    with serve(None, tmp_path, "--taxonomy", "products=examples/taxonomy/products.txt", inherit_sie_env=False,
+               cwd=Path(__file__).resolve().parent.parent, timeout_s=120, graceful=True) as server:
+        url = server.url
         r = httpx.post(f"{url}/v1/tools/extract_entities", timeout=120,
                        json={"texts": ["Tim Cook announced that Apple will open an office in Berlin."]})
         labels = {(e["text"], e["label"]) for e in r.json()["entities"][0]}
@@ -246,6 +223,3 @@ def test_readme_run_command_finds_entities_offline_with_no_arguments(tmp_path):
         r = httpx.post(f"{url}/v1/tools/classify", timeout=300, json={
             "texts": ["Sony WH-1000XM5 wireless noise cancelling headphones"], "taxonomy": "products"})
         assert r.json()["results"][0][0]["path"] == ["Electronics", "Audio", "Headphones"]
-    finally:
-        proc.terminate()
-        proc.wait(30)

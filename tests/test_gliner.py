@@ -288,8 +288,8 @@ ZS_TEXTS = ["John Smith works at Apple in New-York.", "Mary sold a product for $
 async def test_extract_entities_over_mcp_zero_shot(zero_shot_catalog):
     from mcp import Client
 
-    from sie_mcp.http_app import build_runtime
     from sie_mcp.mcp_server import build_mcp, owned_runtime
+    from sie_mcp.runtime import build_runtime
     from sie_mcp.settings import Settings
 
     server = build_mcp(owned_runtime(build_runtime(Settings(catalog=zero_shot_catalog,

@@ -53,8 +53,9 @@ def test_health_ready_metrics(client):
 def test_tool_listing_in_mcp_and_openai_shapes(client):
     body = client.get("/v1/tools").json()
     names = [t["name"] for t in body["tools"]]
-    assert names == ["embed", "rerank", "extract_entities", "classify", "list_models", "build_ontology",
-                     "graph_neighbors", "graph_path", "graph_subgraph", "graph_search"]
+    assert names == ["embed", "rerank", "extract_entities", "classify", "list_models", "index_documents", "search",
+                     "list_collections", "delete_collection", "build_ontology", "graph_neighbors", "graph_path",
+                     "graph_subgraph", "graph_search"]
     fn = body["openai_functions"][0]
     assert fn["type"] == "function" and fn["function"]["name"] == "embed"
     assert fn["function"]["parameters"]["properties"]["texts"]

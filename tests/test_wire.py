@@ -41,8 +41,8 @@ def _results():
                         truncated=[False, False])
     return [dense, sparse, multi,
             RerankResult.model_validate({"model": "r", "method": "embedding-cosine", "truncated": [False, True],
-                                         "results": [{"index": 1, "score": 0.25, "document": "b"},
-                                                     {"index": 0, "score": 1e-7, "document": "a"}]}),
+                                         "results": [{"index": 1, "score": 0.25, "text": "b"},
+                                                     {"index": 0, "score": 1e-7, "text": "a"}]}),
             EntitiesResult.model_validate({"model": "n", "truncated": [False], "entities": [
                 [{"text": "Ada", "label": "PER", "score": 0.875, "start": 0, "end": 3}]]}),
             ClassifyResult.model_validate({"model": "k", "method": "embedding-similarity", "results": [

@@ -25,7 +25,7 @@ import torch
 
 from engine.errors import InvalidInput
 from engine.registry import Task
-from tools.context import ToolContext, as_texts
+from tools.context import ToolContext, as_texts, tool_model
 from tools.embed import embed_texts
 from tools.nli import DEFAULT_HYPOTHESIS, hypotheses, is_nli, relevance, zero_shot_scores
 from tools.schemas import ClassifyResult, LabelScore
@@ -211,7 +211,7 @@ async def classify(ctx: ToolContext, texts: str | list[str], labels: list[str] |
     if search not in ("auto", "flat", "beam"):
         raise InvalidInput(f"search must be 'auto', 'flat' or 'beam', got {search!r}")
     template = hypothesis_template or DEFAULT_HYPOTHESIS
-    model_id = ctx.engine.entry(model or ctx.defaults.classify_model or ctx.defaults.embed_model).id
+    model_id = tool_model(ctx, "classify", model, ctx.defaults.classify_model or ctx.defaults.embed_model)
     info = await ctx.engine.info(model_id)
     if labels is not None and taxonomy is not None:
         raise InvalidInput("give exactly one of labels (a flat list) or taxonomy (paths, a nested object, or a "

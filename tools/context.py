@@ -7,14 +7,22 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from engine.engine import Engine
-from engine.errors import InputTooLong, InvalidInput
-from tools.taxonomy import TaxonomyStore
+from engine.errors import InputTooLong, InvalidInput, UnsupportedTask
 
 if TYPE_CHECKING:
+    from engine.engine import Engine
     from tools.ontology import GraphService
+    from tools.taxonomy import TaxonomyStore
+    from tools.vector_store import VectorStore
 
 T = TypeVar("T")
+
+
+def new_taxonomy_store() -> TaxonomyStore:
+    # imported here: tools.taxonomy imports torch, and stdio answers `initialize` before torch is imported
+    from tools.taxonomy import TaxonomyStore
+
+    return TaxonomyStore()
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
@@ -47,8 +55,9 @@ class ToolContext:
     defaults: Defaults = field(default_factory=Defaults)
     limits: Limits = field(default_factory=Limits)
     progress: Progress | None = None
-    taxonomies: TaxonomyStore = field(default_factory=TaxonomyStore)  # shared: the Runtime passes its own
+    taxonomies: TaxonomyStore = field(default_factory=lambda: new_taxonomy_store())  # the Runtime passes its own
     graphs: GraphService | None = None  # knowledge graphs (tools/ontology.py); None: no data directory
+    store: VectorStore | None = None  # collections (tools/retrieval.py); None where they are not served
 
     async def report(self, done: float, total: float | None, message: str | None = None) -> None:
         if self.progress is not None:
@@ -102,3 +111,25 @@ async def run_together(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
     except BaseExceptionGroup as failed:
         raise failed.exceptions[0] from None
     return [t.result() for t in tasks]
+
+
+# Which catalog tasks each tool takes. Checked on the catalog entry, before the model is loaded or
+# downloaded: a wrong choice costs the agent one short error, not a download.
+TOOL_TASKS: dict[str, tuple[str, ...]] = {
+    "embed": ("embed", "sparse", "multi_vector"),
+    "rerank": ("rerank", "classify", "embed", "sparse", "multi_vector"),  # classify: an NLI model scores entailment
+    "extract_entities": ("ner",),
+    "classify": ("classify", "embed"),
+    "index_documents": ("embed",),
+}
+
+
+def tool_model(ctx: ToolContext, tool: str, model: str | None, default: str) -> str:
+    """The catalog id of the model a call names (or the tool's default), refused when its task does not fit."""
+    entry = ctx.engine.entry(model or default)
+    allowed = TOOL_TASKS[tool]
+    if entry.task not in allowed:
+        fitting = [e for e in ctx.engine.catalog.ids() if ctx.engine.catalog.get(e).task in allowed][:6]
+        raise UnsupportedTask(f"model {entry.id} is a {entry.task} model; {tool} takes {' or '.join(allowed)} "
+                              f"models, e.g. {', '.join(fitting) or 'none in this catalog'} (see list_models)")
+    return entry.id

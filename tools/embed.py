@@ -6,8 +6,11 @@ import torch
 
 from engine.model import EmbeddingOutput
 from engine.registry import Task
-from tools.context import ToolContext, as_texts, chunks, run_together
+from tools.context import ToolContext, as_texts, chunks, run_together, tool_model
 from tools.schemas import EmbedResult, SparseEmbedding
+from tools.wire import as_float32
+
+NO_VECTORS = as_float32([])  # `embeddings` of a sparse or multi-vector result
 
 
 async def embed_texts(ctx: ToolContext, model: str, texts: list[str], kind: str | None = None,
@@ -34,22 +37,23 @@ async def embed_texts(ctx: ToolContext, model: str, texts: list[str], kind: str 
 async def embed(ctx: ToolContext, texts: str | list[str], model: str | None = None, kind: str | None = None,
                 dimensions: int | None = None, normalize: bool | None = None) -> EmbedResult:
     items = as_texts(texts, ctx.limits)
-    model_id = ctx.engine.entry(model or ctx.defaults.embed_model).id
+    model_id = tool_model(ctx, "embed", model, ctx.defaults.embed_model)
     info = await ctx.engine.info(model_id)
     if info.task is Task.SPARSE_EMBED:
         sparse = await ctx.engine.sparse_embed(model_id, items)
         return EmbedResult(model=model_id, representation="sparse", dimensions=info.output_dim, normalized=False,
-                           embeddings=[], sparse_embeddings=[SparseEmbedding(token_ids=v.token_ids, weights=v.weights,
+                           embeddings=NO_VECTORS, sparse_embeddings=[SparseEmbedding(token_ids=v.token_ids, weights=v.weights,
                                                                              tokens=v.tokens) for v in sparse.vectors],
                            token_counts=sparse.token_counts, truncated=sparse.truncated)
     if info.task is Task.MULTI_VECTOR:
         multi = await ctx.engine.multi_vector(model_id, items, kind)
         return EmbedResult(model=model_id, representation="multi_vector", dimensions=info.output_dim,
-                           normalized=True, embeddings=[], multi_vector_embeddings=list(multi.vectors),
+                           normalized=True, embeddings=NO_VECTORS,
+                           multi_vector_embeddings=[as_float32(v) for v in multi.vectors],
                            token_counts=multi.token_counts, truncated=multi.truncated)
     if dimensions is not None:  # more dimensions than the model has: all of them (nothing to truncate)
         dimensions = min(dimensions, info.output_dim)
     out = await embed_texts(ctx, model_id, items, kind, normalize, dimensions)
     return EmbedResult(model=model_id, representation="dense", dimensions=out.vectors.shape[1],
                        normalized=info.normalize if normalize is None else normalize,
-                       embeddings=out.vectors, token_counts=out.token_counts, truncated=out.truncated)
+                       embeddings=as_float32(out.vectors), token_counts=out.token_counts, truncated=out.truncated)

@@ -21,7 +21,7 @@ import torch
 from engine.engine import TokenWindow
 from engine.errors import InvalidInput, UnsupportedTask
 from engine.registry import Task
-from tools.context import ToolContext, as_texts
+from tools.context import ToolContext, as_texts, tool_model
 from tools.schemas import EntitiesResult, Entity
 from tools.zero_shot import extract_zero_shot
 
@@ -167,7 +167,9 @@ async def extract_entities(ctx: ToolContext, texts: str | list[str], model: str 
                            threshold: float | None = None, nested: bool = False,
                            multi_label: bool = False) -> EntitiesResult:
     items = as_texts(texts, ctx.limits)
-    model_id = ctx.engine.entry(model or ctx.defaults.ner_model).id
+    if labels is not None and not all(isinstance(x, str) and x for x in labels):
+        raise InvalidInput("labels must be a list of non-empty strings")
+    model_id = tool_model(ctx, "extract_entities", model, ctx.defaults.ner_model)
     info = await ctx.engine.info(model_id)
     if aggregation is not None and aggregation not in AGGREGATIONS:
         raise InvalidInput(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from tools.schemas import ToolResult
+
 
 class TopEntity(BaseModel):
     name: str
@@ -11,7 +13,7 @@ class TopEntity(BaseModel):
     degree: int = Field(description="Relations the entity takes part in")
 
 
-class BuildOntologyResult(BaseModel):
+class BuildOntologyResult(ToolResult):
     graph: str = Field(description="Graph id: pass it to graph_neighbors, graph_path, graph_subgraph, graph_search, "
                                    "or to build_ontology again to add documents")
     resource: str = Field(description="MCP resource URI of the whole graph (node-link JSON); large: prefer the tools")
@@ -52,7 +54,7 @@ class Neighbor(EntityCard):
     via: EdgeView = Field(description="The edge that reached it")
 
 
-class GraphNeighborsResult(BaseModel):
+class GraphNeighborsResult(ToolResult):
     graph: str
     entity: EntityCard
     neighbors: list[Neighbor] = Field(description="Nearest first, then by weight")
@@ -65,7 +67,7 @@ class PathHop(EdgeView):
     to_name: str = Field(description="Name of the entity it reaches")
 
 
-class GraphPathResult(BaseModel):
+class GraphPathResult(ToolResult):
     graph: str
     source: EntityCard
     target: EntityCard
@@ -73,7 +75,7 @@ class GraphPathResult(BaseModel):
     hops: list[PathHop] = Field(description="The path's edges in order (empty when not found)")
 
 
-class GraphSubgraphResult(BaseModel):
+class GraphSubgraphResult(ToolResult):
     graph: str
     nodes: list[EntityCard]
     edges: list[EdgeView] = Field(description="Relations among the nodes, heaviest first")
@@ -87,6 +89,6 @@ class SearchMatch(EntityCard):
                                    "meaning")
 
 
-class GraphSearchResult(BaseModel):
+class GraphSearchResult(ToolResult):
     graph: str
     matches: list[SearchMatch]

@@ -1,4 +1,4 @@
-"""list_models: the catalog, what each model is for, and whether it is resident."""
+"""list_models: the catalog, what each model is for, whether it can be used here, and whether it is resident."""
 
 from __future__ import annotations
 
@@ -14,6 +14,13 @@ def list_models(ctx: ToolContext) -> ModelsResult:
     for model_id in ctx.engine.catalog.ids():
         entry = ctx.engine.catalog.get(model_id)
         uses = [tool for tool, m in defaults.items() if m in (entry.id, entry.hf_id)]
+        availability, note = entry.availability()
         cards.append(ModelCard(id=entry.id, hf_id=entry.hf_id, task=entry.task, description=entry.description,
-                               state=ctx.engine.pool.tier(entry.id).value, pinned=entry.pinned, default_for=uses))
+                               state=ctx.engine.pool.tier(entry.id).value, availability=availability, note=note,
+                               pinned=entry.pinned, default_for=uses))
     return ModelsResult(models=cards)
+
+
+async def list_models_async(ctx: ToolContext) -> ModelsResult:
+    """list_models as the tool surface calls every tool (a coroutine)."""
+    return list_models(ctx)

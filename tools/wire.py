@@ -13,13 +13,16 @@ that a 2-core server takes from the forward pass (docs/benchmarks.md, issue 4).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, Any
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, cast
 
 import numpy as np
 import orjson
-import torch
 from pydantic import BaseModel, PlainSerializer, PlainValidator, WithJsonSchema
+
+if TYPE_CHECKING:
+    import torch
 
 
 def float32_values(values: torch.Tensor | np.ndarray | Sequence[float]) -> list[Any]:
@@ -31,17 +34,13 @@ def float32_values(values: torch.Tensor | np.ndarray | Sequence[float]) -> list[
 
 def as_float32(values: torch.Tensor | np.ndarray | Sequence[Any]) -> np.ndarray:
     """A C-contiguous float32 numpy array of `values` (a tensor of any dtype and device, an array, lists)."""
-    if isinstance(values, torch.Tensor):
-        values = values.detach().to("cpu", torch.float32).numpy()
+    torch_module = sys.modules.get("torch")  # a tensor exists only where torch was imported: no import here
+    if torch_module is not None and isinstance(values, torch_module.Tensor):
+        values = cast(Any, values).detach().to("cpu", torch_module.float32).numpy()
     return np.ascontiguousarray(values, dtype=np.float32)
 
 
-def _float32_array(depth: int) -> Any:
-    """A result field holding a float32 array of `depth` dimensions; JSON: nested arrays of numbers."""
-    schema: dict[str, Any] = {"type": "number"}
-    for _ in range(depth):
-        schema = {"type": "array", "items": schema}
-
+def _float32_validator(depth: int) -> Callable[[Any], np.ndarray]:
     def validate(values: Any) -> np.ndarray:
         try:
             array = as_float32(values)
@@ -53,17 +52,28 @@ def _float32_array(depth: int) -> Any:
             raise ValueError("vectors must be finite")
         return array
 
-    return Annotated[np.ndarray, PlainValidator(validate), PlainSerializer(float32_values), WithJsonSchema(schema)]
+    return validate
 
 
-Float32Vector = _float32_array(1)  # JSON Schema: what list[float] gives
-Float32Rows = _float32_array(2)  # one vector per row; JSON Schema: what list[list[float]] gives
+def _nested_numbers_schema(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "number"}
+    for _ in range(depth):
+        schema = {"type": "array", "items": schema}
+    return schema
+
+
+# Result fields holding float32 arrays of 1 and 2 dimensions; JSON: nested arrays of numbers (the JSON Schema
+# of list[float] and list[list[float]]).
+Float32Vector: TypeAlias = Annotated[np.ndarray, PlainValidator(_float32_validator(1)), PlainSerializer(float32_values),
+                                     WithJsonSchema(_nested_numbers_schema(1))]
+Float32Rows: TypeAlias = Annotated[np.ndarray, PlainValidator(_float32_validator(2)), PlainSerializer(float32_values),
+                                   WithJsonSchema(_nested_numbers_schema(2))]
 
 
 def _model_fields(value: Any) -> dict[str, Any]:
     if isinstance(value, BaseModel):
         # Field values in declaration order: what model_dump_json writes for our plain result models.
-        return value.__dict__
+        return vars(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 

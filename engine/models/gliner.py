@@ -41,13 +41,13 @@ from torch.nn.utils.rnn import pack_sequence, pad_packed_sequence
 from engine.attention import AttentionBackend, select_backend
 from engine.batch import PackedBatch, pack
 from engine.errors import InvalidInput, ModelLoadError, UnsupportedArchitecture
-from engine.loading import LoadOptions, _assign_weights, resolve_dtype
-from engine.models.layers import AttentionContext, Linear, pack_linear_weights
+from engine.loading import LoadOptions, resolve_dtype
 from engine.models.conversion import convert_state_dict
+from engine.models.layers import AttentionContext, Linear, pack_linear_weights
 from engine.registry import resolve
-from engine.tasks import Task
 from engine.runnable import ModelInfo
-from engine.weights import read_state_dict, weight_files
+from engine.tasks import Task
+from engine.weights import assign_weights, read_state_dict, weight_files, weights_nbytes
 
 log = logging.getLogger(__name__)
 
@@ -382,8 +382,7 @@ class GlinerModel:
         return self._front
 
     def nbytes(self) -> int:
-        tensors = {id(t): t for m in (self.backbone, self.head) for t in [*m.parameters(), *m.buffers()]}
-        return sum(t.numel() * t.element_size() for t in tensors.values())
+        return weights_nbytes(self.backbone, self.head)
 
     def move(self, device: torch.device) -> None:
         self.backbone.to(device)
@@ -482,8 +481,8 @@ def load_gliner(path: str | Path, options: LoadOptions = LoadOptions()) -> Gline
     backbone_state = {k[len(BACKBONE_PREFIX):]: v for k, v in state.items() if k.startswith(BACKBONE_PREFIX)}
     head_state = {k.replace("token_rep_layer.projection.", "projection."): v for k, v in state.items()
                   if not k.startswith(BACKBONE_PREFIX)}
-    unused = _assign_weights(backbone, convert_state_dict(backbone_state, backbone_cls.conversion), dtype, model_dir)
-    unused |= _assign_weights(head, head_state, dtype, model_dir)
+    unused = assign_weights(backbone, convert_state_dict(backbone_state, backbone_cls.conversion), dtype, model_dir)
+    unused |= assign_weights(head, head_state, dtype, model_dir)
     if unused:
         log.info("%s: %d checkpoint tensors are not used: %s", model_dir, len(unused), ", ".join(sorted(unused)[:8]))
     backbone.to(device).eval()

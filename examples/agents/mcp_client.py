@@ -31,7 +31,7 @@ async def main(target: str | None) -> None:
     server = target or StdioServerParameters(command=str(Path(sys.executable).with_name("sie-mcp")), args=["serve"])
     async with Client(server) as client:
         ranked = await client.call_tool("rerank", {"query": "hardware problems", "documents": TICKETS, "top_k": 3})
-        top = [r["document"] for r in ranked.structured_content["results"]]
+        top = [r["text"] for r in ranked.structured_content["results"]]
         labels = await client.call_tool("classify", {"texts": top, "taxonomy": TAXONOMY, "top_k": 1})
         for text, result in zip(top, labels.structured_content["results"]):
             print(f"{' > '.join(result[0]['path']):35} {text}")

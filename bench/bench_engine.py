@@ -1,6 +1,7 @@
 """Engine throughput on a mixed-length corpus: ours vs sentence-transformers vs ONNX Runtime.
 
     python bench/bench_engine.py [--runs 3] [--threads N] [--limit N] [--only ours,st,onnx] [--chunks 1,8,64]
+                                 [--backends sdpa_grouped] [--paired 64]
 
 Every configuration embeds the same texts (bench/data/corpus.jsonl, committed) with all-MiniLM-L6-v2,
 after a warm-up, `--runs` times; we report best and median tokens/s (real tokens after truncation at
@@ -15,6 +16,10 @@ best configuration three ways: best vs best, median vs median, and the median of
 (what agents and programs send), reported as a fraction of the whole-corpus call per round, and a line
 per configuration with the attention groups per forward batch and attention's share of forward time
 (one extra pass with the attention backend's `attend` timed; CPU ops are synchronous).
+
+`--paired 64` adds forward passes alone, the default backend and `--backends` alternating per batch on
+the same batches (the whole corpus's, and those of 64-text calls): on a shared machine whole-call timings
+minutes apart swing with the load, a batch's pair timed within a second does not.
 """
 
 from __future__ import annotations
@@ -97,6 +102,65 @@ def attention_profile(model_dir: str, texts: list[str], chunk: int | None, backe
             f"{100 * spent[0] / forward_s:.1f} % of forward time")
 
 
+def paired_forward(model_dir: str, texts: list[str], backends: list[str], chunk: int, rounds: int,
+                   dtype: str) -> list[str]:
+    """Forward passes only (`LoadedModel.forward`), the same batches for every backend, alternating backend
+    per batch: on a shared machine the pair of one batch is timed within a second, so load swings cancel
+    in the ratios (whole-call timings minutes apart do not). Batches: the whole corpus, and the corpus as
+    `chunk`-text calls, each planned as the engine plans it, interleaved in one sequence."""
+    from engine.loading import LoadOptions, load_model
+    from engine.model import plan_batches
+
+    models = [load_model(model_dir, LoadOptions(dtype=dtype, attention_backend=b)) for b in backends]
+    m0 = models[0]
+
+    def batches(step: int) -> list:
+        out = []
+        for s in range(0, len(texts), step):
+            enc = m0.tokenizer.encode(texts[s:s + step], offsets=False)
+            out += [m0.make_batch([enc[i] for i in idx]) for idx in plan_batches([len(e) for e in enc],
+                                                                                 m0.max_batch_tokens)]
+        return out
+
+    plans = {"whole": batches(len(texts)), f"{chunk}/call": batches(chunk)}
+    for bs in plans.values():  # warm-up
+        for m in models:
+            m.forward(bs[0])
+    # Both plans' batches in one sequence, merged by the fraction of their plan's tokens done, so the whole
+    # corpus's batches and the calls' batches are timed over the same stretch of time too.
+    merged = []
+    for p, bs in plans.items():
+        total, done = sum(b.num_tokens for b in bs), 0
+        for b in bs:
+            merged.append(((done + b.num_tokens / 2) / total, p, b))
+            done += b.num_tokens
+    merged.sort(key=lambda x: x[0])
+    spent = {(p, i): [0.0] * rounds for p in plans for i in range(len(models))}
+    for r in range(rounds):
+        for j, (_, p, batch) in enumerate(merged):
+            order = range(len(models)) if (j + r) % 2 == 0 else reversed(range(len(models)))
+            for i in order:
+                spent[(p, i)][r] += timed_once(lambda m=models[i], b=batch: m.forward(b))
+    lines = []
+    for p, bs in plans.items():
+        tokens = sum(b.num_tokens for b in bs)
+        for i, (b, m) in enumerate(zip(backends, models, strict=True)):
+            groups = statistics.median(len(m.attention.prepare(x)) for x in bs)
+            lines.append(f"{p}, {b}: {len(bs)} batches of {tokens / len(bs):,.0f} tokens, {groups:.0f} attention "
+                         f"groups per batch (median), {tokens / statistics.median(spent[(p, i)]):,.0f} tok/s")
+        for i in range(1, len(models)):
+            ratios = [o / d for d, o in zip(spent[(p, 0)], spent[(p, i)], strict=True)]
+            lines.append(f"{p}: {backends[0]} {statistics.median(ratios):.2f}x the speed of {backends[i]} "
+                         f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+    whole_tokens, chunk_tokens = (sum(b.num_tokens for b in bs) for bs in plans.values())
+    for i, b in enumerate(backends):
+        ratios = [(chunk_tokens / c) / (whole_tokens / w)
+                  for w, c in zip(spent[("whole", i)], spent[(f"{chunk}/call", i)], strict=True)]
+        lines.append(f"{b}: {chunk}-text calls' forward passes at {statistics.median(ratios):.2f} of the whole "
+                     f"corpus's tok/s (rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+    return lines
+
+
 def sentence_transformers(model_dir: str, autocast: torch.dtype | None, device: str = "cpu",
                           batch_size: int = 32, half_weights: torch.dtype | None = None):
     """`autocast`: mixed precision over fp32 weights; `half_weights`: the whole model cast to that dtype."""
@@ -172,6 +236,8 @@ def main() -> None:
     ap.add_argument("--backends", default="", help="also run sie-mcp bf16 (and its chunks) with these attention "
                     "backends, comma-separated, interleaved with the default (before/after comparisons)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (cuda: bf16 and fp16 instead of fp32/bf16)")
+    ap.add_argument("--paired", type=int, default=0, metavar="CHUNK", help="also time forward passes alone, "
+                    "default backend vs --backends alternating per batch, whole corpus and CHUNK-text calls")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -233,7 +299,7 @@ def main() -> None:
         cosines.append(float(torch.nn.functional.cosine_similarity(out.float().cpu(), reference.cpu()).min()))
         print(f"ready: {name} (min cosine {cosines[-1]:.5f})", file=sys.stderr, flush=True)
     times: list[list[float]] = [[] for _ in configs]
-    for r in range(args.runs):
+    for r in range(args.runs if configs else 0):
         for i in (*range(r % len(configs), len(configs)), *range(r % len(configs))):  # rotated order
             times[i].append(timed_once(lambda fn=runners[i]: fn(texts)))
         print(f"round {r + 1}/{args.runs}: " + ", ".join(f"{tokens / t[-1]:,.0f}" for t in times),
@@ -264,6 +330,14 @@ def main() -> None:
                 other = [n for n, _ in configs].index(f"sie-mcp {lab}" + name.split("]", 1)[1])
                 per_round = [o / d for o, d in zip(times[i], times[other], strict=True)]
                 print(f"- {configs[other][0]} vs {name}: {statistics.median(per_round):.2f}x")
+    if args.paired:
+        from engine.attention import select_backend
+
+        default = select_backend(torch.device("cpu"), torch.float32)[0].name.value
+        backends = [default, *(b for b in args.backends.split(",") if b)]
+        print(f"\nforward passes alone, backends alternating per batch, {args.runs} rounds, median:")
+        for line in paired_forward(model_dir, texts, backends, args.paired, args.runs, args.chunk_dtype):
+            print(f"- {line}")
     st = [i for i, (name, _) in enumerate(configs) if name.startswith("sentence-transformers")]
     if st:
         best_st = min(st, key=lambda i: min(times[i]))

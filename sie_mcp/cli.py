@@ -93,7 +93,7 @@ def _serve(settings: Settings) -> int:
     server = build_mcp(deferred_runtime(settings, graphs), graphs)
     # stdout carries the protocol; logs go to stderr. Every line is answered (sie_mcp/stdio.py) on the SDK
     # version that was verified; on another, the SDK's own transport.
-    if fast_path_refusal("all") is None:
+    if fast_path_refusal("on") is None:
         import anyio
 
         anyio.run(serve_stdio, server)

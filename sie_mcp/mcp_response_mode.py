@@ -94,7 +94,7 @@ class ResponseModeRouter:
 
 
 def mcp_routes(mcp: Any, path: str, stateless: bool, mode: ResponseMode, lifespan_state: Any,
-               max_body_bytes: int, fast_path: FastPath = "all", max_sessions: int | None = 1000,
+               max_body_bytes: int, fast_path: FastPath = "on", max_sessions: int | None = 1000,
                session_idle_s: float = 1800.0) -> tuple[list, list]:
     """The routes serving MCP at `path` and the SDK session managers to run in the app's lifespan.
 
@@ -134,8 +134,7 @@ def mcp_routes(mcp: Any, path: str, stateless: bool, mode: ResponseMode, lifespa
     refusal = fast_path_refusal(fast_path)
     if refusal is not None:
         log.warning("MCP fast path off: %s; stateless calls go through the SDK's own path", refusal)
-    single_call = None if refusal is not None else SingleCallJson(json_manager, lifespan_state,
-                                                                  tool_lane=fast_path == "all")
+    single_call = None if refusal is not None else SingleCallJson(json_manager, lifespan_state)
     if mode == "json":
         router = ResponseModeRouter(endpoint(json_app), None, single_call)
         outer, managers = json_app, [json_manager]

@@ -6,12 +6,11 @@ answer through them; for a 2026-07-28 POST it serializes the answer with the sta
 `json.dumps` (30 % of the event loop's time under load with embedding results). On 2 cores that is CPU
 the forward pass loses: under 64 clients an MCP call cost about 1.4 ms more event-loop time than the
 same call over plain HTTP (py-spy, docs/benchmarks.md). A POST holding one request whose answer is one
-JSON body needs none of it. A call of one of sie-mcp's own tools goes through the tool lane
-(`sie_mcp/mcp_tool_lane.py`: the SDK's argument validation, the tool, the SDK's wire result without its
-result pipeline); any other call, and any call the lane declines, runs through the SDK's own
-single-exchange driver (`serve_one`, the one the SDK uses for 2026-07-28 requests), under the same
-server runner, middleware and request context. Either way the answer is the SDK's result, errors and
-HTTP status, written by orjson.
+JSON body needs none of it. The call runs through the SDK's own single-exchange driver (`serve_one`, the
+one the SDK uses for 2026-07-28 requests), under the same server runner, middleware and request context:
+the answer is the SDK's result, errors and HTTP status, written by orjson. (A shorter "tool lane" past the
+SDK's result pipeline for our own tools was measured against this path at 64 clients and gained nothing
+at the median of 6 rounds, 0.95x: deleted, docs/benchmarks.md, issue 12.)
 
 It takes only what it can answer exactly as the SDK would and hands everything else to the SDK
 unchanged: batches, notifications, responses, `initialize`, any method but `tools/call`, a session id,
@@ -23,7 +22,7 @@ routing-header rules): the SDK then writes the rejection. Who may call is decide
 It is safe against SDK upgrades by construction: it runs only with the SDK minor version it was verified
 against (`VERIFIED_SDK`; any other logs one line at start-up and leaves every call to the SDK), only for the
 protocol revisions listed in `FAST_PATH_REVISIONS` (a revision the SDK adds later goes to the SDK until
-someone verifies it here), and `--mcp-fast-path off` turns it off (`single-call` keeps it without the tool lane). Differences that remain: a call in flight at shutdown runs to its end
+someone verifies it here), and `--mcp-fast-path off` turns it off. Differences that remain: a call in flight at shutdown runs to its end
 (the SDK's per-POST server answers it with "Connection closed"); a 2026-07-28 answer is written as UTF-8
 by orjson where the SDK's `json.dumps` escapes non-ASCII (the same JSON once parsed).
 """
@@ -59,9 +58,6 @@ from mcp_types import DEFAULT_NEGOTIATED_VERSION, ErrorData, JSONRPCError
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
-
-from sie_mcp.mcp_tool_lane import ToolLane
-from sie_mcp.runtime import RuntimeHandle
 
 if TYPE_CHECKING:
     from sie_mcp.settings import FastPath
@@ -113,15 +109,12 @@ class _OneExchange:
 class SingleCallJson:
     """Serves one stateless `tools/call` POST with a JSON answer, or declines (`serve` returns False)."""
 
-    def __init__(self, manager: Any, lifespan_state: Any, tool_lane: bool = True) -> None:
+    def __init__(self, manager: Any, lifespan_state: Any) -> None:
         # `manager`: the SDK's StreamableHTTPSessionManager for JSON answers (its server and security settings).
         self.server = manager.app
         self.security = TransportSecurityMiddleware(manager.security_settings)
         self.max_body = manager.max_request_body_size
         self.lifespan_state = lifespan_state
-        # Calls of our own tools skip the SDK's result pipeline where that cannot change the answer.
-        ready = lifespan_state.ready() if tool_lane and isinstance(lifespan_state, RuntimeHandle) else None
-        self.tool_lane = ToolLane(ready, self.server) if ready is not None else None
         self._header_params: dict[str, tuple[Mapping[str, Any], bool]] = {}
 
     async def serve(self, scope: Scope, body: bytes, message: Any, receive: Receive, send: Send) -> bool:
@@ -199,11 +192,6 @@ class SingleCallJson:
     async def _answer(self, request: Request, message: dict, transport: TransportContext, connection: Connection,
                       send: Send, error_answer: Callable[[Exception, str | int], tuple[int, bytes]]) -> None:
         """Run the call and write its answer; `error_answer` is the era's exception-to-wire mapping."""
-        if self.tool_lane is not None:
-            result = await self.tool_lane.result(message["params"], connection.protocol_version)
-            if result is not None:
-                await _send_json(send, 200, _result_body(message["id"], result))
-                return
         exchange = _OneExchange(transport=transport, request_id=message["id"],
                                 message_metadata=ServerMessageMetadata(request_context=request,
                                                                        can_send_request=False))

@@ -61,10 +61,6 @@ class RuntimeHandle:
             self._ready = await asyncio.shield(self._building)
         return self._ready
 
-    def ready(self) -> Runtime | None:
-        """The runtime if it is built already (no side effect: a build in progress goes on)."""
-        return self._ready
-
     def built(self) -> Runtime | None:
         """The runtime if it was built (for shutdown), else None; a build still running is cancelled."""
         if self._ready is None and self._building is not None:

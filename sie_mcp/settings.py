@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # imported where used: `sie-mcp --help` must not wait for tor
 
 # Declared here, not in the modules that use them: settings are read before the MCP SDK is imported.
 ResponseMode = Literal["auto", "sse", "json"]
-FastPath = Literal["all", "single-call", "off"]  # sie_mcp/mcp_single_call.py
+FastPath = Literal["on", "off"]  # sie_mcp/mcp_single_call.py
 
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "kib": 2**10,
           "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -127,10 +127,9 @@ class Settings(BaseSettings):
     max_sessions: int = Field(1000, ge=1, description="Open MCP sessions in all; more get 503")
     mcp_session_idle_s: float = Field(1800.0, gt=0, description="An MCP session with no request in flight for "
                                                                 "this long is ended")
-    mcp_fast_path: FastPath = Field("all", description="Stateless JSON tools/call POSTs: all (sie-mcp's direct "
-                                                       "path and its tool lane), single-call (the direct path, "
-                                                       "results through the SDK), off (the SDK's own path). Used "
-                                                       "only with the MCP SDK version it was verified against")
+    mcp_fast_path: FastPath = Field("on", description="Stateless JSON tools/call POSTs: on (sie-mcp's direct path, "
+                                                      "sie_mcp/mcp_single_call.py), off (the SDK's own path). Used "
+                                                      "only with the MCP SDK version it was verified against")
     malloc_arena_max: int = Field(2, description="glibc malloc arenas (bounds RSS growth under many threads; 0 "
                                                  "leaves glibc's default of 8 per core)")
 

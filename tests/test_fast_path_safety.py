@@ -27,19 +27,17 @@ def _router(client: TestClient):
 
 
 def test_only_the_verified_sdk_minor_version_gets_the_fast_path():
-    assert fast_path_refusal("all", "2.3.0") is None and fast_path_refusal("single-call", "2.3.7") is None
-    assert "verified with 2.3" in fast_path_refusal("all", "2.4.0")
-    assert "verified with 2.3" in fast_path_refusal("all", "3.0.1")
+    assert fast_path_refusal("on", "2.3.0") is None and fast_path_refusal("on", "2.3.7") is None
+    assert "verified with 2.3" in fast_path_refusal("on", "2.4.0")
+    assert "verified with 2.3" in fast_path_refusal("on", "3.0.1")
     assert fast_path_refusal("off", "2.3.0") == "--mcp-fast-path off"
 
 
-@pytest.mark.parametrize("setting, single_call, lane", [("all", True, True), ("single-call", True, False),
-                                                        ("off", False, False)])
-def test_the_setting_turns_the_fast_paths_off(surface_catalog, setting, single_call, lane):
+@pytest.mark.parametrize("setting, single_call", [("on", True), ("off", False)])
+def test_the_setting_turns_the_fast_path_off(surface_catalog, setting, single_call):
     with _client(surface_catalog, mcp_fast_path=setting) as client:
         router = _router(client)
         assert (router.single_call is not None) == single_call
-        assert (single_call and router.single_call.tool_lane is not None) == lane
         answer = client.post("/mcp", headers=HEADERS, json=CALL)
         assert answer.status_code == 200 and answer.json()["result"]["structuredContent"]["models"]
 

@@ -227,33 +227,26 @@ def test_single_call_path_answers_exactly_as_the_sdk(surface_catalog, era):
     """A stateless tools/call POST is answered by sie_mcp/mcp_single_call.py, without the SDK's per-POST
     transport; its answers (result, tool errors, protocol errors, HTTP status) equal the SDK's own,
     which the same request gets when it carries a session id (the direct path declines those)."""
-    # (tool, arguments, answered by the tool lane without the SDK's result pipeline)
-    cases = [("embed", {"texts": ["hello there", "a second text"]}, True),
-             ("embed", {"texts": []}, True),  # an engine error: an isError result
-             ("embed", {"textz": ["typo"]}, False),  # rejected arguments: the SDK writes the error
-             ("embed", {"texts": '["a JSON string", "of texts"]'}, True),  # the SDK's pre-parsing applies
-             ("no_such_tool", {}, False),
-             ("rerank", {"query": "q", "documents": ["a", "b"]}, True),
-             ("classify", {"texts": "a bug report", "labels": ["bug", "praise"]}, True),
-             ("list_models", {}, True)]
+    cases = [("embed", {"texts": ["hello there", "a second text"]}),
+             ("embed", {"texts": []}),  # an engine error: an isError result
+             ("embed", {"textz": ["typo"]}),  # rejected arguments: the SDK writes the error
+             ("embed", {"texts": '["a JSON string", "of texts"]'}),  # the SDK's pre-parsing applies
+             ("no_such_tool", {}),
+             ("rerank", {"query": "q", "documents": ["a", "b"]}),
+             ("classify", {"texts": "a bug report", "labels": ["bug", "praise"]}),
+             ("list_models", {})]
     with _client(surface_catalog, stateless_http=True) as client:
         (route,) = [r for r in client.app.routes if getattr(r, "path", None) == "/mcp"]
         single_call = route.endpoint.single_call
-        served, laned = [], []
-        original_serve, original_lane = single_call.serve, single_call.tool_lane.result
+        served = []
+        original_serve = single_call.serve
 
         async def counting_serve(*args):
             answered = await original_serve(*args)
             served.append(answered)
             return answered
 
-        async def counting_lane(*args):
-            result = await original_lane(*args)
-            laned.append(result is not None)
-            return result
-
         single_call.serve = counting_serve
-        single_call.tool_lane.result = counting_lane
         def same_as_sdk(body: dict, status: int = 200):
             name = body["params"]["name"]
             direct = client.post("/mcp", headers=_era_headers(era, name), json=body)
@@ -263,10 +256,10 @@ def test_single_call_path_answers_exactly_as_the_sdk(surface_catalog, era):
             assert direct.json() == via_sdk.json(), name
             return direct
 
-        for i, (name, arguments, _) in enumerate(cases):
+        for i, (name, arguments) in enumerate(cases):
             last = same_as_sdk(_call_body(i, name, arguments, modern=era == "modern"))
-        # What the lane leaves to the SDK: an extra `_meta` key, arguments that are not an object, and
-        # (2026-07-28) envelope values of the wrong type, which the SDK rejects.
+        # An extra `_meta` key, arguments that are not an object, and (2026-07-28) envelope values of the
+        # wrong type, which the SDK rejects: answered as the SDK answers them.
         extra_meta = _call_body(90, "embed", {"texts": ["x"]}, modern=era == "modern")
         extra_meta["params"]["_meta"] = {**extra_meta["params"].get("_meta", {}), "com.example/trace": "t"}
         assert same_as_sdk(extra_meta).json()["result"]["isError"] is False
@@ -279,7 +272,6 @@ def test_single_call_path_answers_exactly_as_the_sdk(surface_catalog, era):
             assert "error" in same_as_sdk(bad_envelope, status=400).json()
             declined += 1
     assert served == [True, False] * (len(cases) + declined)
-    assert laned == [lane for _, _, lane in cases] + [False] * declined
     assert last.json()["result"]["structuredContent"]["models"]  # the last case: list_models
 
 

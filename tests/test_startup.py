@@ -69,6 +69,19 @@ def _rpc(proc: subprocess.Popen, message: dict) -> None:
     proc.stdin.flush()
 
 
+def _end(proc: subprocess.Popen, log: Path) -> tuple[int | None, str]:
+    """Close the server's stdin (a client going away), wait for its exit (killed after 60 s: None) and read
+    its stderr log."""
+    proc.stdin.close()
+    try:
+        code = proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+        code = None
+    return code, log.read_text()
+
+
 def _answer(proc: subprocess.Popen, request_id: int, deadline_s: float) -> dict:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
@@ -114,12 +127,8 @@ def test_stdio_answers_initialize_before_loading_and_survives_a_failing_preload(
         _rpc(proc, {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
                     "params": {"name": "embed", "arguments": {"texts": "still serving"}}})
         works = _answer(proc, 3, 120)["result"]
-        proc.stdin.close()
-        code = proc.wait(60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    stderr = log.read_text()
+        code, stderr = _end(proc, log)
     # initialize waits for neither torch nor the models: within 1 CPU second of what the SDK alone costs to
     # start (importing torch alone takes more), and before the engine could answer a tool call.
     assert init_cpu_s < sdk_cpu_s + 1.0, (init_cpu_s, sdk_cpu_s)
@@ -147,12 +156,8 @@ def test_stdio_with_a_malformed_setting_answers_each_call_with_what_the_operator
         for i in (2, 3):
             _rpc(proc, {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "list_models"}})
             answers.append(_answer(proc, i, 120)["result"])
-        proc.stdin.close()
-        code = proc.wait(60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    stderr = log.read_text()
+        code, stderr = _end(proc, log)
     for answer in answers:
         assert answer["isError"], answer
         text = answer["content"][0]["text"]

@@ -8,7 +8,7 @@ between texts and a task's result — prompts, `kind`, pairs, defaults, validati
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -20,7 +20,7 @@ from engine.heads.specs import HEADS, Head, OutputSplit
 from engine.models.layers import AttentionContext
 from engine.runnable import ModelInfo
 from engine.tokenization import Encoded, PairTemplate, TextTokenizer
-from engine.weights import weights_nbytes
+from engine.weights import BackboneAndHead
 
 DEFAULT_MAX_BATCH_TOKENS = {"cpu": 8192, "cuda": 32768}
 
@@ -78,7 +78,7 @@ def plan_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int
     return batches
 
 
-class LoadedModel:
+class LoadedModel(BackboneAndHead):
     def __init__(self, info: ModelInfo, backbone: nn.Module, head: nn.Module, tokenizer: TextTokenizer,
                  attention: AttentionBackend, position_offset: int = 0) -> None:
         self.info = info
@@ -93,18 +93,6 @@ class LoadedModel:
     @property
     def front(self) -> TextTokenizer:
         return self.tokenizer
-
-    # --- sizes -----------------------------------------------------------------------------------
-
-    def nbytes(self) -> int:
-        """Bytes held by parameters and buffers (what the pool budgets); a tied MLM decoder counts once."""
-        return weights_nbytes(self.backbone, self.head)
-
-    def move(self, device: torch.device) -> None:
-        """Move weights between the device and host RAM (the pool's tiers)."""
-        self.backbone.to(device)
-        self.head.to(device)
-        self.info = replace(self.info, device=device)
 
     # --- compute ---------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -10,6 +11,7 @@ from safetensors import safe_open
 from torch import nn
 
 from engine.errors import ModelLoadError
+from engine.runnable import ModelInfo
 
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -77,3 +79,22 @@ def weights_nbytes(*modules: nn.Module) -> int:
     (a head tied to the backbone's embeddings) counts once."""
     tensors = {id(t): t for m in modules for t in [*m.parameters(), *m.buffers()]}
     return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
+class BackboneAndHead:
+    """`nbytes` and `move` of a `Runnable` whose weights are a backbone and a head module (LoadedModel,
+    GlinerModel): what the pool budgets and how it moves the model between its tiers."""
+
+    backbone: nn.Module
+    head: nn.Module
+    info: ModelInfo
+
+    def nbytes(self) -> int:
+        """Bytes held by parameters and buffers; a tensor both modules share (a tied decoder) counts once."""
+        return weights_nbytes(self.backbone, self.head)
+
+    def move(self, device: torch.device) -> None:
+        """Move weights between the device and host RAM (the pool's tiers)."""
+        self.backbone.to(device)
+        self.head.to(device)
+        self.info = replace(self.info, device=device)

@@ -47,7 +47,7 @@ from engine.models.layers import AttentionContext, Linear, pack_linear_weights
 from engine.registry import resolve
 from engine.runnable import ModelInfo
 from engine.tasks import Task
-from engine.weights import assign_weights, read_state_dict, weight_files, weights_nbytes
+from engine.weights import BackboneAndHead, assign_weights, read_state_dict, weight_files
 
 log = logging.getLogger(__name__)
 
@@ -363,9 +363,11 @@ class GlinerBatch:
     n_words: tuple[int, ...]
 
 
-class GlinerModel:
+class GlinerModel(BackboneAndHead):
     """A `Runnable`: backbone + GLiNER head; one output per work item ([W, K, C] span or [W, C, 3] token
     logits, float32 on the host)."""
+
+    head: GlinerHead  # BackboneAndHead's head, with the GLiNER head's own methods
 
     def __init__(self, info: ModelInfo, cfg: GlinerConfig, backbone: nn.Module, head: GlinerHead,
                  front: GlinerFront, attention: AttentionBackend) -> None:
@@ -380,14 +382,6 @@ class GlinerModel:
     @property
     def front(self) -> GlinerFront:
         return self._front
-
-    def nbytes(self) -> int:
-        return weights_nbytes(self.backbone, self.head)
-
-    def move(self, device: torch.device) -> None:
-        self.backbone.to(device)
-        self.head.to(device)
-        self.info = replace(self.info, device=device)
 
     def make_batch(self, items: Sequence[GlinerItem]) -> GlinerBatch:
         packed = pack([it.ids for it in items])

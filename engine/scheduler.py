@@ -12,8 +12,9 @@ requests, a batch that is not yet full waits for the callers just answered to se
 at most `max_wait_s` and a tenth of a batch's compute time, so waiting never costs more than a tenth of
 the throughput it buys. Tokenisation of arriving requests runs on the event loop or a worker thread
 while the device thread computes the current batch. Across models the loop prefers models
-already resident, and once it has paid for a swap it keeps serving that model's queue (up to
-`max_consecutive_batches` while others wait), so alternating calls do not thrash the pool. A cold
+already resident and serves them oldest call first, batch by batch; once it has paid for a swap it keeps
+serving that model's queue (up to `max_consecutive_batches` while cold models wait), so alternating calls
+do not thrash the pool. A cold
 model's oldest request is served after at most `starvation_s` even if resident models stay busy.
 """
 
@@ -229,6 +230,18 @@ class Scheduler:
                 return None
         return min(resident, key=lambda m: self._queues[m][0].enqueued_at)
 
+    def _older_resident_work(self, model_id: str) -> bool:
+        """Whether another resident model has a call waiting since before this model's oldest one. Between
+        resident models the loop goes oldest first after every batch: staying on one model for up to
+        `max_consecutive_batches` only pays off when the next model would need a swap (under a 3:1 mix of
+        embed and NER calls, staying kept the NER calls waiting for eight embed batches: p99 12.7x p50)."""
+        mine = self._live(model_id)
+        if not mine:
+            return False
+        head = mine[0].enqueued_at
+        return any(m != model_id and self.pool.is_resident(m) and self._queues[m][0].enqueued_at < head
+                   for m in self._waiting_models())
+
     def _bring_in(self, model_id: str) -> None:
         """Start making `model_id` resident (once); when it is, or its load fails, wake the loop."""
         if model_id in self._loads:
@@ -273,6 +286,8 @@ class Scheduler:
             for n in range(10**9):
                 if not self._live(model_id):
                     break
+                if n and self._older_resident_work(model_id):
+                    break  # switching to a resident model costs nothing: serve the oldest call first
                 if n >= self.config.max_consecutive_batches and len(self._waiting_models()) > 1:
                     break
                 await self._fill_window(model_id, budget)

@@ -433,3 +433,37 @@ def test_every_torch_operation_runs_on_the_one_device_thread(tiny_dirs, tiny_byt
     asyncio.run(main())
     assert {kind for kind, _ in threads} == {"load", "compute"}
     assert len({name for _, name in threads}) == 1 and next(iter(threads))[1].startswith("sie-device")
+
+
+def test_resident_models_are_served_oldest_call_first(tiny_dirs, tiny_bytes):
+    """Two resident models; two clients call the first back to back, one batch per call, and one call for
+    the second arrives meanwhile: it is served once the first model's older calls are, not after
+    `max_consecutive_batches` of its batches (the NER tail under a 3:1 embed/NER load, issue 17)."""
+
+    async def main():
+        engine = _engine(_catalog(tiny_dirs[:2]), budget=4 * tiny_bytes, max_batch_tokens=300,
+                         max_consecutive_batches=8)
+        await asyncio.gather(engine.embed("m0", ["warm"]), engine.embed("m1", ["warm"]))
+        done = asyncio.Event()
+        m0_calls = 0
+
+        async def busy_client() -> None:
+            nonlocal m0_calls
+            while not done.is_set():
+                await engine.embed("m0", [LONG])  # ~250 tokens: one batch per call at max_batch_tokens=300
+                m0_calls += 1
+
+        async def other_call() -> int:
+            while m0_calls < 1:  # the first model's serving run has begun
+                await asyncio.sleep(0)
+            before = m0_calls
+            await engine.embed("m1", [LONG])
+            done.set()
+            return m0_calls - before
+
+        *_, waited = await asyncio.gather(busy_client(), busy_client(), other_call())
+        await engine.shutdown()
+        return waited
+
+    waited = asyncio.run(main())
+    assert waited <= 3, f"the second model's call waited for {waited} of the first model's calls"

@@ -5,10 +5,11 @@ A backend is chosen once per model at load time (`select_backend`), with a reada
 bookkeeping (grouping, padding indices) happens once per forward in `prepare`, not once per layer.
 
 CPU backends (measured on a 2-core AMD EPYC Zen 4 with AVX512-BF16, see docs/benchmarks.md):
-- `sdpa_bucketed` (default): consecutive sequences are padded into buckets chosen by a cost model (a
-  bucket's padding may cost at most what another bucket's fixed per-layer cost would), each attended as
-  one batched call with a key mask: a batch's attention work does not scale with its number of distinct
-  lengths (a 64-text call of the project corpus: 7-8 buckets instead of 42 groups).
+- `sdpa_bucketed` (default): each sequence is padded to a rung that depends on its own length only
+  (`bucket_width`), and each run of sequences sharing a rung is attended as one batched call with a key
+  mask: a batch's attention work does not scale with its number of distinct lengths (a 64-text call of
+  the project corpus: about 8 buckets instead of 42 groups), and a text's answer does not depend on the
+  batch it lands in.
 - `sdpa_grouped`: sequences of identical length are attended together as one [b, heads, L, D] SDPA
   call, no padding and no mask (DeBERTa's own attention uses its groups).
 CUDA backends:
@@ -52,7 +53,7 @@ class AttentionBackendName(str, Enum):
     SDPA_GROUPED = "sdpa_grouped"
     """SDPA per run of equal-length sequences: exact, no padding."""
     SDPA_BUCKETED = "sdpa_bucketed"
-    """Length buckets chosen by a cost model, one masked batched call each (CPU default)."""
+    """Length rungs, one masked batched call per run of a rung (CPU default; batch-invariant)."""
     SDPA_PADDED = "sdpa_padded"
     """SDPA on one padded batch with a key mask: the fallback that always runs."""
 
@@ -252,19 +253,30 @@ class _Padded:
     drop: torch.Tensor | None = None  # CPU: [b, 1, 1, L] bool, True = padded key (masked_fill_'s sense)
 
 
-# Bucketing cost model on CPU (`SdpaBucketed.prepare`): one more bucket costs about as much per layer as
-# this many padded [L, L] score positions (~13 ops of ~10 us with two OpenMP threads, against ~30 ns per
-# position for QK^T, exp, sum and PV over MiniLM's 12 heads of 32). A sequence joins the current bucket
-# while the bucket's padded positions (b * L^2 - sum of n^2) stay under it.
-CPU_BUCKET_OVERHEAD_SCORES = 4096
+# Bucket widths on CPU (`SdpaBucketed.prepare`): a sequence of n tokens is attended at the rung at or above
+# n, a multiple of max(16, 2^(floor(log2 n) - 3)): at most 15 tokens of padding below 256, at most 1/8 of n
+# above. The width is a function of n alone, so a text is attended over the same padded length whatever
+# it is batched with, and its answer under concurrency is bit-identical to its answer alone. A width
+# chosen from the batch's lengths (the cost model before it) changed the order of the row sums and of the
+# matmuls' reductions: embeddings differed from the call alone in the last float32 place (issue 17).
+# Measured against the cost model, alternating on the same batches (docs/reliability.md): forward time
+# +1 % for 64-text calls, +5 % for 1- and 4-text calls (those are padded to their rung, where they were
+# attended exactly).
+CPU_BUCKET_MIN_STEP = 16
+
+
+def bucket_width(n: int) -> int:
+    """The padded length a sequence of `n` tokens is attended at on CPU."""
+    step = max(CPU_BUCKET_MIN_STEP, 1 << max(0, n.bit_length() - 4))
+    return -(-n // step) * step
 
 
 class SdpaBucketed(AttentionBackend):
     """Consecutive sequences padded into buckets, each attended as one batched call with a key mask
-    (exact: masked keys get zero weight). On CPU the buckets follow a cost model (padding is added while
-    it costs less than another bucket's fixed cost), so a batch's attention work does not scale with its
-    number of distinct lengths. An explicit `max_padding` bounds the padded fraction of tokens per bucket
-    instead (and is the rule off CPU, at 0.15)."""
+    (exact: masked keys get zero weight). On CPU a bucket is the run of sequences whose lengths share a
+    rung (`bucket_width`: at most 1/8 padding), so a batch's attention work does not scale with its number
+    of distinct lengths and a sequence's answer does not depend on its batch. An explicit `max_padding`
+    bounds the padded fraction of tokens per bucket instead (and is the rule off CPU, at 0.15)."""
 
     name = AttentionBackendName.SDPA_BUCKETED
 
@@ -272,27 +284,35 @@ class SdpaBucketed(AttentionBackend):
         self.max_padding = max_padding
 
     def prepare(self, batch: PackedBatch) -> list[_Padded]:
-        cost_model = self.max_padding is None and batch.input_ids.device.type == "cpu"
+        device = batch.input_ids.device
+        if self.max_padding is None and device.type == "cpu":  # runs of one rung (`bucket_width`)
+            runs: list[tuple[int, int, list[int]]] = []  # (width, token offset, lengths)
+            offset = 0
+            for n in batch.seqlens:
+                width = bucket_width(n)
+                if runs and runs[-1][0] == width:
+                    runs[-1][2].append(n)
+                else:
+                    runs.append((width, offset, [n]))
+                offset += n
+            return [_make_padded(start, lens, device, width) for width, start, lens in runs]
         max_padding = 0.15 if self.max_padding is None else self.max_padding
         buckets: list[tuple[int, list[int]]] = []  # (token offset, lengths)
         offset = 0
-        width = real = squares = 0  # of the current bucket: padded length, real tokens, sum of squared lengths
+        width = real = 0  # of the current bucket: padded length, real tokens
         for n in batch.seqlens:
             if buckets:
                 lens = buckets[-1][1]
                 new_width = max(width, n)
-                fits = new_width * (len(lens) + 1) <= (1 + max_padding) * (real + n)
-                if cost_model and not fits:  # the bucket's padding costs less than one more bucket
-                    fits = (len(lens) + 1) * new_width**2 - (squares + n * n) <= CPU_BUCKET_OVERHEAD_SCORES
-                if fits:
+                if new_width * (len(lens) + 1) <= (1 + max_padding) * (real + n):
                     lens.append(n)
-                    width, real, squares = new_width, real + n, squares + n * n
+                    width, real = new_width, real + n
                     offset += n
                     continue
             buckets.append((offset, [n]))
-            width, real, squares = n, n, n * n
+            width, real = n, n
             offset += n
-        return [_make_padded(start, lens, batch.input_ids.device) for start, lens in buckets]
+        return [_make_padded(start, lens, device) for start, lens in buckets]
 
     def attend(self, q, k, v, meta: list[_Padded], spec: AttentionSpec,
                bias: AttentionBias | None = None) -> torch.Tensor:
@@ -320,8 +340,8 @@ class SdpaPadded(SdpaBucketed):
         return out
 
 
-def _make_padded(start: int, lens: list[int], device: torch.device) -> _Padded:
-    width = max(lens)
+def _make_padded(start: int, lens: list[int], device: torch.device, width: int | None = None) -> _Padded:
+    width = max(lens) if width is None else width
     lens_t = torch.tensor(lens, device=device)
     ar = torch.arange(width, device=device)
     valid = ar[None, :] < lens_t[:, None]  # [b, L]

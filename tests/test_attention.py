@@ -148,7 +148,7 @@ def test_extreme_scores_keep_softmax_exact(name, case):
 
 
 def test_bucket_count_does_not_scale_with_distinct_lengths():
-    """The CPU default buckets lengths by cost, so 200 distinct lengths (one sequence each: 200 groups for
+    """The CPU default buckets lengths by rung, so 200 distinct lengths (one sequence each: 200 groups for
     sdpa_grouped) become a handful of masked batched calls, and the masked keys change nothing."""
     seqlens = list(range(1, 201))
     batch = pack([[0] * n for n in seqlens])
@@ -162,3 +162,40 @@ def test_bucket_count_does_not_scale_with_distinct_lengths():
     q, k, v = (torch.randn(t, 4, 8, generator=g) for _ in range(3))
     out = backend.attend(q, k, v, meta, AttentionSpec())
     assert float((out - _reference(q, k, v, seqlens, AttentionSpec())).abs().max()) < 1e-5
+
+
+def test_bucket_width_depends_on_the_length_alone():
+    widths = [attention.bucket_width(n) for n in range(1, 2049)]
+    assert all(w >= n for n, w in zip(range(1, 2049), widths))
+    assert all(w - n <= max(15, n // 8) for n, w in zip(range(1, 2049), widths))
+    assert len(set(widths[:256])) == 16  # 16, 32, ..., 256: few buckets per batch
+    assert len(set(widths[256:512])) == 8  # then steps of 32
+
+
+def test_default_cpu_attention_is_batch_invariant(minilm_dir, corpus):
+    """Every text's embedding is bit-identical alone and in any batch the scheduler could form (sorted by
+    length, with shorter and longer companions). With buckets sized from the batch's lengths the vectors
+    differed in their last float32 places."""
+    from engine.loading import LoadOptions, load_model
+
+    model = load_model(minilm_dir, LoadOptions(dtype="float32"))
+    assert model.info.attention_backend == AttentionBackendName.SDPA_BUCKETED.value
+    texts = corpus[::41][:48]
+    enc = model.tokenizer.encode(texts, offsets=False)
+
+    def embed(indices: list[int]) -> dict[int, torch.Tensor]:
+        order = sorted(indices, key=lambda i: len(enc[i]))  # as the scheduler sorts a batch
+        batch = model.make_batch([enc[i] for i in order])
+        with torch.inference_mode():
+            return dict(zip(order, model.split_output(model.forward(batch), batch), strict=True))
+
+    alone = {i: embed([i])[i] for i in range(len(texts))}
+    g = torch.Generator().manual_seed(0)
+    differing = set()
+    for size in (2, 5, 16, 48):
+        for _ in range(3):
+            picked = torch.randperm(len(texts), generator=g)[:size].tolist()
+            for i, out in embed(picked).items():
+                if not torch.equal(out, alone[i]):
+                    differing.add(i)
+    assert not differing, f"{len(differing)} of {len(texts)} texts changed with their batch"

@@ -28,7 +28,7 @@ class EngineMetrics:
         self.batch_tokens = Histogram("sie_batch_tokens", "Real tokens per forward batch", ["model"],
                                       buckets=_TOKEN_BUCKETS, registry=r)
         self.phase_seconds = Histogram("sie_request_phase_seconds",
-                                       "Latency by phase: queue (wait for a batch), tokenize, compute",
+                                       "Latency by phase: queue (wait for a batch), tokenize, compute, heap_trim",
                                        ["model", "phase"], buckets=_LATENCY_BUCKETS, registry=r)
         self.loads = Counter("sie_model_loads_total", "Model loads, by source tier (disk or host)",
                              ["model", "source"], registry=r)

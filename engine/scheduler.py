@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from engine.errors import ComputeError, EngineError, ModelOutputError, Overloaded, RequestTimeout, ShuttingDown
+from engine.host_memory import trim_heap
 from engine.metrics import ALL_MODELS, EngineMetrics
 from engine.pool import ModelPool
 from engine.runnable import Runnable, WorkInput
@@ -54,6 +55,7 @@ class SchedulerConfig:
     request_timeout_s: float = 60.0
     max_consecutive_batches: int = 8
     starvation_s: float = 0.5
+    heap_trim_interval_s: float = 1.0  # 0: never (engine/host_memory.py `trim_heap`)
 
 
 @dataclass(eq=False)
@@ -93,6 +95,7 @@ class Scheduler:
         self._throughput = 2000.0  # tokens/s, a running estimate for retry-after hints
         self._last_batch_end = 0.0
         self._requests_per_batch = 1.0  # running estimate of the requests a batch merges (the concurrency)
+        self._last_trim = 0.0
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -405,6 +408,16 @@ class Scheduler:
             item.pending -= 1
             if item.pending == 0 and not item.future.done():
                 item.future.set_result(item.outputs)
+        await self._trim_heap_if_due(model_id)
+
+    async def _trim_heap_if_due(self, model_id: str) -> None:
+        """After a batch's answers are out: free heap pages back to the system, at most once per interval."""
+        interval = self.config.heap_trim_interval_s
+        started = time.perf_counter()
+        if interval and started - self._last_trim >= interval:
+            await self.pool.on_device(trim_heap)  # serialised with compute, like every device-thread job
+            self._last_trim = time.perf_counter()
+            self.metrics.phase_seconds.labels(model=model_id, phase="heap_trim").observe(self._last_trim - started)
 
     @staticmethod
     def _compute(model: Runnable, encoded: list[WorkInput]) -> list:

@@ -64,7 +64,7 @@ def load_settings(args: argparse.Namespace) -> Settings:
 def _serve(settings: Settings) -> int:
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from sie_mcp.memory import bound_malloc_arenas
+    from engine.host_memory import bound_malloc_arenas  # torch-free
 
     bound_malloc_arenas(settings.malloc_arena_max)
     if settings.transport == "http":

@@ -132,6 +132,8 @@ class Settings(BaseSettings):
                                                       "only with the MCP SDK version it was verified against")
     malloc_arena_max: int = Field(2, description="glibc malloc arenas (bounds RSS growth under many threads; 0 "
                                                  "leaves glibc's default of 8 per core)")
+    heap_trim_s: float = Field(1.0, ge=0, description="Return freed heap pages to the system at most this often, "
+                                                      "between batches (glibc malloc_trim; 0: never)")
 
     @model_validator(mode="after")
     def _drain_outlasts_requests(self) -> Settings:
@@ -162,7 +164,8 @@ class Settings(BaseSettings):
         from engine.scheduler import SchedulerConfig
 
         return SchedulerConfig(max_batch_tokens=self.max_batch_tokens, max_wait_s=self.max_wait_ms / 1e3,
-                               max_queue=self.max_queue, request_timeout_s=self.request_timeout_s)
+                               max_queue=self.max_queue, request_timeout_s=self.request_timeout_s,
+                               heap_trim_interval_s=self.heap_trim_s)
 
     def limits(self) -> Limits:
         from tools.context import Limits

@@ -467,3 +467,19 @@ def test_resident_models_are_served_oldest_call_first(tiny_dirs, tiny_bytes):
 
     waited = asyncio.run(main())
     assert waited <= 3, f"the second model's call waited for {waited} of the first model's calls"
+
+
+@pytest.mark.parametrize("interval", [1e-9, 0.0], ids=["every-batch", "off"])
+def test_heap_is_trimmed_between_batches_unless_off(tiny_dirs, tiny_bytes, interval):
+    """`heap_trim_interval_s`: freed heap pages go back to the system between batches (glibc malloc_trim, on
+    the device thread), timed as the `heap_trim` phase; 0 turns it off."""
+
+    async def main():
+        engine = _engine(_catalog(tiny_dirs[:1]), budget=4 * tiny_bytes, heap_trim_interval_s=interval)
+        for i in range(3):
+            await engine.embed("m0", [f"text {i}"])
+        await engine.shutdown()
+        return _metric(engine, "sie_request_phase_seconds_count", model="m0", phase="heap_trim")
+
+    trims = asyncio.run(main())
+    assert trims == (3 if interval else 0)

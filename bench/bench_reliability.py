@@ -155,9 +155,11 @@ async def load(url: str, n_calls: int, clients: int, pid: int, sessions: bool) -
         await asyncio.gather(*(client(c, warm_calls, warm_calls + n_calls, True) for c in range(clients)))
         wall = time.perf_counter() - t_start
         sampler.cancel()
+        rss_end = rss_mb(pid)
     return {"calls": done, "calls_per_s": done / wall, "errors": errors, "mismatches": mismatches,
             "mismatch_max_diff": {t: (len(v), max(v)) for t, v in differ.items()},
-            "rss_warm_mb": rss_warm, "rss_quarters_mb": rss_by_quarter, "rss_end_mb": rss_mb(pid), "growth_pct": (rss_mb(pid) / rss_warm - 1) * 100,
+            "rss_warm_mb": rss_warm, "rss_quarters_mb": rss_by_quarter, "rss_end_mb": rss_end,
+            "growth_pct": (rss_end / rss_warm - 1) * 100,
             "latency_ms": {t: (pct(v, 0.5) * 1e3, pct(v, 0.99) * 1e3, pct(v, 0.99) / pct(v, 0.5))
                            for t, v in latencies.items()}}
 
@@ -194,10 +196,9 @@ class RawHttpClient:
             self.writer.close()
 
 
-def http_request(url: str, path: str, body: dict) -> bytes:
+def http_request(authority: str, path: str, body: dict) -> bytes:
     payload = json.dumps(body).encode()
-    host = url.split("//", 1)[1]
-    return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+    return (f"POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
 
 
@@ -206,10 +207,11 @@ async def overload(url: str, clients: int, per_client: int, honour_retry_after: 
     loop) waits the 429's `Retry-After` (plus up to 50 % jitter) before its next call; a hostile one does
     not wait at all, so the offered load is whatever the event loop can take."""
     rejected, accepted, resets, no_hint = [], [], 0, 0
-    request = http_request(url, "/v1/tools/embed", {"texts": [" ".join(CORPUS[:3])[:2000]] * 8})
-    host, port = url.split("//", 1)[1].split(":")
+    authority = url.split("//", 1)[1]  # host:port
+    host, port = authority.split(":")
+    request = http_request(authority, "/v1/tools/embed", {"texts": [" ".join(CORPUS[:3])[:2000]] * 8})
     rng = random.Random(0)
-    healthz = f"GET /healthz HTTP/1.1\r\nHost: {url.split('//', 1)[1]}\r\n\r\n".encode()
+    healthz = f"GET /healthz HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode()
     for _ in range(3):  # warm-up: the calls alone (first-call work is not overload)
         warm = RawHttpClient(host, int(port))
         await warm.post(request)

@@ -31,7 +31,7 @@ runs of equal-length sequences (`prepare`); it never calls `attend`.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -195,6 +195,20 @@ class AttentionBackend:
         raise NotImplementedError
 
 
+def _runs(seqlens: Sequence[int], key: Callable[[int], int]) -> list[tuple[int, int, list[int]]]:
+    """Runs of consecutive sequences with the same `key(length)`: (key, token offset, lengths) each."""
+    runs: list[tuple[int, int, list[int]]] = []
+    offset = 0
+    for n in seqlens:
+        k = key(n)
+        if runs and runs[-1][0] == k:
+            runs[-1][2].append(n)
+        else:
+            runs.append((k, offset, [n]))
+        offset += n
+    return runs
+
+
 @dataclass(frozen=True)
 class _Group:
     start: int  # token offset of the first sequence
@@ -208,16 +222,7 @@ class SdpaGrouped(AttentionBackend):
     name = AttentionBackendName.SDPA_GROUPED
 
     def prepare(self, batch: PackedBatch) -> list[_Group]:
-        groups: list[_Group] = []
-        offset = 0
-        for n in batch.seqlens:
-            last = groups[-1] if groups else None
-            if last is not None and last.length == n:
-                groups[-1] = _Group(last.start, last.count + 1, n)
-            else:
-                groups.append(_Group(offset, 1, n))
-            offset += n
-        return groups
+        return [_Group(start, len(lens), n) for n, start, lens in _runs(batch.seqlens, lambda n: n)]
 
     def attend(self, q, k, v, meta: list[_Group], spec: AttentionSpec,
                bias: AttentionBias | None = None) -> torch.Tensor:
@@ -286,16 +291,8 @@ class SdpaBucketed(AttentionBackend):
     def prepare(self, batch: PackedBatch) -> list[_Padded]:
         device = batch.input_ids.device
         if self.max_padding is None and device.type == "cpu":  # runs of one rung (`bucket_width`)
-            runs: list[tuple[int, int, list[int]]] = []  # (width, token offset, lengths)
-            offset = 0
-            for n in batch.seqlens:
-                width = bucket_width(n)
-                if runs and runs[-1][0] == width:
-                    runs[-1][2].append(n)
-                else:
-                    runs.append((width, offset, [n]))
-                offset += n
-            return [_make_padded(start, lens, device, width) for width, start, lens in runs]
+            return [_make_padded(start, lens, device, width)
+                    for width, start, lens in _runs(batch.seqlens, bucket_width)]
         max_padding = 0.15 if self.max_padding is None else self.max_padding
         buckets: list[tuple[int, list[int]]] = []  # (token offset, lengths)
         offset = 0

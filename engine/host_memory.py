@@ -35,18 +35,17 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
+_LIBC = _libc()
+
+
 def bound_malloc_arenas(arenas: int) -> bool:
     """Cap glibc's malloc arenas at `arenas` (0: leave glibc's default). Returns whether it was applied."""
     if arenas <= 0:
         return False
-    libc = _libc()
-    if libc is None or libc.mallopt(_M_ARENA_MAX, arenas) != 1:
+    if _LIBC is None or _LIBC.mallopt(_M_ARENA_MAX, arenas) != 1:
         log.info("malloc arenas left as they are (not glibc)")
         return False
     return True
-
-
-_LIBC = _libc()
 
 
 def trim_heap() -> bool:

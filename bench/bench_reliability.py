@@ -260,23 +260,26 @@ def main() -> None:
     ap.add_argument("--skip-overload", action="store_true")
     ap.add_argument("--modes", default="stateless,sessions", help="load runs: stateless, sessions or both")
     ap.add_argument("--catalog", type=Path, default=None, help="default: the bundled catalog")
+    ap.add_argument("--server-args", default="", help="more `sie-mcp serve` options for every server, e.g. "
+                    "--server-args=--no-gc-freeze (split on spaces)")
     args = ap.parse_args()
     logs = Path(os.environ.get("TMPDIR", "/tmp"))
     catalog = args.catalog or Path(__file__).resolve().parent.parent / "engine" / "catalog.yaml"
     # The bundled catalog's default NER model (spaCy, offline); tests/serve.py would otherwise pick tiny-ner.
     ner = {"SIE_DEFAULT_NER_MODEL": os.environ.get("SIE_DEFAULT_NER_MODEL", "en_core_web_sm")}
+    extra = args.server_args.split()
     modes = [m for m in ("stateless", "sessions") if m in args.modes.split(",")]
     runs = [] if args.skip_load else [(2, m == "sessions") for m in modes] + ([(0, False)] if args.compare_arenas else [])
     for arenas, sessions in runs:
         mode = ["--max-client-sessions", str(2 * args.clients)] if sessions else ["--stateless-http"]
-        with serve(catalog, logs, *mode, "--max-queue", "4096", "--malloc-arena-max", str(arenas),
+        with serve(catalog, logs, *mode, *extra, "--max-queue", "4096", "--malloc-arena-max", str(arenas),
                    "--log-level", "warning", "--preload", "all-MiniLM-L6-v2", "--preload", ner["SIE_DEFAULT_NER_MODEL"],
                    env=ner) as s:
             result = asyncio.run(load(s.url, args.calls, args.clients, s.proc.pid, sessions))
         print(f"## load, MCP {'sessions' if sessions else 'stateless'}, malloc arenas {arenas or 'glibc default'}: "
               f"{json.dumps(result, indent=1)}", flush=True)
     for polite in () if args.skip_overload else (True, False):
-        with serve(catalog, logs, "--max-queue", str(args.max_queue), "--log-level", "warning",
+        with serve(catalog, logs, *extra, "--max-queue", str(args.max_queue), "--log-level", "warning",
                    "--preload", "all-MiniLM-L6-v2", env=ner) as s:
             result = asyncio.run(overload(s.url, args.overload_clients, args.overload_calls, polite))
             result["queue_depth_after"] = s.metric('sie_tool_queue_depth{model="_all"}')

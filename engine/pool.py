@@ -28,6 +28,7 @@ import torch
 
 from engine.catalog import Catalog, CatalogEntry
 from engine.errors import EngineError, ModelLoadError, Overloaded
+from engine.host_memory import freeze_long_lived_objects
 from engine.loading import LoadOptions
 from engine.metrics import EngineMetrics
 from engine.runnable import ModelInfo, Runnable
@@ -77,6 +78,9 @@ class PoolConfig:
     default_dtype: str = "auto"
     attention_backend: str | None = None
     room_wait_s: float = 30.0  # how long a load waits for in-use models to free room
+    # gc.freeze after each load (engine/host_memory.py): process-wide, so the server's choice (on by default
+    # there, `--gc-freeze`), off for a process that embeds the engine among its own objects.
+    freeze_objects: bool = False
 
 
 def total_ram_bytes() -> int:
@@ -286,6 +290,8 @@ class ModelPool:
                     slot.tier = Tier.DEVICE
                     await self._make_room(slot, 0)  # the estimate may have been low: settle the exact bytes
                     self._publish(slot)
+                    if self.config.freeze_objects:  # the new model's objects (and those of any it dropped)
+                        log.info("heap: collected and froze in %.0f ms", freeze_long_lived_objects() * 1e3)
             except EngineError as e:
                 slot.failures += 1
                 slot.last_error = e = type(e)(f"model {slot.entry.id} failed to load: {e}")

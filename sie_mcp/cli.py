@@ -64,9 +64,10 @@ def load_settings(args: argparse.Namespace) -> Settings:
 def _serve(settings: Settings) -> int:
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from engine.host_memory import bound_malloc_arenas  # torch-free
+    from engine.host_memory import bound_kernel_caches, bound_malloc_arenas  # torch-free
 
     bound_malloc_arenas(settings.malloc_arena_max)
+    bound_kernel_caches(settings.kernel_cache_entries)
     if settings.transport == "http":
         from sie_mcp.http_guard import Access
 

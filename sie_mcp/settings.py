@@ -134,6 +134,9 @@ class Settings(BaseSettings):
                                                  "leaves glibc's default of 8 per core)")
     heap_trim_s: float = Field(1.0, ge=0, description="Return freed heap pages to the system at most this often, "
                                                       "between batches (glibc malloc_trim; 0: never)")
+    kernel_cache_entries: int = Field(64, ge=0, description="Entries in each of oneDNN's shape-keyed kernel caches "
+                                      "(LRU_CACHE_CAPACITY, ONEDNN_PRIMITIVE_CACHE_CAPACITY; 0: the libraries' "
+                                      "1024, whose filling grows RSS by hundreds of MB under varying batches)")
     gc_freeze: bool = Field(True, description="After each model load, collect once and exclude the surviving "
                                               "objects from later garbage collections (gc.freeze): keeps "
                                               "collector pauses in milliseconds instead of ~0.2 s")

@@ -11,10 +11,14 @@
    glibc's default arenas).
 2. Overload, twice: `--overload-clients` clients (connections open, the model warm), each making
    `--overload-calls` calls of 8 x 2,000 characters against `--max-queue`; first clients that wait the
-   429's `Retry-After` (with jitter) as an agent's retry loop does, then hostile ones that do not wait.
+   429's `Retry-After` (with jitter) as an agent's retry loop does, then hostile ones that do not wait
+   (`--hostile-calls` each).
    Every call answered 200 or 429 (+ Retry-After), time-to-reject p50/p99, connection resets, queue depth
    after. The overload client speaks HTTP/1.1 on raw asyncio streams (`RawHttpClient`): with httpx its own
    event loop lagged by over a second on these shared cores and that lag was measured as the server's.
+
+`--server-args` adds `sie-mcp serve` options to every server, for comparisons made in one sitting
+(`--server-args=--no-gc-freeze`, `--server-args="--kernel-cache-entries 0"`).
 """
 
 from __future__ import annotations
@@ -253,7 +257,9 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=2500, help="per load run (two runs: stateless, sessions)")
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--overload-clients", type=int, default=128)
-    ap.add_argument("--overload-calls", type=int, default=20, help="per overload client")
+    ap.add_argument("--overload-calls", type=int, default=20, help="per overload client honouring Retry-After")
+    ap.add_argument("--hostile-calls", type=int, default=100, help="per overload client ignoring it (long enough "
+                    "for the garbage collector's full collections to fall inside the run)")
     ap.add_argument("--max-queue", type=int, default=8)
     ap.add_argument("--compare-arenas", action="store_true")
     ap.add_argument("--skip-load", action="store_true")
@@ -281,7 +287,8 @@ def main() -> None:
     for polite in () if args.skip_overload else (True, False):
         with serve(catalog, logs, *extra, "--max-queue", str(args.max_queue), "--log-level", "warning",
                    "--preload", "all-MiniLM-L6-v2", env=ner) as s:
-            result = asyncio.run(overload(s.url, args.overload_clients, args.overload_calls, polite))
+            per_client = args.overload_calls if polite else args.hostile_calls
+            result = asyncio.run(overload(s.url, args.overload_clients, per_client, polite))
             result["queue_depth_after"] = s.metric('sie_tool_queue_depth{model="_all"}')
         print(f"## overload, --max-queue {args.max_queue}, clients {'honouring' if polite else 'ignoring'} "
               f"Retry-After: {json.dumps(result, indent=1)}", flush=True)

@@ -51,6 +51,8 @@ def pre_work_checks(name: str, kwargs: dict[str, Any]) -> None:
     if name == "rerank":
         as_texts(kwargs["query"], LIMITS, "query")
         as_texts(kwargs["documents"], LIMITS, "documents", max_items=LIMITS.max_documents)
+    if name == "extract_entities" and kwargs.get("labels") is not None:
+        as_texts(kwargs["labels"], LIMITS, "labels", max_items=LIMITS.max_labels)
     if name == "classify":
         if kwargs.get("taxonomy") is not None:
             check_taxonomy(kwargs["taxonomy"], LIMITS)

@@ -167,8 +167,10 @@ async def extract_entities(ctx: ToolContext, texts: str | list[str], model: str 
                            threshold: float | None = None, nested: bool = False,
                            multi_label: bool = False) -> EntitiesResult:
     items = as_texts(texts, ctx.limits)
-    if labels is not None and not all(isinstance(x, str) and x for x in labels):
-        raise InvalidInput("labels must be a list of non-empty strings")
+    if labels is not None:  # strings, within the limits, valid Unicode: a lone surrogate never reaches a tokenizer
+        labels = as_texts(labels, ctx.limits, "labels", max_items=ctx.limits.max_labels)
+        if not all(labels):
+            raise InvalidInput("labels must be a list of non-empty strings")
     model_id = tool_model(ctx, "extract_entities", model, ctx.defaults.ner_model)
     info = await ctx.engine.info(model_id)
     if aggregation is not None and aggregation not in AGGREGATIONS:

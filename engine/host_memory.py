@@ -1,7 +1,8 @@
 """The process's heap under load: bounding its growth (glibc only; elsewhere a no-op), and keeping the
 garbage collector's pauses short.
 
-Four measures, each measured in `bench/bench_reliability.py` (docs/reliability.md):
+Four measures, each measured in `bench/bench_reliability.py` (docs/reliability.md; the caches also in
+`bench/bench_kernel_cache.py`):
 
 oneDNN (bf16 matmuls on CPUs with fast bf16) keeps two caches keyed on tensor shapes, 1024 entries each:
 PyTorch's ideep cache (`LRU_CACHE_CAPACITY`) and oneDNN's primitive cache. Packed batches have a new token
@@ -28,7 +29,8 @@ pydantic schemas, spaCy's pipeline), and CPython's full collection visits every 
 held, every few seconds under load, so every request in flight, rejections included, waited that long
 (wrk against a server refusing every call: p50 7 ms, p99 200-245 ms). `freeze_long_lived_objects` collects
 once and moves what survives into the permanent generation (`gc.freeze`), which full collections skip; the
-pool calls it after each model load or drop (`PoolConfig.freeze_objects`). Unfreezing first lets the next
+pool calls it after each model load, which is also when models are dropped to make room
+(`PoolConfig.freeze_objects`). Unfreezing first lets the next
 call collect what the last drop left in cycles, so a dropped model is not kept forever.
 """
 

@@ -84,14 +84,16 @@ def _serve(settings: Settings) -> int:
                                 timeout_graceful_shutdown=int(FLUSH_S), timeout_keep_alive=65)
         DrainingServer(config, drain=app.state.drain).run()
         return 0
+    from sie_mcp.declare import surface
     from sie_mcp.mcp_server import build_mcp, deferred_runtime
     from sie_mcp.mcp_single_call import fast_path_refusal
     from sie_mcp.stdio import serve_stdio
 
     # `initialize` is answered before torch is imported; the engine starts and the models load behind it.
     # The graph store is made here (no torch) so `resources/list` answers before the engine is up.
+    tools = surface(settings)  # an unknown --tools name stops here, before anything starts
     graphs = settings.graph_store()
-    server = build_mcp(deferred_runtime(settings, graphs), graphs)
+    server = build_mcp(deferred_runtime(settings, graphs), graphs, tools)
     # stdout carries the protocol; logs go to stderr. Every line is answered (sie_mcp/stdio.py) on the SDK
     # version that was verified; on another, the SDK's own transport.
     if fast_path_refusal("on") is None:

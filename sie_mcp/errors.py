@@ -121,12 +121,36 @@ def tool_error(error: EngineError) -> ToolError:
     return ToolError(f"{type(error).__name__}: {public_message(error)}")
 
 
+_TYPE_NAMES = {"str", "int", "float", "bool", "dict", "list", "none", "bytes", "typed-dict"}
+_TAG = re.compile(r"^(constrained-|function-|lax-or-strict|json-or-python|nullable|union|tagged-union|literal|"
+                  r"definition-ref|model)|\[|^[A-Z][A-Za-z]*Object$")  # ...Object: sie_mcp/tooldefs' nested types
+_TYPE_ERRORS = {"string_type", "list_type", "dict_type", "int_type", "float_type", "bool_type", "none_required",
+                "model_type", "model_attributes_type", "is_instance_of", "int_from_float", "string_sub_type"}
+
+
+def field_location(loc: Sequence[Any]) -> list[Any]:
+    """A pydantic error location without the body and the union-member tags (`constrained-str`,
+    `list[str]` …): the path of the field in the caller's JSON."""
+    return [p for p in loc if p != "body" and not (isinstance(p, str) and (p in _TYPE_NAMES or _TAG.search(p)))]
+
+
+def _without_union_noise(errors: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """A value that fails every branch of a union gets one error per branch; the branches of another JSON type
+    ("should be a valid string" for a list) say nothing, so they are left out where another error remains."""
+    located = [(tuple(field_location(e.get("loc", ()))), e) for e in errors]
+    real = {loc for loc, e in located if e.get("type") not in _TYPE_ERRORS}
+    kept = [e for loc, e in located if e.get("type") not in _TYPE_ERRORS
+            or not any(r[:len(loc)] == loc for r in real)]
+    return kept or list(errors)
+
+
 def validation_details(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The first MAX_DETAILS validation errors as `{loc, msg, type}`: where and what, never the input."""
     out = []
-    for e in errors[:MAX_DETAILS]:
-        loc = [p for p in e.get("loc", ()) if p != "body"]
-        out.append({"loc": loc[:8], "msg": public_text(str(e.get("msg", "")))[:200], "type": str(e.get("type", ""))})
+    for e in _without_union_noise(errors)[:MAX_DETAILS]:
+        loc = field_location(e.get("loc", ()))
+        msg = str(e.get("msg", "")).removeprefix("Value error, ")  # our validators' own words
+        out.append({"loc": loc[:8], "msg": public_text(msg)[:200], "type": str(e.get("type", ""))})
     return out
 
 
@@ -134,12 +158,13 @@ def validation_message(errors: Sequence[Mapping[str, Any]], total: int | None = 
     """One line naming the failing fields, e.g. `texts.0: Input should be a valid string; …(+41 more)`.
     `total`: how many errors there were, where `errors` holds only the first ones (`argument_errors`)."""
     total = len(errors) if total is None else total
+    kept = _without_union_noise(errors)
     parts = []
-    for d in validation_details(errors):
-        where = ".".join(str(p) for p in d["loc"]) or "body"
+    for d in validation_details(kept):
+        where = ".".join(str(p) for p in d["loc"]) or "arguments"
         parts.append(f"{where}: {d['msg']}")
-    shown = min(len(errors), MAX_DETAILS)
-    more = f" (+{total - shown} more)" if total > shown else ""
+    hidden = (total - len(errors)) + (len(kept) - len(parts))  # cut before us, and beyond MAX_DETAILS here
+    more = f" (+{hidden} more)" if hidden > 0 else ""
     return "invalid arguments: " + "; ".join(parts) + more
 
 

@@ -29,13 +29,16 @@ from sie_mcp.mcp_response_mode import mcp_routes
 from sie_mcp.mcp_server import build_mcp, preload_in_background, shared_runtime
 from sie_mcp.runtime import Runtime, RuntimeHandle, build_runtime, preload_models
 from sie_mcp.settings import Settings
-from sie_mcp.tool_surface import TOOLS, PositiveInt, SurfaceTool
+from sie_mcp.declare import BoundTool, surface
+from sie_mcp.tooldefs._types import Count
 from tools import wire
 from tools.embed import embed as embed_tool
 from tools.models import list_models
 from tools.rerank import rerank as rerank_tool
 
 log = logging.getLogger("sie_mcp")
+# The OpenAI- and Cohere-compatible routes and the tool each one calls: served when that tool is (`--tools`).
+COMPATIBLE_ROUTES = {"/v1/embeddings": "embed", "/v1/rerank": "rerank"}
 
 
 class JSONBody(Response):
@@ -57,7 +60,7 @@ class EmbeddingsRequest(BaseModel):
 
     input: str | Annotated[list[str], Field(min_length=1)] = Field(description="Text or texts to embed")
     model: str | None = Field(None, description="Model id (default: the server's embedding model)")
-    dimensions: Annotated[PositiveInt | None, Field(strict=False, description="Matryoshka truncation")] = None
+    dimensions: Annotated[Count() | None, Field(strict=False, description="Matryoshka truncation")] = None
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = None
 
@@ -72,7 +75,7 @@ class RerankRequest(BaseModel):
     query: str = Field(min_length=1)
     documents: list[str | RerankText] = Field(min_length=1, description="Strings, or objects with a 'text' field")
     model: str | None = None
-    top_n: Annotated[PositiveInt | None, Field(strict=False)] = None
+    top_n: Annotated[Count() | None, Field(strict=False)] = None
     return_documents: bool = True
 
 
@@ -80,10 +83,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None, access: Acces
     """The app. Raises ValueError where the settings would expose it (sie_mcp/http_guard.py); `access`: those
     rules already resolved from `settings`."""
     access = access or Access.from_settings(settings)
+    tools = surface(settings)  # ValueError for an unknown --tools name
     runtime = runtime or build_runtime(settings)
     engine: Engine = runtime.engine
     handle = RuntimeHandle(runtime)
-    mcp = build_mcp(shared_runtime(handle), runtime.graphs.store if runtime.graphs is not None else None)
+    mcp = build_mcp(shared_runtime(handle), runtime.graphs.store if runtime.graphs is not None else None, tools)
     mcp_routes_, mcp_managers = mcp_routes(mcp, "/mcp", settings.stateless_http, settings.mcp_response,
                                            handle, settings.max_body_bytes, settings.mcp_fast_path,
                                            settings.max_sessions, settings.mcp_session_idle_s)
@@ -118,7 +122,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None, access: Acces
                   description="Small specialised models as tools for LLM agents (MCP at /mcp).")
     app.router.routes.extend(mcp_routes_)
     # Outermost first: who may call (no body read), CORS only for configured origins, then the body.
-    tool_paths = {f"/v1/tools/{name}" for name in TOOLS if name != "list_models"} | {"/v1/embeddings", "/v1/rerank"}
+    compatible = {path for path, tool in COMPATIBLE_ROUTES.items() if tool in tools}
+    tool_paths = {f"/v1/tools/{name}" for name in tools.names() if name != "list_models"} | compatible
 
     def admission(path: str) -> EngineError | None:
         return engine.scheduler.admission_error() if path in tool_paths else None
@@ -161,75 +166,75 @@ def create_app(settings: Settings, runtime: Runtime | None = None, access: Acces
     @app.get("/v1/tools", tags=["tools"])
     async def list_tools() -> dict:
         """Every tool with its JSON Schemas, also in the OpenAI function-calling shape."""
-        listed = {t.name: t for t in await mcp.list_tools()}
-        tools, functions = [], []
-        for name, tool in TOOLS.items():
-            mcp_tool = listed[name]
-            tools.append({"name": name, "title": tool.title, "description": tool.description,
-                          "input_schema": mcp_tool.input_schema, "output_schema": mcp_tool.output_schema,
-                          "annotations": tool.annotations.model_dump(by_alias=True, exclude_none=True)})
-            functions.append({"type": "function", "function": {"name": name, "description": tool.description,
-                                                                "parameters": mcp_tool.input_schema}})
-        return {"tools": tools, "openai_functions": functions}
+        listed, functions = [], []
+        for tool in tools:
+            listed.append({"name": tool.name, "title": tool.title, "description": tool.description,
+                           "input_schema": tool.input_schema, "output_schema": tool.output_schema,
+                           "annotations": tool.annotations.model_dump(by_alias=True, exclude_none=True)})
+            functions.append({"type": "function", "function": {"name": tool.name, "description": tool.description,
+                                                                "parameters": tool.input_schema}})
+        return {"tools": listed, "openai_functions": functions}
 
-    def tool_route(tool: SurfaceTool):
+    def tool_route(tool: BoundTool):
         async def call_tool(request: Request) -> JSONBody:
             arguments = parsed_body(request.scope)
             if not isinstance(arguments, dict):
                 raise InvalidInput("the request body must be a JSON object of tool arguments")
             try:
-                kwargs = tool.metadata.validate_arguments(arguments)  # as MCP validates them
+                kwargs = tool.validate(arguments)  # the one validator, as MCP runs it
             except ValidationError as e:
                 errors, total = argument_errors(e)
                 log.info("invalid arguments for %s: %d errors", tool.name, total)
                 return JSONBody(validation_problem(errors, total), status_code=422)
-            return JSONBody(await tool.impl(runtime.tool_context(), **kwargs))
+            return JSONBody(await tool.handler(runtime.tool_context(), **kwargs))
 
         call_tool.__doc__ = f"Call `{tool.name}`: {tool.description.splitlines()[0]} (body: its arguments)"
         return call_tool
 
-    for tool in TOOLS.values():
+    for tool in tools:
         app.add_api_route(f"/v1/tools/{tool.name}", tool_route(tool), methods=["POST"], tags=["tools"],
                           name=f"call_{tool.name}", response_class=JSONBody, responses=openapi.ERRORS)
 
     @app.post("/v1/tools/{tool_name}", include_in_schema=False)
     async def unknown_tool(tool_name: str) -> JSONBody:
-        return JSONBody(problem("UnknownTool", f"unknown tool {tool_name[:100]!r}; available: {', '.join(TOOLS)}"),
+        return JSONBody(problem("UnknownTool", f"unknown tool {tool_name[:100]!r}; available: {', '.join(tools.names())}"),
                         status_code=404)
 
     # --- OpenAI / Cohere-compatible routes -------------------------------------------------------
 
-    @app.post("/v1/embeddings", tags=["compatible"], response_class=JSONBody,
-              responses={200: {"model": openapi.EmbeddingsResponse}, **openapi.ERRORS})
-    async def embeddings(body: EmbeddingsRequest) -> JSONBody:
-        """OpenAI-compatible embeddings (`dimensions` and `encoding_format` honoured)."""
-        result = await embed_tool(runtime.tool_context(), body.input, model=body.model, dimensions=body.dimensions)
-        if result.representation != "dense":
-            raise UnsupportedTask(f"model {result.model} produces {result.representation} vectors; the OpenAI "
-                                  "embeddings shape holds dense ones: use POST /v1/tools/embed")
-        data = []
-        for i, vec in enumerate(result.embeddings):
-            value: Any = vec
-            if body.encoding_format == "base64":
-                value = base64.b64encode(np.asarray(vec, dtype="<f4").tobytes()).decode()
-            data.append({"object": "embedding", "index": i, "embedding": value})
-        tokens = sum(result.token_counts)
-        return JSONBody({"object": "list", "data": data, "model": result.model,
-                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+    if "embed" in tools:
+        @app.post("/v1/embeddings", tags=["compatible"], response_class=JSONBody,
+                  responses={200: {"model": openapi.EmbeddingsResponse}, **openapi.ERRORS})
+        async def embeddings(body: EmbeddingsRequest) -> JSONBody:
+            """OpenAI-compatible embeddings (`dimensions` and `encoding_format` honoured)."""
+            result = await embed_tool(runtime.tool_context(), body.input, model=body.model, dimensions=body.dimensions)
+            if result.representation != "dense":
+                raise UnsupportedTask(f"model {result.model} produces {result.representation} vectors; the OpenAI "
+                                      "embeddings shape holds dense ones: use POST /v1/tools/embed")
+            data = []
+            for i, vec in enumerate(result.embeddings):
+                value: Any = vec
+                if body.encoding_format == "base64":
+                    value = base64.b64encode(np.asarray(vec, dtype="<f4").tobytes()).decode()
+                data.append({"object": "embedding", "index": i, "embedding": value})
+            tokens = sum(result.token_counts)
+            return JSONBody({"object": "list", "data": data, "model": result.model,
+                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
-    @app.post("/v1/rerank", tags=["compatible"], responses={200: {"model": openapi.RerankResponse},
-                                                           **openapi.ERRORS})
-    async def rerank(body: RerankRequest) -> dict:
-        """Cohere/Jina-style rerank: results with index and relevance_score, best first."""
-        docs = []
-        for d in body.documents:
-            docs.append(d if isinstance(d, str) else d.text)
-        result = await rerank_tool(runtime.tool_context(), body.query, docs, model=body.model, top_k=body.top_n,
-                                   return_documents=True)
-        return {"model": result.model, "method": result.method,
-                "results": [{"index": r.index, "relevance_score": r.score,
-                             **({"document": {"text": r.text}} if body.return_documents else {})}
-                            for r in result.results]}
+    if "rerank" in tools:
+        @app.post("/v1/rerank", tags=["compatible"], responses={200: {"model": openapi.RerankResponse},
+                                                               **openapi.ERRORS})
+        async def rerank(body: RerankRequest) -> dict:
+            """Cohere/Jina-style rerank: results with index and relevance_score, best first."""
+            docs = []
+            for d in body.documents:
+                docs.append(d if isinstance(d, str) else d.text)
+            result = await rerank_tool(runtime.tool_context(), body.query, docs, model=body.model, top_k=body.top_n,
+                                       return_documents=True)
+            return {"model": result.model, "method": result.method,
+                    "results": [{"index": r.index, "relevance_score": r.score,
+                                 **({"document": {"text": r.text}} if body.return_documents else {})}
+                                for r in result.results]}
 
     @app.get("/v1/models", tags=["compatible"])
     async def models() -> dict:
@@ -238,5 +243,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None, access: Acces
         return {"object": "list", "data": [{"object": "model", "owned_by": "sie-mcp", **c.model_dump()}
                                            for c in cards]}
 
-    app.openapi = lambda: openapi.document(app, settings, engine.catalog)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi.document(app, settings, tools)  # type: ignore[method-assign]
     return app

@@ -18,23 +18,26 @@ from pydantic import ValidationError
 from engine.errors import EngineError, ServerMisconfigured
 from ontology.store import GraphNotFound, GraphStore
 from sie_mcp import __version__
-from sie_mcp.errors import tool_validation_message
+from sie_mcp.errors import tool_error, tool_validation_message
 from sie_mcp.runtime import Runtime, RuntimeHandle
 from sie_mcp.settings import Settings
-from sie_mcp.tool_surface import TOOLS, bounded
+from sie_mcp.declare import Surface
+from sie_mcp.tool_surface import mcp_tool
 
 log = logging.getLogger("sie_mcp")
 STARTUP_GRACE_S = 1.0
 
-INSTRUCTIONS = (
-    "Small specialised models as tools, so you can process many texts without reading them all: "
-    "embed (vectors), rerank (keep the passages that matter), extract_entities (people, organisations, "
-    "places with offsets), classify (labels or a deep taxonomy path), build_ontology (a knowledge graph from "
-    "documents, then graph_search / graph_neighbors / graph_path / graph_subgraph to navigate it; graphs are "
-    "also resources graph://{id}), and server-side collections: index_documents once, then search them by "
-    "meaning (ids, scores, snippets) instead of reading them. Call list_models to see the models; every tool "
-    "has a sensible default model."
-)
+def instructions(tools: Surface) -> str:
+    """What the server tells an agent at `initialize`: the exposed tools only (`--tools`)."""
+    text = ("Small specialised models as tools, so you can process many texts without reading them all: "
+            f"{', '.join(tools.names())}. Every tool has a default model")
+    if "list_models" in tools:
+        text += "; list_models shows the others"
+    if "build_ontology" in tools:
+        text += ". Graphs are also resources graph://{id}"
+    return text + "."
+
+
 GRAPH_MIME = "application/json"
 
 
@@ -79,7 +82,9 @@ class SieMCPServer(MCPServer):
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
         try:
             return await super().call_tool(name, arguments, context)
-        except UnexpectedToolError:
+        except UnexpectedToolError as e:
+            if isinstance(e.__cause__, EngineError):  # a limit breach found by the validator (sie_mcp/declare.py)
+                raise tool_error(e.__cause__) from e.__cause__
             raise
         except ToolError as e:
             cause = e.__cause__
@@ -95,16 +100,15 @@ async def _on_initialized(ctx: Any, _: NotificationParams) -> None:
 
 
 def build_mcp(lifespan: Callable[[MCPServer], AbstractAsyncContextManager[RuntimeHandle]],
-              graphs: GraphStore | None = None) -> MCPServer:
-    """The MCP server; `graphs`: the store whose graphs are served as resources (the runtime's)."""
-    tools = []
-    for tool in TOOLS.values():
-        declared = Tool.from_function(tool.declared, name=tool.name, title=tool.title, description=tool.description,
-                                      annotations=tool.annotations, structured_output=True)
-        declared.fn_metadata = bounded(declared.fn_metadata)  # bounded argument errors (tool_surface)
-        tools.append(declared)
-    server = SieMCPServer(graphs, name="sie-mcp", version=__version__, instructions=INSTRUCTIONS,
-                          lifespan=lifespan, log_level="WARNING", tools=tools)
+              graphs: GraphStore | None = None, tools: Surface | None = None) -> MCPServer:
+    """The MCP server; `graphs`: the store whose graphs are served as resources (the runtime's); `tools`: the
+    declared tools this server exposes (default: every tool, default limits)."""
+    from sie_mcp.declare import surface
+
+    tools = tools if tools is not None else surface()
+    declared = [mcp_tool(tool) for tool in tools]
+    server = SieMCPServer(graphs, name="sie-mcp", version=__version__, instructions=instructions(tools),
+                          lifespan=lifespan, log_level="WARNING", tools=declared)
     # MCPServer has no public notification hook; its low-level server does (add_notification_handler).
     server._lowlevel_server.add_notification_handler("notifications/initialized", NotificationParams,
                                                      _on_initialized)

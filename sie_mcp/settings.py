@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     taxonomy: list[str] = Field(default_factory=list, description="Register a taxonomy file for classify: NAME=PATH "
                                                                   "(.txt: one 'A > B > C' per line, or .json; "
                                                                   "repeatable)")
+    tools: str = Field("", description="The tools to expose on MCP and HTTP, comma-separated: tool names and "
+                                       "groups (text, retrieval, graphs, all); default: every tool")
     max_texts: int = Field(512, description="Texts per call")
     max_chars: int = Field(100_000, description="Characters per text")
     max_documents: int = Field(1000, description="Documents per rerank call")

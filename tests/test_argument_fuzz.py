@@ -14,11 +14,12 @@ from pydantic import ValidationError
 
 from engine.errors import InvalidInput
 from sie_mcp.errors import MAX_MESSAGE_CHARS, public_message
-from sie_mcp.tool_surface import TOOLS
+from sie_mcp.declare import surface
 from tools.context import Limits, as_texts
 from tools.taxonomy_limits import check_taxonomy
 
 LIMITS = Limits(max_texts=64, max_chars=2000, max_documents=64, max_labels=200)
+TOOLS = surface(limits=LIMITS)
 
 # Text with surrogates (category Cs), controls, separators and ordinary letters.
 hostile_text = st.text(st.characters(categories=["Cs", "Cc", "Zs", "L", "N", "P", "S"]), max_size=40)
@@ -63,7 +64,7 @@ def pre_work_checks(name: str, kwargs: dict[str, Any]) -> None:
 def check(name: str, arguments: dict[str, Any]) -> None:
     t0 = time.perf_counter()
     try:
-        kwargs = TOOLS[name].metadata.validate_arguments(arguments)
+        kwargs = TOOLS[name].validate(arguments)
         pre_work_checks(name, kwargs)
     except ValidationError as e:
         assert len(str(e)) < 4000  # bounded, whatever the input (BoundedFuncMetadata)

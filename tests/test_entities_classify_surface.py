@@ -145,7 +145,7 @@ async def test_mcp_classify_modes(server):
 CLASSIFY_ERRORS_CASES = [
     ({"texts": "x", "model": "tiny-nli"}, "is an NLI model: it classifies zero-shot into the labels you give"),
     ({"texts": "x", "labels": ["a"], "model": "tiny-sentiment"}, "classifies into its own labels"),
-    ({"texts": "x", "taxonomy": []}, "taxonomy is empty"),
+    ({"texts": "x", "taxonomy": []}, "taxonomy: List should have at least 1 item"),
     ({"texts": "x", "taxonomy": ["A >  > B"]}, "taxonomy[0] has an empty category name"),  # check_taxonomy
     ({"texts": "x", "taxonomy": "nope"}, "unknown taxonomy 'nope'; registered: shop"),
     ({"texts": "x"}, "give labels (a flat list) or taxonomy"),
@@ -192,7 +192,7 @@ def test_http_each_mode(client):
 @pytest.mark.parametrize("tool, body, status, message", [
     ("classify", {"texts": "x", "model": "tiny-nli"}, 400, "send labels"),
     ("classify", {"texts": "x", "labels": ["a"], "model": "tiny-sentiment"}, 400, "its own labels"),
-    ("classify", {"texts": "x", "taxonomy": {}}, 400, "taxonomy is empty"),
+    ("classify", {"texts": "x", "taxonomy": {}}, 422, "taxonomy: Dictionary should have at least 1 item"),
     ("extract_entities", {"texts": "x", "labels": ["recipe"]}, 400, "fixed entity types"),
 ])
 def test_http_errors(client, tool, body, status, message):

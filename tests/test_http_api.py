@@ -54,8 +54,8 @@ def test_tool_listing_in_mcp_and_openai_shapes(client):
     body = client.get("/v1/tools").json()
     names = [t["name"] for t in body["tools"]]
     assert names == ["embed", "rerank", "extract_entities", "classify", "list_models", "index_documents", "search",
-                     "list_collections", "delete_collection", "build_ontology", "graph_neighbors", "graph_path",
-                     "graph_subgraph", "graph_search"]
+                     "list_collections", "delete_collection", "build_ontology", "graph_search", "graph_neighbors",
+                     "graph_path", "graph_subgraph"]
     fn = body["openai_functions"][0]
     assert fn["type"] == "function" and fn["function"]["name"] == "embed"
     assert fn["function"]["parameters"]["properties"]["texts"]
@@ -77,7 +77,7 @@ def test_tool_call_returns_the_structured_result(client):
 @pytest.mark.parametrize("path, body, status, error_type", [
     ("/v1/tools/nope", {}, 404, "UnknownTool"),
     ("/v1/tools/embed", {"texts": 5}, 422, "ValidationError"),
-    ("/v1/tools/embed", {"texts": []}, 400, "InvalidInput"),
+    ("/v1/tools/embed", {"texts": []}, 422, "ValidationError"),
     ("/v1/tools/embed", {"texts": "x", "model": "missing"}, 404, "UnknownModel"),
     ("/v1/tools/embed", {"texts": ["x"] * 11}, 413, "InputTooLong"),
     ("/v1/tools/embed", {"texts": "x", "model": "broken"}, 503, "ModelLoadError"),

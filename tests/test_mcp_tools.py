@@ -159,7 +159,7 @@ async def test_list_models(server):
 
 @pytest.mark.parametrize("args, message", [
     ({"texts": "x", "model": "nope"}, "UnknownModel: unknown model 'nope'; available: all-MiniLM-L6-v2"),
-    ({"texts": []}, "InvalidInput: texts is empty"),
+    ({"texts": []}, "InvalidArguments: texts: List should have at least 1 item"),
     ({"texts": ["x"] * 301}, "InputTooLong: texts has 301 items; the limit is 300"),
     ({"texts": "x", "model": "tiny-ner"}, "UnsupportedTask: model tiny-ner is a ner model; embed takes"),
     ({"texts": "x", "model": "broken"}, "ModelLoadError"),
@@ -187,7 +187,7 @@ async def test_rerank_and_classify_errors(server):
         both = await client.call_tool("classify", {"texts": "x", "labels": ["a"], "taxonomy": ["b"]})
         own_labels = await client.call_tool("classify", {"texts": "x", "labels": ["a"], "model": "tiny-sentiment"})
     assert too_many.is_error and "limit is 50" in too_many.content[0].text
-    assert both.is_error and "exactly one of labels" in both.content[0].text
+    assert both.is_error and "give labels or taxonomy, not both" in both.content[0].text
     assert own_labels.is_error and "negative, neutral, positive" in own_labels.content[0].text
 
 

@@ -157,9 +157,12 @@ def test_error_answers_are_bounded_and_never_echo_the_input(server):
     big = post(server, "/v1/embeddings", {"input": [1] * 50000})  # 150 KB of wrong types
     error = assert_error_shape(big, 422, "ValidationError")
     assert len(big.content) < 4000 and "(+" in error["message"]  # first items named, the rest counted
-    texts = post(server, "/v1/tools/embed", {"texts": [1] * 50000})
-    assert_error_shape(texts, 422, "ValidationError")
-    assert len(texts.content) < 4000
+    texts = post(server, "/v1/tools/embed", {"texts": [1] * 500})  # within the count limit: 500 wrong types
+    error = assert_error_shape(texts, 422, "ValidationError")
+    assert len(texts.content) < 4000 and "(+" in error["message"]
+    over = post(server, "/v1/tools/embed", {"texts": [1] * 50000})  # past the count limit: that is the answer
+    error = assert_error_shape(over, 413, "InputTooLong")
+    assert len(over.content) < 4000 and "split the call" in error["message"]
     over_mcp = mcp_call(server, "embed", {"texts": [1] * 50000}).json()
     assert len(json.dumps(over_mcp)) < 4000
 

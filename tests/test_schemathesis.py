@@ -73,8 +73,7 @@ def test_the_schema_patterns_are_the_tools_own_rules(name):
     str.strip): a pattern that drifted from its tool would make schemathesis' positive cases fail, or hide a
     refusal the document does not mention."""
     from ontology.store import valid_id
-    from sie_mcp.openapi import NON_BLANK
-    from sie_mcp.tool_surface import COLLECTION_NAME_PATTERN, GRAPH_ID_PATTERN
+    from sie_mcp.tooldefs._types import COLLECTION_NAME_PATTERN, GRAPH_ID_PATTERN, NON_BLANK
     from tools.vector_store import NAME
 
     assert bool(ecma(COLLECTION_NAME_PATTERN).search(name)) == bool(NAME.fullmatch(name))

@@ -1,0 +1,52 @@
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from sie_mcp.declare import Arguments, ToolDeclaration
+from sie_mcp.tooldefs._types import READ_ONLY, Count, Flag, ModelName, Taxonomy, Texts, TextList, not_both
+from tools.context import Limits
+from tools.schemas import ClassifyResult
+
+
+def arguments(limits: Limits) -> type[Arguments]:
+    class ClassifyArguments(Arguments):
+        texts: Texts(limits)
+        labels: Annotated[TextList(limits, limits.max_labels) | None, Field(description="Flat labels")] = None
+        taxonomy: Annotated[Taxonomy(limits) | None, Field(
+            description="Paths 'A > B > C', {'A': {'B': ['C']}}, or a registered name")] = None
+        model: ModelName("classify") = None
+        top_k: Count(1, 50, "Labels per text") = 3
+        beam: Count(1, 20, "Beam width (search=beam)") = 3
+        search: Annotated[Literal["auto", "flat", "beam"], Field(
+            description="Taxonomy: flat (all leaves) or beam (by level)")] = "auto"
+        rescore_model: Annotated[str | None, Field(description="Model re-scoring each beam level")] = None
+        hypothesis_template: Annotated[str | None, Field(description="NLI: e.g. 'This example is {}.'")] = None
+        multi_label: Annotated[Flag, Field(description="NLI: labels scored independently")] = False
+
+        model_config = ConfigDict(arbitrary_types_allowed=True, json_schema_extra=not_both("labels", "taxonomy"))
+
+        @model_validator(mode="after")
+        def _one_of(self) -> Any:
+            # Neither: a classifier with its own labels (the tool checks the model); both: refused here.
+            if self.labels is not None and self.taxonomy is not None:
+                raise ValueError("give labels or taxonomy, not both")
+            return self
+
+    return ClassifyArguments
+
+
+TOOL = ToolDeclaration(
+    name="classify", title="Classify into labels or a taxonomy", rank=40, groups=("text",),
+    annotations=READ_ONLY, handler="tools.classify:classify", arguments=arguments, result=ClassifyResult,
+    description="""
+        Classify texts into `labels`, or walk a `taxonomy` to the best category path (e.g. ['Electronics',
+        'Computers', 'Laptops']) without reading the tree. Per text: top_k labels with scores and
+        `confidence` (margin to the runner-up; near 0 = toss-up). Embedding models (default) score cosine
+        (0.2-0.6 is normal), NLI and GLiNER2 models probabilities; a trained classifier uses its own labels.
+        Limits: {max_texts} texts, {max_labels} labels or categories per call.""",
+    summary="flat labels; a taxonomy (a registered name, paths `\"A > B > C\"` or a nested object) scored flat over "
+            "every leaf (default) or walked with a beam (`search`, `rescore_model` = a cross-encoder/NLI re-scoring "
+            "each level); NLI models classify zero-shot (hypothesis template), GLiNER2 models too (`multi_label`); "
+            "a trained classifier scores its own labels. `confidence` = margin to the runner-up. "
+            "docs/entities-and-taxonomies.md",
+    default_model="the embed model")

@@ -1,0 +1,34 @@
+from typing import Annotated
+
+from pydantic import Field
+
+from sie_mcp.declare import Arguments, ToolDeclaration
+from sie_mcp.tooldefs._types import READ_ONLY, Count, Flag, ModelName, Text, TextList
+from tools.context import Limits
+from tools.schemas import RerankResult
+
+
+def arguments(limits: Limits) -> type[Arguments]:
+    class RerankArguments(Arguments):
+        query: Text(limits, min_length=1)
+        documents: TextList(limits, limits.max_documents)
+        model: ModelName("rerank") = None
+        top_k: Count(description="Return only the best k") | None = None
+        return_documents: Annotated[Flag, Field(description="Whole documents instead of snippets")] = False
+
+    return RerankArguments
+
+
+TOOL = ToolDeclaration(
+    name="rerank", title="Rerank documents", rank=20, groups=("text", "retrieval"), annotations=READ_ONLY,
+    handler="tools.rerank:rerank", arguments=arguments, result=RerankResult,
+    description="""
+        Rank documents by relevance to a query, best first, to keep only the few worth reading. Each result:
+        index into `documents`, score (4 decimals), ~80-character snippet. A cross-encoder scores a
+        probability; an embedding model (the default unless the server sets one) ranks by cosine; `method`
+        says which. For stored collections use search. Limits: {max_documents} documents per call.""",
+    summary="documents best first: original index, score and an ~80-character snippet (the whole document "
+            "with `return_documents`); a cross-encoder scores pairs (sigmoid of its logit), ColBERT by MaxSim, "
+            "SPLADE by sparse dot product; an embedding model falls back to cosine — `method` says which",
+    default_model="the embed model (cosine); set `--default-rerank-model ms-marco-MiniLM-L-6-v2` for a "
+                  "cross-encoder")

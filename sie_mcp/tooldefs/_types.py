@@ -58,11 +58,10 @@ def ModelName(tool: str, note: str = "") -> Any:
     return Annotated[str | None, Field(description=f"list_models id ({listed}{note})")]
 
 
-Name = Annotated[str, StringConstraints(max_length=100, pattern=NON_BLANK)]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]  # an entity type or label name
 
-CollectionName = Annotated[str, Field(pattern=COLLECTION_NAME_PATTERN, description="Collection name")]
-GraphId = Annotated[str, Field(min_length=1, max_length=64, pattern=GRAPH_ID_PATTERN,
-                               description="Graph id from build_ontology")]
+CollectionName = Annotated[str, Field(pattern=COLLECTION_NAME_PATTERN)]
+GraphId = Annotated[str, Field(max_length=64, pattern=GRAPH_ID_PATTERN)]  # the pattern needs a character
 EntityName = Annotated[str, Field(min_length=1, description="Entity name, alias or id")]
 
 

@@ -4,7 +4,7 @@ from pydantic import ConfigDict, Field
 from typing_extensions import NotRequired, TypedDict
 
 from sie_mcp.declare import Arguments, ToolDeclaration
-from sie_mcp.tooldefs._types import APPENDS, GRAPH_ID_PATTERN, Name, Taxonomy, Text, TextList, exactly_one
+from sie_mcp.tooldefs._types import APPENDS, GRAPH_ID_PATTERN, Label, Taxonomy, Text, TextList, exactly_one
 from tools.context import Limits
 from tools.graph_schemas import BuildOntologyResult
 
@@ -15,16 +15,16 @@ def arguments(limits: Limits) -> type[Arguments]:
         id: NotRequired[str | int | None]
 
     class BuildOntologyArguments(Arguments):
-        texts: Annotated[Text(limits) | TextList(limits) | None, Field(description="Documents as strings")] = None
+        texts: Annotated[Text(limits) | TextList(limits) | None, Field(description="Documents")] = None
         documents: Annotated[list[GraphDocumentObject] | None, Field(
             min_length=1, max_length=limits.max_texts,
-            description="[{id, text}]; a known id is replaced")] = None
-        labels: Annotated[list[Name] | None, Field(
+            description="[{id, text}]")] = None
+        labels: Annotated[list[Label] | None, Field(
             description="Entity types, e.g. ['person', 'company']")] = None
-        model: Annotated[str | None, Field(description="Entity model (default: spaCy en_core_web_sm)")] = None
+        model: Annotated[str | None, Field(description="Entity model (default spaCy)")] = None
         graph: Annotated[str | None, Field(max_length=64, pattern=GRAPH_ID_PATTERN,
-                                           description="Graph to add to (default: a new one)")] = None
-        taxonomy: Annotated[Taxonomy(limits) | None, Field(description="Category tree of the types")] = None
+                                           description="Graph to add to")] = None
+        taxonomy: Annotated[Taxonomy(limits) | None, Field(description="Category tree for types")] = None
 
         model_config = ConfigDict(arbitrary_types_allowed=True,
                                   json_schema_extra={"anyOf": exactly_one("texts", "documents")})
@@ -36,11 +36,10 @@ TOOL = ToolDeclaration(
     name="build_ontology", title="Build a knowledge graph", rank=100, groups=("graphs",), annotations=APPENDS,
     handler="tools.ontology:build_ontology", arguments=arguments, result=BuildOntologyResult,
     description="""
-        Build a knowledge graph from documents, or add documents to one: entities merged across aliases,
-        typed relations with their evidence sentence, co-occurrence, types as ontology classes. Returns a
-        summary (graph id, counts, top entities, relation types), never the graph: then navigate with
-        graph_search, graph_neighbors, graph_path, graph_subgraph. Limits: {max_texts} documents per call
-        (call again with the same `graph`).""",
+        Build a knowledge graph from documents, or add to one: entities merged across aliases, typed
+        relations with evidence, types as classes. Returns a summary (graph id, counts, top entities);
+        navigate with graph_search, graph_neighbors, graph_path, graph_subgraph. Limits: {max_texts}
+        documents.""",
     summary="a knowledge graph of documents (or more documents into one): entities merged across aliases, typed "
             "relations and sentence co-occurrence with their evidence, types as ontology classes; answers with a "
             "compact summary (graph id, counts, top entities, relation types) and progress notifications. Not "

@@ -16,12 +16,12 @@ def arguments(limits: Limits) -> type[Arguments]:
             description="Paths 'A > B > C', {'A': {'B': ['C']}}, or a registered name")] = None
         model: ModelName("classify") = None
         top_k: Count(1, 50, "Labels per text") = 3
-        beam: Count(1, 20, "Beam width (search=beam)") = 3
+        beam: Count(1, 20, "Beam width") = 3
         search: Annotated[Literal["auto", "flat", "beam"], Field(
-            description="Taxonomy: flat (all leaves) or beam (by level)")] = "auto"
-        rescore_model: Annotated[str | None, Field(description="Model re-scoring each beam level")] = None
+            description="Taxonomy: all leaves, or by level")] = "auto"
+        rescore_model: Annotated[str | None, Field(description="Re-scores beam levels")] = None
         hypothesis_template: Annotated[str | None, Field(description="NLI: e.g. 'This example is {}.'")] = None
-        multi_label: Annotated[Flag, Field(description="NLI: labels scored independently")] = False
+        multi_label: Annotated[Flag, Field(description="Independent labels")] = False
 
         model_config = ConfigDict(arbitrary_types_allowed=True, json_schema_extra=not_both("labels", "taxonomy"))
 
@@ -39,11 +39,10 @@ TOOL = ToolDeclaration(
     name="classify", title="Classify into labels or a taxonomy", rank=40, groups=("text",),
     annotations=READ_ONLY, handler="tools.classify:classify", arguments=arguments, result=ClassifyResult,
     description="""
-        Classify texts into `labels`, or walk a `taxonomy` to the best category path (e.g. ['Electronics',
-        'Computers', 'Laptops']) without reading the tree. Per text: top_k labels with scores and
-        `confidence` (margin to the runner-up; near 0 = toss-up). Embedding models (default) score cosine
-        (0.2-0.6 is normal), NLI and GLiNER2 models probabilities; a trained classifier uses its own labels.
-        Limits: {max_texts} texts, {max_labels} labels or categories per call.""",
+        Classify texts into `labels`, or a `taxonomy` to its best path (['Electronics', 'Computers',
+        'Laptops']) without reading the tree. Per text: top_k labels, scores, `confidence` (margin to the
+        runner-up). Embedding models (default) score cosine (0.2-0.6 is normal), NLI and GLiNER2 models
+        probabilities. Limits: {max_texts} texts, {max_labels} labels.""",
     summary="flat labels; a taxonomy (a registered name, paths `\"A > B > C\"` or a nested object) scored flat over "
             "every leaf (default) or walked with a beam (`search`, `rescore_model` = a cross-encoder/NLI re-scoring "
             "each level); NLI models classify zero-shot (hypothesis template), GLiNER2 models too (`multi_label`); "

@@ -15,7 +15,7 @@ def arguments(limits: Limits) -> type[Arguments]:
         kind: Annotated[Representation | None, Field(
             description="Applies the model's query/document prompts")] = None
         dimensions: Count(description="Matryoshka truncation") | None = None
-        normalize: Annotated[Flag | None, Field(description="L2-normalise (default: the model's card)")] = None
+        normalize: Annotated[Flag | None, Field(description="L2-normalise")] = None
 
     return EmbedArguments
 
@@ -24,11 +24,9 @@ TOOL = ToolDeclaration(
     name="embed", title="Embed texts", rank=10, groups=("text", "retrieval"), annotations=READ_ONLY,
     handler="tools.embed:embed", arguments=arguments, result=EmbedResult,
     description="""
-        Embed texts as vectors, for programs that store or compare them. You read a summary (model,
-        dimensions, token counts, truncated inputs); the vectors are in the structured result. To find
-        passages use search or rerank instead; to label texts, classify. SPLADE models give sparse term
-        weights, ColBERT one vector per token (`representation`). Limits: {max_texts} texts of
-        {max_chars} characters per call.""",
+        Embed texts as vectors for programs that store or compare them. You read a summary (dimensions,
+        token counts, truncation); vectors are in the structured result. To find passages use search or
+        rerank; to label, classify. Limits: {max_texts} texts of {max_chars} characters.""",
     summary="dense vectors, token counts, truncation flags; `kind` = `query`/`document` applies the model's "
             "prompts (e5, bge, Qwen3); `dimensions` = Matryoshka truncation. SPLADE models return sparse term "
             "weights with the terms themselves, ColBERT models one vector per token (`representation`)",

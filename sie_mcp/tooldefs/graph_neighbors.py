@@ -13,8 +13,8 @@ def arguments(limits: Limits) -> type[Arguments]:
         graph: GraphId
         entity: EntityName
         depth: Count(1, 3, "Hops") = 1
-        relation: Annotated[str | None, Field(description="Only this relation, e.g. 'works_for'")] = None
-        limit: Count(1, 50, "Neighbours to return") = 20
+        relation: Annotated[str | None, Field(description="Only this relation")] = None
+        limit: Count(1, 50) = 20
 
     return GraphNeighborsArguments
 
@@ -22,7 +22,5 @@ def arguments(limits: Limits) -> type[Arguments]:
 TOOL = ToolDeclaration(
     name="graph_neighbors", title="Neighbours of an entity", rank=110, groups=("graphs",), annotations=READ_ONLY,
     handler="tools.ontology:graph_neighbors", arguments=arguments, result=GraphNeighborsResult,
-    description="What an entity is connected to: neighbours with the relation and one evidence sentence each, "
-                "strongest first.",
-    signature="graph_neighbors(graph, entity, depth?, relation?)",
+    description="An entity's neighbours: relation and one evidence sentence each, strongest first.",
     summary="neighbours with the relation and an evidence sentence")

@@ -16,6 +16,5 @@ def arguments(limits: Limits) -> type[Arguments]:
 TOOL = ToolDeclaration(
     name="graph_path", title="Path between two entities", rank=120, groups=("graphs",), annotations=READ_ONLY,
     handler="tools.ontology:graph_path", arguments=arguments, result=GraphPathResult,
-    description="How two entities are connected: the shortest chain of relations (at most 6 hops), each with "
-                "its evidence; `found` false when they are not.",
+    description="The shortest chain of relations (6 hops at most) between two entities, with evidence.",
     summary="the chain of relations between two entities")

@@ -11,7 +11,7 @@ def arguments(limits: Limits) -> type[Arguments]:
     class GraphSearchArguments(Arguments):
         graph: GraphId
         query: Annotated[str, Field(pattern=NON_BLANK, description="A name, alias or description")]
-        limit: Count(1, 50, "Matches to return") = 10
+        limit: Count(1, 50) = 10
 
     return GraphSearchArguments
 
@@ -19,6 +19,5 @@ def arguments(limits: Limits) -> type[Arguments]:
 TOOL = ToolDeclaration(
     name="graph_search", title="Find entities in a graph", rank=105, groups=("graphs",), annotations=READ_ONLY,
     handler="tools.ontology:graph_search", arguments=arguments, result=GraphSearchResult,
-    description="Find entities in a graph by name or alias, else by meaning: ids, types and aliases to pass to "
-                "the other graph tools.",
+    description="Find entities in a graph by name, alias or meaning: ids for the other graph tools.",
     summary="entities by name or alias (embedding fallback)")

@@ -12,7 +12,7 @@ def arguments(limits: Limits) -> type[Arguments]:
     class GraphSubgraphArguments(Arguments):
         graph: GraphId
         entities: Annotated[list[EntityName], Field(min_length=1, max_length=50)]
-        limit: Count(1, 50, "Edges to return") = 50
+        limit: Count(1, 50) = 50
 
     return GraphSubgraphArguments
 
@@ -20,6 +20,5 @@ def arguments(limits: Limits) -> type[Arguments]:
 TOOL = ToolDeclaration(
     name="graph_subgraph", title="Relations among entities", rank=130, groups=("graphs",), annotations=READ_ONLY,
     handler="tools.ontology:graph_subgraph", arguments=arguments, result=GraphSubgraphResult,
-    description="The relations among a few entities, heaviest first, with evidence; names matching nothing "
-                "are listed in `unknown`.",
+    description="The relations among a few entities, heaviest first, with evidence.",
     summary="the relations among a few entities")

@@ -14,8 +14,8 @@ def arguments(limits: Limits) -> type[Arguments]:
         collection: CollectionName
         documents: Annotated[list[Text(limits) | Document(limits)], Field(
             min_length=1, max_length=limits.max_texts,
-            description="Strings, or {id?, text, metadata?} (flat metadata to filter on)")]
-        model: ModelName("index_documents", note=", for a new collection") = None
+            description="Strings or {id?, text, metadata?}")]
+        model: ModelName("index_documents") = None
 
     return IndexDocumentsArguments
 
@@ -24,10 +24,9 @@ TOOL = ToolDeclaration(
     name="index_documents", title="Index documents into a collection", rank=50, groups=("retrieval",),
     annotations=WRITES, handler="tools.retrieval:index_documents", arguments=arguments, result=IndexResult,
     description="""
-        Store documents in a server-side collection (created on first use, kept across restarts) so you can
-        search them later without reading them. Chunked (~800 characters, with offsets) and embedded once;
-        the same id replaces a document. Returns counts and ids, never text. Limits: {max_texts} documents
-        per call.""",
+        Store documents in a server-side collection (kept across restarts) to search later instead of
+        reading them: chunked, embedded once; the same id replaces. Returns counts and ids. Limits:
+        {max_texts} documents.""",
     summary="stores documents (strings or `{id?, text, metadata?}`) in a server-side collection, chunked with "
             "offsets, embedded once; persisted under `<data_dir>/collections/` ([docs/collections.md]"
             "(docs/collections.md))",

@@ -14,7 +14,7 @@ def arguments(limits: Limits) -> type[Arguments]:
         documents: TextList(limits, limits.max_documents)
         model: ModelName("rerank") = None
         top_k: Count(description="Return only the best k") | None = None
-        return_documents: Annotated[Flag, Field(description="Whole documents instead of snippets")] = False
+        return_documents: Annotated[Flag, Field(description="Whole documents")] = False
 
     return RerankArguments
 
@@ -23,10 +23,9 @@ TOOL = ToolDeclaration(
     name="rerank", title="Rerank documents", rank=20, groups=("text", "retrieval"), annotations=READ_ONLY,
     handler="tools.rerank:rerank", arguments=arguments, result=RerankResult,
     description="""
-        Rank documents by relevance to a query, best first, to keep only the few worth reading. Each result:
-        index into `documents`, score (4 decimals), ~80-character snippet. A cross-encoder scores a
-        probability; an embedding model (the default unless the server sets one) ranks by cosine; `method`
-        says which. For stored collections use search. Limits: {max_documents} documents per call.""",
+        Rank documents against a query, best first: index, score, ~80-character snippet. Keep only the few
+        worth reading (top_k). Cross-encoders score probabilities, embedding models (default) cosine;
+        `method` says which. Limits: {max_documents} documents.""",
     summary="documents best first: original index, score and an ~80-character snippet (the whole document "
             "with `return_documents`); a cross-encoder scores pairs (sigmoid of its logit), ColBERT by MaxSim, "
             "SPLADE by sparse dot product; an embedding model falls back to cosine — `method` says which",

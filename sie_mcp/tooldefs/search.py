@@ -13,10 +13,10 @@ def arguments(limits: Limits) -> type[Arguments]:
     class SearchArguments(Arguments):
         collection: CollectionName
         query: Text(limits, pattern=NON_BLANK)
-        top_k: Count(1, 100, "Chunks to return") = 5
+        top_k: Count(1, 100) = 5
         filter: Filter | None = None
-        rerank: Annotated[Flag, Field(description="Re-score more candidates with the rerank model")] = False
-        return_text: Annotated[Flag, Field(description="Whole chunks instead of snippets")] = False
+        rerank: Annotated[Flag, Field(description="Re-score with the rerank model")] = False
+        return_text: Annotated[Flag, Field(description="Whole chunks")] = False
 
     return SearchArguments
 
@@ -25,9 +25,8 @@ TOOL = ToolDeclaration(
     name="search", title="Search a collection", rank=60, groups=("retrieval",), annotations=READS_STATE,
     handler="tools.retrieval:search", arguments=arguments, result=SearchResult,
     description="""
-        Search a collection (from index_documents) by meaning: the nearest chunks, best first, each with
-        document id, chunk number, score, offsets, metadata and a ~160-character snippet. Read the snippets,
-        then ask with return_text (or a filter) only for what matters.""",
+        Search a collection by meaning: nearest chunks, best first, with document id, score, offsets,
+        metadata and a snippet. Ask again with return_text only for what matters.""",
     summary="nearest chunks: document id, chunk, score, offsets, metadata, snippet; metadata filters "
             "(`{\"price\": {\"$lt\": 100}}`), optional rerank stage",
     default_model="the collection's model")

@@ -1,4 +1,4 @@
-"""Cold start: time from `sie-mcp serve --transport http` to the first /readyz 200 (the scale-from-zero
+"""Cold start: time from `sie-tools serve --transport http` to the first /readyz 200 (the scale-from-zero
 budget after the image pull), with the default model alone, and with a second, pre-downloaded model
 preloaded too (a tiny random BERT saved to a temp dir and registered with --model NAME=PATH: a local
 directory, as a model baked into the image or fetched by the chart's initContainer is).
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-SIE = str(Path(sys.executable).with_name("sie-mcp"))
+SIE = str(Path(sys.executable).with_name("sie-tools"))
 
 
 def tiny_bert(directory: Path) -> Path:

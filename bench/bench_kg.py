@@ -4,9 +4,9 @@
 
 Generates `--docs` documents of three short paragraphs each (people, organisations, places and the facts
 between them, from fixed name pools and a seed: the same corpus on every run), then per round, alternating:
-  in-process: `sie-mcp kg build DIR --out OUT` (process start, model loads and the exports included);
-  server:     a running `sie-mcp serve --transport http` (models preloaded by a warm-up call), and
-              `sie-mcp kg build DIR --out OUT --server URL` against it (batches over MCP, the graph read
+  in-process: `sie-tools kg build DIR --out OUT` (process start, model loads and the exports included);
+  server:     a running `sie-tools serve --transport http` (models preloaded by a warm-up call), and
+              `sie-tools kg build DIR --out OUT --server URL` against it (batches over MCP, the graph read
               back as a resource, exports written by the client).
 Reports documents per minute (wall time of the build command), the peak RSS of the builder process
 (`wait4`'s ru_maxrss) and of the server (VmHWM), and p50/p90 latency of each navigation tool over HTTP
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import httpx
 
-SIE = str(Path(sys.executable).with_name("sie-mcp"))
+SIE = str(Path(sys.executable).with_name("sie-tools"))
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 FIRST = ["Alice", "Bruno", "Chen", "Dana", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kofi", "Lena",
          "Marco", "Nadia", "Omar", "Priya", "Quentin", "Rosa", "Sven", "Tariq", "Uma", "Viktor", "Wen", "Yusuf"]

@@ -4,11 +4,11 @@
                                 [--peers sie,infinity,st] [--dtype auto] [--whole-corpus] [--limit N]
 
 Servers (each its own process on a loopback port, started and stopped by PID here):
-- `sie`: `sie-mcp serve --transport http`, POST /v1/tools/embed.
+- `sie`: `sie-tools serve --transport http`, POST /v1/tools/embed.
 - `infinity`: infinity-emb 0.0.78 (torch engine, `--dtype` as ours when bfloat16/float32), POST
   /embeddings; installed on first use into its own venv `bench/.peers/infinity` (torch==2.13.0 first, so
   pip keeps the CPU build here), since its pins conflict with ours.
-- `before`: sie-mcp served from another checkout (`--before-tree DIR`, on PYTHONPATH, with this venv's
+- `before`: sie-tools served from another checkout (`--before-tree DIR`, on PYTHONPATH, with this venv's
   packages; `--before-args` adds `serve` flags): before/after comparisons through the same HTTP load.
 - `st`: a FastAPI + sentence-transformers server (`bench/peer_st_server.py`): what one writes by hand,
   `model.encode(texts)` in a threadpool endpoint, fp32 unless `--dtype bfloat16`.
@@ -106,7 +106,7 @@ def start_servers(peers: list[str], model_dir: str, dtype: str, before_tree: str
     for name in peers:
         port = free_port()
         if name == "sie":
-            sie = str(Path(sys.executable).with_name("sie-mcp"))
+            sie = str(Path(sys.executable).with_name("sie-tools"))
             argv = [sie, "serve", "--transport", "http", "--port", str(port), "--log-level", "warning",
                     "--max-queue", "4096", "--dtype", dtype]
             servers.append(Server("sie-mcp", argv, port, "/v1/tools/embed", lambda t: {"texts": t},

@@ -1,4 +1,4 @@
-"""Load and overload against a real `sie-mcp serve` (issue 17; figures in docs/reliability.md).
+"""Load and overload against a real `sie-tools serve` (issue 17; figures in docs/reliability.md).
 
     python bench/bench_reliability.py [--calls 2500] [--clients 64] [--overload-clients 128] [--max-queue 8]
 
@@ -17,7 +17,7 @@
    after. The overload client speaks HTTP/1.1 on raw asyncio streams (`RawHttpClient`): with httpx its own
    event loop lagged by over a second on these shared cores and that lag was measured as the server's.
 
-`--server-args` adds `sie-mcp serve` options to every server, for comparisons made in one sitting
+`--server-args` adds `sie-tools serve` options to every server, for comparisons made in one sitting
 (`--server-args=--no-gc-freeze`, `--server-args="--kernel-cache-entries 0"`).
 """
 
@@ -266,7 +266,7 @@ def main() -> None:
     ap.add_argument("--skip-overload", action="store_true")
     ap.add_argument("--modes", default="stateless,sessions", help="load runs: stateless, sessions or both")
     ap.add_argument("--catalog", type=Path, default=None, help="default: the bundled catalog")
-    ap.add_argument("--server-args", default="", help="more `sie-mcp serve` options for every server, e.g. "
+    ap.add_argument("--server-args", default="", help="more `sie-tools serve` options for every server, e.g. "
                     "--server-args=--no-gc-freeze (split on spaces)")
     args = ap.parse_args()
     logs = Path(os.environ.get("TMPDIR", "/tmp"))

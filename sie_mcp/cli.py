@@ -1,12 +1,12 @@
 """Command line.
 
-    sie-mcp serve [--transport stdio|http] [--host 127.0.0.1] [--port 8080] [--catalog FILE]
+    sie-tools serve [--transport stdio|http] [--host 127.0.0.1] [--port 8080] [--catalog FILE]
                   [--model NAME=PATH]… [--device auto] [--memory-budget 4GiB] [--max-batch-tokens N] …
-    sie-mcp models [--catalog FILE] [--model NAME=PATH]…
-    sie-mcp embed TEXT… [--embed-model ID] [--dimensions N]   (one-off embedding, JSON lines)
-    sie-mcp kg build DIR --out OUT [--server URL] [--labels person organization …]
+    sie-tools models [--catalog FILE] [--model NAME=PATH]…
+    sie-tools embed TEXT… [--embed-model ID] [--dimensions N]   (one-off embedding, JSON lines)
+    sie-tools kg build DIR --out OUT [--server URL] [--labels person organization …]
                                    (a knowledge graph of a folder: JSON, GraphML, Turtle, JSON-LD, HTML view)
-    sie-mcp download [MODEL…]      (pre-fetch catalog models into the cache; default: the preload models)
+    sie-tools download [MODEL…]      (pre-fetch catalog models into the cache; default: the preload models)
 
 Every `serve` option is also an environment variable: --memory-budget is SIE_MEMORY_BUDGET, and so on.
 Parsing arguments imports neither torch nor the MCP SDK (`--help` and `--version` answer at once); each
@@ -189,8 +189,8 @@ def _download(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sie-mcp", description="Small specialised models as tools for agents.")
-    parser.add_argument("--version", action="version", version=f"sie-mcp {__version__}")
+    parser = argparse.ArgumentParser(prog="sie-tools", description="Small specialised models as tools for agents.")
+    parser.add_argument("--version", action="version", version=f"sie-tools {__version__} (sie-agent-tools)")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the MCP server (stdio, or http with the HTTP API)")
     _add_settings_flags(serve)

@@ -1,4 +1,4 @@
-"""The KG builder: `sie-mcp kg build DIR --out OUT [--server URL] [--labels …]`.
+"""The KG builder: `sie-tools kg build DIR --out OUT [--server URL] [--labels …]`.
 
 Reads `.txt`, `.md` and `.jsonl` (one JSON object per line with a text field) under DIR, builds a knowledge
 graph in-process (the same build_ontology code the server runs, on a private temporary store) or against a

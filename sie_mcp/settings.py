@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-if TYPE_CHECKING:  # imported where used: `sie-mcp --help` must not wait for torch
+if TYPE_CHECKING:  # imported where used: `sie-tools --help` must not wait for torch
     from engine.pool import PoolConfig
     from engine.scheduler import SchedulerConfig
     from ontology.store import GraphStore

@@ -1,4 +1,4 @@
-"""`sie-mcp serve` as a real process on a loopback port, for the tests that need the real server."""
+"""`sie-tools serve` as a real process on a loopback port, for the tests that need the real server."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-SIE = str(Path(sys.executable).with_name("sie-mcp"))
+SIE = str(Path(sys.executable).with_name("sie-tools"))
 
 
 def free_port() -> int:
@@ -46,7 +46,7 @@ def serve(catalog: Path | None, log_dir: Path, *args: str, env: dict[str, str] |
           host: str = "127.0.0.1", port: int | None = None, inherit_sie_env: bool = True, cwd: Path | None = None,
           ready_headers: dict[str, str] | None = None, timeout_s: float = 240, graceful: bool = False
           ) -> Iterator[Server]:
-    """Start `sie-mcp serve --transport http`, wait for /readyz, yield it, stop it by PID.
+    """Start `sie-tools serve --transport http`, wait for /readyz, yield it, stop it by PID.
 
     `catalog`: the test catalog (with its tiny NER model as the default), or None for the bundled one.
     `inherit_sie_env`: False drops every SIE_* variable of the test run (the server's own defaults).

@@ -1,4 +1,4 @@
-"""examples/agents/ against a real `sie-mcp serve` process on the embedded default: the retrieval walkthrough,
+"""examples/agents/ against a real `sie-tools serve` process on the embedded default: the retrieval walkthrough,
 the e-commerce agent (its LLM a scripted stand-in, the only double), the integrations on their real
 libraries (Chroma, LangChain, Qdrant, langchain-mcp-adapters), and the Claude configs as shipped."""
 

@@ -1,4 +1,4 @@
-"""`sie-mcp download`: pre-fetches catalog models into the cache; exit 1 naming every model that failed."""
+"""`sie-tools download`: pre-fetches catalog models into the cache; exit 1 naming every model that failed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SIE = str(Path(sys.executable).with_name("sie-mcp"))
+SIE = str(Path(sys.executable).with_name("sie-tools"))
 
 
 def _run(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:

@@ -81,7 +81,7 @@ def test_dockerfile(flavor):
     assert users and users[-1].split(":")[0] not in ("root", "0"), "the server runs as a non-root user"
     words = [w for w, _ in runtime]
     assert words.index("USER") < words.index("ENTRYPOINT")
-    assert json.loads(dict(runtime)["ENTRYPOINT"]) == ["sie-mcp"]
+    assert json.loads(dict(runtime)["ENTRYPOINT"]) == ["sie-tools"]
     assert json.loads(dict(runtime)["CMD"]) == ["serve"]
     env = env_of(runtime)
     assert env["SIE_TRANSPORT"] == "http" and env["SIE_HOST"] == "0.0.0.0" and env["SIE_STATELESS_HTTP"] == "true"
@@ -94,7 +94,7 @@ def test_dockerfile(flavor):
     assert "http://127.0.0.1:8080/healthz" in health and "--start-period" in health
     # The embedded default model is checked (and extra models baked into HF_HOME) at build time.
     runs = [r for w, r in runtime if w == "RUN"]
-    assert any(r.startswith("sie-mcp download all-MiniLM-L6-v2") for r in runs)
+    assert any(r.startswith("sie-tools download all-MiniLM-L6-v2") for r in runs)
     if flavor == "cuda":
         assert env["SIE_DEVICE"] == "cuda"
 

@@ -1,5 +1,5 @@
 """The scaling signal and the drain, for real: Debian's Prometheus (scripts/install_prometheus.sh) scrapes a
-running `sie-mcp serve --transport http` on loopback and evaluates the exact query of the rendered KEDA
+running `sie-tools serve --transport http` on loopback and evaluates the exact query of the rendered KEDA
 ScaledObject through its HTTP API; `promtool test rules` covers the no-data and threshold cases; SIGTERM
 while calls are queued drains the server (readiness 503 at once, listener open, accepted calls finish)."""
 
@@ -156,7 +156,7 @@ def prometheus(server_port, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(server_port, prometheus, tmp_path_factory):
-    """`sie-mcp serve --transport http` with the embedded default model; the drain test ends it."""
+    """`sie-tools serve --transport http` with the embedded default model; the drain test ends it."""
     with serve(None, tmp_path_factory.mktemp("server"), "--request-timeout-s", "60", "--drain-timeout-s", "70",
                "--max-batch-tokens", "2048", port=server_port, timeout_s=120) as s:
         yield s.url, s.proc, s.log

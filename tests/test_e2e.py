@@ -1,4 +1,4 @@
-"""End to end: `sie-mcp serve` as a real process, over MCP (streamable HTTP and stdio) and plain HTTP."""
+"""End to end: `sie-tools serve` as a real process, over MCP (streamable HTTP and stdio) and plain HTTP."""
 
 from __future__ import annotations
 

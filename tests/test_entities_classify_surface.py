@@ -1,5 +1,5 @@
 """extract_entities and classify in every mode over a real MCP client (in memory) and the HTTP API, with the
-errors an agent can act on; and the README's run command (`sie-mcp serve --transport http`, bundled catalog,
+errors an agent can act on; and the README's run command (`sie-tools serve --transport http`, bundled catalog,
 no network) answering extract_entities with no arguments."""
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def test_an_unknown_taxonomy_file_format_stops_the_server_with_a_message(tmp_pat
 
 @pytest.mark.slow  # a real server process: start-up loads MiniLM and spaCy
 def test_readme_run_command_finds_entities_offline_with_no_arguments(tmp_path):
-    """`sie-mcp serve --transport http` with the bundled catalog (and the docs' example taxonomy registered);
+    """`sie-tools serve --transport http` with the bundled catalog (and the docs' example taxonomy registered);
     then the README's curl for extract_entities and docs/entities-and-taxonomies.md's classify call."""
     with serve(None, tmp_path, "--taxonomy", "products=examples/taxonomy/products.txt", inherit_sie_env=False,
                cwd=Path(__file__).resolve().parent.parent, timeout_s=120, graceful=True) as server:

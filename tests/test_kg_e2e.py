@@ -1,4 +1,4 @@
-"""Knowledge graphs end to end: `sie-mcp kg build` over the bundled corpus (in-process and against a running
+"""Knowledge graphs end to end: `sie-tools kg build` over the bundled corpus (in-process and against a running
 server), the graph checked against what the documents say, the HTML view in headless Chromium, the navigation
 tools over MCP and HTTP, graphs as MCP resources, a graph surviving a server restart, and bad input."""
 
@@ -22,7 +22,7 @@ from ontology.resolution import normalize
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "data" / "kg_corpus"
-SIE = str(Path(sys.executable).with_name("sie-mcp"))
+SIE = str(Path(sys.executable).with_name("sie-tools"))
 CHROMIUM = "/usr/bin/chromium"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -258,7 +258,7 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def remote_graph(server, tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("remote") / "out"
-    # through the example script (a thin wrapper of `sie-mcp kg build`), against the server over MCP
+    # through the example script (a thin wrapper of `sie-tools kg build`), against the server over MCP
     r = subprocess.run([sys.executable, str(REPO / "examples" / "agents" / "kg_build.py"), str(CORPUS), str(out),
                         "--server", server.url, "--batch", "5"], capture_output=True, text=True, timeout=300, env=ENV)
     assert r.returncode == 0, r.stderr

@@ -85,7 +85,7 @@ def test_malformed_json_rpc_over_http(http_server, case):
 
 
 class StdioServer:
-    """`sie-mcp serve` (stdio) driven line by line: raw bytes in, JSON-RPC lines out."""
+    """`sie-tools serve` (stdio) driven line by line: raw bytes in, JSON-RPC lines out."""
 
     def __init__(self, catalog) -> None:
         env = {**os.environ, "SIE_CATALOG": str(catalog), "SIE_DEFAULT_NER_MODEL": "tiny-ner"}

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-SIE = str(Path(sys.executable).with_name("sie-mcp"))
+SIE = str(Path(sys.executable).with_name("sie-tools"))
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
@@ -27,7 +27,7 @@ def test_help_and_version_do_not_import_torch():
              "print('TORCH', 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=ENV, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
-    assert "sie-mcp 0.1.0" in out.stdout and out.stdout.strip().endswith("TORCH False")
+    assert "sie-tools 0.1.0" in out.stdout and out.stdout.strip().endswith("TORCH False")
 
 
 def test_embed_help_shows_only_its_own_flags():
@@ -40,7 +40,7 @@ def test_embed_help_shows_only_its_own_flags():
 def test_a_server_install_does_not_pull_transformers_scipy_or_sklearn():
     """The runtime dependency closure of sie-mcp, read from the installed distributions' metadata."""
     seen: set[str] = set()
-    todo = ["sie-mcp"]
+    todo = ["sie-agent-tools"]
     while todo:
         name = todo.pop()
         if name in seen:

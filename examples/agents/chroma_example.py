@@ -1,6 +1,6 @@
 """Chroma with sie-mcp as its embedding function.
 
-    .venv/bin/sie-mcp serve --transport http &
+    .venv/bin/sie-tools serve --transport http &
     python examples/agents/chroma_example.py http://127.0.0.1:8080
 """
 

@@ -1,4 +1,4 @@
-"""Build a knowledge graph of a folder and print how to look at it: a thin wrapper over `sie-mcp kg build`.
+"""Build a knowledge graph of a folder and print how to look at it: a thin wrapper over `sie-tools kg build`.
 
     python examples/agents/kg_build.py tests/data/kg_corpus out/kg                 # in-process
     python examples/agents/kg_build.py tests/data/kg_corpus out/kg --server http://127.0.0.1:8080

@@ -1,6 +1,6 @@
 """LangChain with sie-mcp: `SieEmbeddings` in a LangChain vector store.
 
-    .venv/bin/sie-mcp serve --transport http &
+    .venv/bin/sie-tools serve --transport http &
     python examples/agents/langchain_example.py http://127.0.0.1:8080
 
 sie-mcp's tools as LangChain tools (langchain-mcp-adapters): examples/agents/langchain_mcp_tools.py.

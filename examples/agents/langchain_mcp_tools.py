@@ -1,7 +1,7 @@
 """sie-mcp's MCP tools as LangChain tools, through langchain-mcp-adapters.
 
     scripts/install_langchain_env.sh          # .venv-langchain: langchain-mcp-adapters needs mcp<2
-    .venv/bin/sie-mcp serve --transport http &
+    .venv/bin/sie-tools serve --transport http &
     .venv-langchain/bin/python examples/agents/langchain_mcp_tools.py http://127.0.0.1:8080/mcp
 
 Hand the tools to any LangChain/LangGraph agent (`create_react_agent(model, tools)`); here they are called

@@ -1,6 +1,6 @@
 """Call sie-mcp's tools from Python over MCP: a triage pipeline that never reads every document.
 
-    python examples/agents/mcp_client.py                         # starts `sie-mcp serve` over stdio
+    python examples/agents/mcp_client.py                         # starts `sie-tools serve` over stdio
     python examples/agents/mcp_client.py http://127.0.0.1:8080/mcp
 
 Keeps the 3 tickets most relevant to a question (rerank) and files each into a taxonomy (classify):
@@ -28,7 +28,7 @@ TAXONOMY = ["Hardware > Laptops > Power", "Hardware > Desktops > Cooling", "Soft
 
 
 async def main(target: str | None) -> None:
-    server = target or StdioServerParameters(command=str(Path(sys.executable).with_name("sie-mcp")), args=["serve"])
+    server = target or StdioServerParameters(command=str(Path(sys.executable).with_name("sie-tools")), args=["serve"])
     async with Client(server) as client:
         ranked = await client.call_tool("rerank", {"query": "hardware problems", "documents": TICKETS, "top_k": 3})
         top = [r["text"] for r in ranked.structured_content["results"]]

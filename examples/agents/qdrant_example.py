@@ -1,6 +1,6 @@
-"""Qdrant with sie-mcp's embeddings: sie-mcp embeds (HTTP API), Qdrant stores and searches.
+"""Qdrant with sie-mcp's embeddings: sie-tools embeds (HTTP API), Qdrant stores and searches.
 
-    .venv/bin/sie-mcp serve --transport http &
+    .venv/bin/sie-tools serve --transport http &
     python examples/agents/qdrant_example.py http://127.0.0.1:8080
     python examples/agents/qdrant_example.py http://127.0.0.1:8080 --qdrant-url http://localhost:6333
 

@@ -1,8 +1,8 @@
 """Collections end to end over MCP: index a small corpus once, then navigate it by search, filter and rerank.
 
-    .venv/bin/sie-mcp serve --transport http &
+    .venv/bin/sie-tools serve --transport http &
     python examples/agents/retrieval_walkthrough.py http://127.0.0.1:8080/mcp
-    python examples/agents/retrieval_walkthrough.py            # starts `sie-mcp serve` over stdio
+    python examples/agents/retrieval_walkthrough.py            # starts `sie-tools serve` over stdio
 
 Every step prints the text an agent would receive (what costs context), so you can see it stay small.
 """
@@ -33,7 +33,7 @@ DOCS = [
 
 
 async def main(target: str | None, out=print) -> None:
-    server = target or StdioServerParameters(command=str(Path(sys.executable).with_name("sie-mcp")), args=["serve"])
+    server = target or StdioServerParameters(command=str(Path(sys.executable).with_name("sie-tools")), args=["serve"])
     async with Client(server) as client:
         async def step(title: str, tool: str, args: dict) -> None:
             result = await client.call_tool(tool, args)

@@ -1,6 +1,6 @@
 """An e-commerce agent on sie-mcp: the official `mcp` client for the tools, the `anthropic` SDK for the LLM.
 
-    .venv/bin/sie-mcp serve --transport http &                  # or let the script start it over stdio
+    .venv/bin/sie-tools serve --transport http &                  # or let the script start it over stdio
     ANTHROPIC_API_KEY=... python examples/agents/shop_agent.py http://127.0.0.1:8080/mcp
     python examples/agents/shop_agent.py                        # no key: the pipeline runs, the LLM step is skipped
 
@@ -121,7 +121,7 @@ def report(ctx: Context, question: str, out=print) -> dict[str, int]:
 
 
 async def main(target: str | None, llm: Any = None, model: str = "claude-sonnet-4-5", out=print) -> int:
-    server = target or StdioServerParameters(command=str(Path(sys.executable).with_name("sie-mcp")), args=["serve"])
+    server = target or StdioServerParameters(command=str(Path(sys.executable).with_name("sie-tools")), args=["serve"])
     async with Client(server) as client:
         built = await build_collection(client)
         out(f"indexed {built['indexed']['documents']} listings into '{COLLECTION}'; for example:")
@@ -146,7 +146,7 @@ async def main(target: str | None, llm: Any = None, model: str = "claude-sonnet-
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("server", nargs="?", help="MCP endpoint (default: start `sie-mcp serve` over stdio)")
+    ap.add_argument("server", nargs="?", help="MCP endpoint (default: start `sie-tools serve` over stdio)")
     ap.add_argument("--model", default=os.environ.get("ANTHROPIC_MODEL", "claude-sonnet-4-5"))
     args = ap.parse_args()
     sys.exit(asyncio.run(main(args.server, model=args.model)))

@@ -3,5 +3,5 @@
 - `sie_mcp.integrations.chroma.SieEmbeddingFunction`: a Chroma `EmbeddingFunction`
 - `sie_mcp.integrations.langchain.SieEmbeddings`: a LangChain `Embeddings`
 
-Each imports its library on import (install it with `pip install 'sie-mcp[examples]'`); examples/agents/README.md.
+Each imports its library on import (install it with `pip install 'sie-agent-tools[examples]'`); examples/agents/README.md.
 """

@@ -25,7 +25,7 @@ def _vectors(response: httpx.Response) -> list[list[float]]:
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = response.text
-        raise RuntimeError(f"sie-mcp embed failed ({response.status_code}): {message}")
+        raise RuntimeError(f"sie-tools embed failed ({response.status_code}): {message}")
     return response.json()["embeddings"]
 
 

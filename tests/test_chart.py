@@ -386,3 +386,12 @@ def test_dashboard_uses_only_exported_metrics_and_their_labels():
     rendered = one(render(None, "grafana.dashboard.enabled=true"), "ConfigMap")
     assert json.loads(rendered["data"]["sie-mcp.json"]) == dashboard
     assert rendered["metadata"]["labels"]["grafana_dashboard"] == "1"
+
+
+def test_the_tools_value_becomes_sie_tools():
+    """`server.tools` narrows the tools every replica exposes (sie_mcp/declare.py `--tools`)."""
+    (deployment,) = [d for d in render(None, "server.tools={search,index_documents}") if d["kind"] == "Deployment"]
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["SIE_TOOLS"] == "search,index_documents"
+    (default,) = [d for d in render(None) if d["kind"] == "Deployment"]
+    assert "SIE_TOOLS" not in {e["name"] for e in default["spec"]["template"]["spec"]["containers"][0]["env"]}

@@ -19,6 +19,7 @@ import logging
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -146,22 +147,71 @@ def _hf_offline() -> bool:
 _ARCH_SUFFIX_TASKS = (("ForTokenClassification", "ner"), ("ColBERT", "multi_vector"))
 
 
-def task_of_directory(path: Path) -> str:
-    """The catalog task a model directory's config.json implies: token classification is `ner`, a
-    sequence classifier with one label `rerank` (a cross-encoder), with more `classify`; anything else
-    `embed`. An unreadable config is left to fail at load, with its own message."""
+@dataclass(frozen=True)
+class DirectoryKind:
+    """What a directory registered by path (`--model NAME=PATH`) holds: the catalog task (which tools take
+    it) and the runtime that loads it."""
+
+    task: str
+    runtime: str = "torch"
+
+
+def _config(path: Path) -> dict:
     try:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError):
-        return "embed"
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _module_types(path: Path) -> str:
+    """The sentence-transformers / PyLate module types of `modules.json`, as one string ('' without it)."""
+    try:
+        modules = json.loads((path / "modules.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    return " ".join(str(m.get("type", "")) for m in modules if isinstance(m, dict)) if isinstance(modules, list) else ""
+
+
+def _by_architecture(path: Path) -> DirectoryKind | None:
+    config = _config(path)
     for arch in config.get("architectures") or []:
         for suffix, task in _ARCH_SUFFIX_TASKS:
             if arch.endswith(suffix):
-                return task
+                return DirectoryKind(task)
         if arch.endswith("ForSequenceClassification"):
             labels = config.get("id2label") or {}
-            return "rerank" if config.get("num_labels", len(labels) or 2) == 1 or len(labels) == 1 else "classify"
-    return "embed"
+            single = config.get("num_labels", len(labels) or 2) == 1 or len(labels) == 1
+            return DirectoryKind("rerank" if single else "classify")  # a cross-encoder scores one logit
+        if arch.endswith("ForMaskedLM") and "splade" in f"{config.get('_name_or_path', '')} {path.name}".lower():
+            return DirectoryKind("sparse")  # a SPLADE checkpoint is a masked LM; a plain one is an encoder
+    return None
+
+
+# What a directory holds, by its files; the first detector that answers wins. A new kind is one row.
+DIRECTORY_KINDS: list[tuple[str, Callable[[Path], DirectoryKind | None]]] = [
+    ("GLiNER span model (gliner_config.json)",
+     lambda p: DirectoryKind("ner", "gliner") if (p / "gliner_config.json").is_file() else None),
+    ("spaCy pipeline (meta.json + config.cfg)",
+     lambda p: DirectoryKind("ner", "spacy") if (p / "meta.json").is_file() and (p / "config.cfg").is_file() else None),
+    ("PyLate ColBERT (modules.json)",
+     lambda p: DirectoryKind("multi_vector") if "pylate." in _module_types(p) else None),
+    ("sentence-transformers sparse encoder (modules.json)",
+     lambda p: DirectoryKind("sparse") if "SpladePooling" in _module_types(p) or "MLMTransformer" in _module_types(p)
+     else None),
+    ("config.json architectures (token classification, cross-encoder, classifier, HF_ColBERT, SPLADE)",
+     _by_architecture),
+]
+
+
+def kind_of_directory(path: Path) -> DirectoryKind:
+    """What a model directory holds (`DIRECTORY_KINDS`); anything else is an embedding model (a
+    sentence-transformers or plain encoder directory). An unreadable config is left to fail at load."""
+    for _, detect in DIRECTORY_KINDS:
+        kind = detect(path)
+        if kind is not None:
+            return kind
+    return DirectoryKind("embed")
 
 
 def _hf_snapshot(model_id: str, repo: str, patterns: list[str] = HF_PATTERNS) -> Path:
@@ -210,8 +260,9 @@ class Catalog:
             raise ValueError(f"--model expects NAME=PATH, got {spec!r}")
         base = self.entries.get(name)
         # A local copy of a catalog model keeps the entry's settings (task, head, prompts, template, …).
+        kind = kind_of_directory(Path(path))
         entry = (replace(base, source=f"path:{path}") if base
-                 else CatalogEntry(id=name, source=f"path:{path}", task=task_of_directory(Path(path)),
+                 else CatalogEntry(id=name, source=f"path:{path}", task=kind.task, runtime=kind.runtime,
                                    description="local model (--model)"))
         self.add(entry)
         return entry

@@ -329,3 +329,26 @@ def test_extract_entities_over_http_zero_shot(zero_shot_catalog):
     body = ok.json()
     assert body["method"] == "zero-shot" and len(body["entities"]) == 2 and any(body["entities"])
     assert missing.status_code == 400 and "labels" in missing.text
+
+
+@pytest.mark.anyio
+async def test_a_gliner_directory_registered_by_path_is_zero_shot(reference):
+    """`--model NAME=PATH` on a GLiNER directory (gliner_config.json) types it ner/gliner: extract_entities
+    takes it (it was typed embed, and refused)."""
+    from mcp import Client
+
+    from sie_mcp.mcp_server import build_mcp, owned_runtime
+    from sie_mcp.runtime import build_runtime
+    from sie_mcp.settings import Settings
+
+    path, _ = reference["deberta_token"]
+    runtime = build_runtime(Settings(model=[f"my-gliner={path}"]))
+    server = build_mcp(owned_runtime(runtime, []))
+    async with Client(server) as client:
+        found = await client.call_tool("extract_entities", {"texts": ZS_TEXTS, "labels": ["person", "company"],
+                                                            "model": "my-gliner", "threshold": 0.5})
+        models = await client.call_tool("list_models", {})
+    assert not found.is_error, found.content[0].text
+    assert found.structured_content["method"] == "zero-shot"
+    (card,) = [m for m in models.structured_content["models"] if m["id"] == "my-gliner"]
+    assert card["task"] == "ner"

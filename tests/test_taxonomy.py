@@ -42,13 +42,32 @@ def test_malformed_lines_are_reported_with_line_numbers(tmp_path):
     assert "line 1" not in str(e.value) and "line 3" not in str(e.value)
 
 
-def test_duplicates_and_cycles_are_rejected(tmp_path):
+def test_duplicates_are_rejected_and_a_name_may_repeat_at_another_depth(tmp_path):
     f = tmp_path / "t.txt"
     f.write_text("A > B\nC > D\nA > B\nX > Y > X\n")
     with pytest.raises(TaxonomyError) as e:
         load_taxonomy_file(f)
     assert "line 3: duplicate of line 1 (A > B)" in str(e.value)
-    assert "line 4: cycle: X appears twice on one path" in str(e.value)
+    assert "line 4" not in str(e.value)  # X > Y > X: three categories, identified by their paths
+    tree = parse_taxonomy(["Food > Snacks > Food", "Food > Fruit"])
+    assert [n.path for n in tree.leaves] == [("Food", "Fruit"), ("Food", "Snacks", "Food")]
+    nested = parse_taxonomy({"Food": {"Snacks": ["Food", "Chips"]}})
+    assert ("Food", "Snacks", "Food") in [n.path for n in nested.leaves]
+
+
+def test_parent_pointers_build_paths_and_name_a_cycle(tmp_path):
+    f = tmp_path / "t.tsv"
+    f.write_text("# category<TAB>parent\nElectronics\t\nLaptops\tComputers\nComputers\tElectronics\n")
+    tree = load_taxonomy_file(f)
+    assert [n.path for n in tree.leaves] == [("Electronics", "Computers", "Laptops")]
+    f.write_text("A\tC\nB\tA\nC\tB\nD\t\n")
+    with pytest.raises(TaxonomyError) as e:
+        load_taxonomy_file(f)
+    assert "cycle: " in str(e.value) and "lines" not in str(e.value)
+    assert {"A", "B", "C"} <= set(str(e.value).split("cycle: ")[1].split(" (")[0].split(" > "))
+    f.write_text("A\tNope\n")
+    with pytest.raises(TaxonomyError, match="parent 'Nope' of 'A' is not a category"):
+        load_taxonomy_file(f)
     j = tmp_path / "t.json"
     j.write_text('{"A": {"B": []}, "A": {"C": []}}')
     with pytest.raises(TaxonomyError, match="duplicate key"):

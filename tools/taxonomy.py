@@ -5,9 +5,12 @@ One entry point parses every form (`parse_taxonomy`), so input bounds (depth, pa
 one place to live. Forms:
 - a list of paths `["A > B > C", …]` (inline) or a text file with one path per line (`.txt`; blank lines
   and `#` comments skipped; an optional description after ` | `: `A > B > C | portable computers`);
-- a nested object `{"A": {"B": ["C", "D"]}}` (inline) or a `.json` file holding one (or a list of paths).
-Malformed lines are reported with their line numbers; a path given twice and a category repeated on its own
-path (`A > B > A`, a cycle if names identify categories) are rejected.
+- a nested object `{"A": {"B": ["C", "D"]}}` (inline) or a `.json` file holding one (or a list of paths);
+- parent pointers, a `.tsv` file of `category<TAB>parent` lines (no parent: a top-level category), where a name
+  identifies one category.
+Malformed lines are reported with their line numbers, and a path given twice is rejected. A category is its
+path, so a name may repeat at another depth ("Food > Snacks > Food" is a leaf under Snacks): only parent
+pointers can form a cycle, and that error names it ("cycle: A > B > A").
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from engine.errors import InvalidInput
 
 PATH_SEPARATOR = " > "
 DESCRIPTION_SEPARATOR = " | "
-FILE_FORMATS = {".txt": "lines", ".json": "json"}
+FILE_FORMATS = {".txt": "lines", ".json": "json", ".tsv": "parents"}
 
 
 @dataclass
@@ -96,10 +99,6 @@ def _build(paths: Sequence[tuple[tuple[str, ...], str]], where: Sequence[str]) -
             problems.append(f"{loc}: duplicate of {seen[path]} ({PATH_SEPARATOR.join(path)})")
             continue
         seen[path] = loc
-        repeated = sorted({p for p in path if path.count(p) > 1})
-        if repeated:
-            problems.append(f"{loc}: cycle: {', '.join(repeated)} appears twice on one path "
-                            f"({PATH_SEPARATOR.join(path)})")
     if problems:
         raise TaxonomyError(_report(problems))
     root = Node(())
@@ -166,6 +165,44 @@ def _from_lines(lines: Sequence[str], numbered: bool) -> Taxonomy:
     return _build(items, where)
 
 
+def _from_parents(lines: Sequence[str]) -> Taxonomy:
+    """`category<TAB>parent` lines (an empty parent: top level) -> paths. Names identify categories here, so a
+    parent chain that comes back to a category is a cycle, reported with its members."""
+    parent: dict[str, str] = {}
+    line_of: dict[str, str] = {}
+    problems: list[str] = []
+    for i, raw in enumerate(lines):
+        line = raw.strip("\r\n")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, _, up = (part.strip() for part in line.partition("\t"))
+        if not name:
+            problems.append(f"line {i + 1}: empty category name (expected 'category<TAB>parent')")
+        elif name in parent:
+            problems.append(f"line {i + 1}: {name!r} already has a parent ({line_of[name]})")
+        else:
+            parent[name], line_of[name] = up, f"line {i + 1}"
+    for name, up in parent.items():
+        if up and up not in parent:
+            problems.append(f"{line_of[name]}: parent {up!r} of {name!r} is not a category (give it a line)")
+    if problems:
+        raise TaxonomyError(_report(problems))
+    items: list[tuple[tuple[str, ...], str]] = []
+    where: list[str] = []
+    for name in parent:
+        chain = [name]
+        while parent[chain[-1]]:
+            up = parent[chain[-1]]
+            if up in chain:
+                cycle = chain[chain.index(up):] + [up]
+                raise TaxonomyError(f"invalid taxonomy: cycle: {PATH_SEPARATOR.join(reversed(cycle))} "
+                                    f"({', '.join(line_of[n] for n in cycle[:-1])})")
+            chain.append(up)
+        items.append((tuple(reversed(chain)), ""))
+        where.append(line_of[name])
+    return _build(items, where)
+
+
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [k for k, _ in pairs]
     dupes = sorted({k for k in keys if keys.count(k) > 1})
@@ -217,13 +254,19 @@ def load_taxonomy_file(path: Path) -> Taxonomy:
     fmt = FILE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise TaxonomyError(f"{path}: unknown taxonomy file format {path.suffix or '(none)'!r}; use .txt (one "
-                            "'A > B > C' path per line) or .json (a nested object or a list of paths)")
+                            "'A > B > C' path per line), .json (a nested object or a list of paths) or .tsv ('category<TAB>parent' "
+                            "lines)")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise TaxonomyError(f"{path}: cannot read ({e.strerror})") from e
     if fmt == "lines":
         return _from_lines(text.splitlines(), numbered=True)
+    if fmt == "parents":
+        try:
+            return _from_parents(text.splitlines())
+        except TaxonomyError as e:
+            raise TaxonomyError(f"{path}: {e}") from e
     try:
         data = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
     except ValueError as e:

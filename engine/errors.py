@@ -1,7 +1,9 @@
 """The engine's error hierarchy.
 
-Every failure the engine reports is one of these. Boundaries (MCP, HTTP) map them once to a tool error
-or an HTTP status; messages are written so that an agent or operator can act on them.
+Every failure the engine reports is one of these, and `EngineError` is the root the other layers' errors
+derive from (graphs: ontology/errors.py; collections: tools/errors.py), each defined beside its owner.
+Boundaries (MCP, HTTP) map them once to a tool error or an HTTP status (sie_mcp/errors.py); messages are
+written so that an agent or operator can act on them.
 """
 
 from __future__ import annotations
@@ -63,22 +65,6 @@ class RequestTimeout(EngineError):
 
 class ShuttingDown(EngineError):
     """The engine is draining and accepts no new work."""
-
-
-class UnknownCollection(EngineError):
-    """A retrieval collection that does not exist (tools/retrieval.py)."""
-
-
-class UnknownGraph(EngineError):
-    """A knowledge graph that does not exist (tools/ontology.py)."""
-
-
-class UnknownEntity(EngineError):
-    """A name that matches no entity of a knowledge graph (tools/ontology.py)."""
-
-
-class StoreUnavailable(EngineError):
-    """The vector database failed or cannot be reached (the embedded store, or a server at its URL)."""
 
 
 class ServerMisconfigured(EngineError):

@@ -7,7 +7,7 @@ between texts and a task's result — prompts, `kind`, pairs, defaults, validati
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -114,17 +114,3 @@ class LoadedModel(BackboneAndHead):
         if self._split is OutputSplit.PER_TOKEN:
             return list(out.split(list(batch.seqlens)))
         return list(out.unbind(0))
-
-    def run(self, encoded: Sequence[Encoded], max_batch_tokens: int | None = None,
-            on_batch: Callable[[int, int], None] | None = None) -> list[torch.Tensor]:
-        """Forward every input in token-budget batches; per-input outputs in input order."""
-        budget = max_batch_tokens or self.max_batch_tokens
-        results: list[torch.Tensor | None] = [None] * len(encoded)
-        plan = plan_batches([len(e) for e in encoded], budget)
-        for n, idx in enumerate(plan):
-            batch = self.make_batch([encoded[i] for i in idx])
-            for i, piece in zip(idx, self.split_output(self.forward(batch), batch), strict=True):
-                results[i] = piece
-            if on_batch is not None:
-                on_batch(n + 1, len(plan))
-        return results  # type: ignore[return-value]

@@ -31,14 +31,13 @@ from engine.errors import (
     RequestTimeout,
     ServerMisconfigured,
     ShuttingDown,
-    StoreUnavailable,
-    UnknownCollection,
-    UnknownEntity,
-    UnknownGraph,
     UnknownModel,
     UnsupportedArchitecture,
     UnsupportedTask,
 )
+
+from ontology.errors import UnknownEntity, UnknownGraph
+from tools.errors import StoreUnavailable, UnknownCollection
 
 log = logging.getLogger("sie_mcp")
 

@@ -30,7 +30,7 @@ from sie_mcp.mcp_server import build_mcp, preload_in_background, shared_runtime
 from sie_mcp.runtime import Runtime, RuntimeHandle, build_runtime, preload_models
 from sie_mcp.settings import Settings
 from sie_mcp.declare import BoundTool, surface
-from sie_mcp.tooldefs._types import Count
+from sie_mcp.tooldefs._types import PositiveInt
 from tools import wire
 from tools.embed import embed as embed_tool
 from tools.models import list_models
@@ -60,7 +60,7 @@ class EmbeddingsRequest(BaseModel):
 
     input: str | Annotated[list[str], Field(min_length=1)] = Field(description="Text or texts to embed")
     model: str | None = Field(None, description="Model id (default: the server's embedding model)")
-    dimensions: Annotated[Count() | None, Field(strict=False, description="Matryoshka truncation")] = None
+    dimensions: Annotated[PositiveInt | None, Field(strict=False, description="Matryoshka truncation")] = None
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = None
 
@@ -75,7 +75,7 @@ class RerankRequest(BaseModel):
     query: str = Field(min_length=1)
     documents: list[str | RerankText] = Field(min_length=1, description="Strings, or objects with a 'text' field")
     model: str | None = None
-    top_n: Annotated[Count() | None, Field(strict=False)] = None
+    top_n: Annotated[PositiveInt | None, Field(strict=False)] = None
     return_documents: bool = True
 
 

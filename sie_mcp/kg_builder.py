@@ -5,7 +5,7 @@ graph in-process (the same build_ontology code the server runs, on a private tem
 running server over MCP, and writes OUT/graph.json, graph.graphml, graph.ttl, graph.jsonld and graph.html.
 
 Input is streamed: a file is read block by block and cut into parts of at most --max-chars at paragraph or
-sentence boundaries (ontology.chunks.split_stream), documents go to the builder in batches, so memory is
+sentence boundaries (tools.chunking.split_stream), documents go to the builder in batches, so memory is
 bounded by a batch, not by the corpus or the largest file. Files that cannot be read as text (NUL bytes,
 not UTF-8, a .jsonl line that is not JSON or has no text) are skipped with one message each; a first pass
 validates a file's encoding before any of it is used, so a file is used whole or not at all. The outputs
@@ -31,7 +31,6 @@ from typing import Any, TextIO
 
 SUFFIXES = (".txt", ".md", ".jsonl")
 BLOCK = 1 << 20
-SNIFF = 8192
 
 
 class BuildError(Exception):
@@ -67,7 +66,7 @@ def _utf8_problem(path: Path) -> str | None:
 
 
 def _text_parts(path: Path, rel: str, max_chars: int, skipped: list[str]) -> Iterator[Doc]:
-    from ontology.chunks import split_stream
+    from tools.chunking import split_stream
 
     size = path.stat().st_size
     with path.open("r", encoding="utf-8") as f:
@@ -89,7 +88,7 @@ def _text_parts(path: Path, rel: str, max_chars: int, skipped: list[str]) -> Ite
 
 
 def _jsonl_docs(path: Path, rel: str, max_chars: int, field: str, skipped: list[str]) -> Iterator[Doc]:
-    from ontology.chunks import chunk_text
+    from tools.chunking import chunk_text
 
     with path.open("r", encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
@@ -109,7 +108,7 @@ def _jsonl_docs(path: Path, rel: str, max_chars: int, field: str, skipped: list[
                 yield Doc("", "", size)
                 continue
             doc_id = str(obj.get("id") or f"{rel}:{n}")
-            pieces = chunk_text(text, max_chars)
+            pieces = chunk_text(text, max_chars, overlap=0)
             for k, c in enumerate(pieces, start=1):
                 yield Doc(doc_id if len(pieces) == 1 else f"{doc_id}#{k}", c.text, size if k == 1 else 0)
 

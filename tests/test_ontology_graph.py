@@ -17,12 +17,12 @@ import rdflib
 
 from engine.catalog import Catalog
 from engine.engine import Engine
-from ontology.chunks import chunk_text, split_stream
 from ontology.exports import to_rdf, write_all
 from ontology.graph import KnowledgeGraph, extract
 from ontology.inputs import Mention, ParsedDoc, Token
 from ontology.relations import svo_triples
 from ontology.store import GraphStore, GraphTooLarge
+from tools.chunking import chunk_text, split_stream
 from tools.ontology import to_parsed
 from tools.parse import DEFAULT_PARSE_MODEL, parse
 
@@ -49,9 +49,11 @@ def parsed() -> dict[str, ParsedDoc]:
 
 def test_chunks_keep_sentences_and_offsets():
     text = " ".join(f"Sentence number {i} ends here." for i in range(200))
-    chunks = chunk_text(text, 300)
+    chunks = chunk_text(text, 300, overlap=0)
     assert all(len(c.text) <= 300 for c in chunks)
-    assert "".join(c.text for c in chunks) == text
+    # Consecutive, nothing but whitespace between them: every sentence is parsed once
+    assert chunks[0].start == 0 and chunks[-1].end == len(text.rstrip())
+    assert all(not text[a.end:b.start].strip() for a, b in zip(chunks, chunks[1:]))
     assert all(text[c.start:c.end] == c.text and c.text.rstrip().endswith(".") for c in chunks)
     parts = list(split_stream((text[i:i + 97] for i in range(0, len(text), 97)), 300))
     assert "".join(parts) == text and all(len(p) <= 300 for p in parts)

@@ -10,7 +10,8 @@ from engine.parse import DocParse
 from engine.pool import PoolConfig, Tier
 from engine.runtimes import RUNTIMES
 from tools.context import Defaults, ToolContext
-from tools.entities import ONTONOTES_LABELS, extract_entities
+from tools.entities import extract_entities
+from tools.labels import ONTONOTES_LABELS
 
 pytestmark = pytest.mark.anyio
 

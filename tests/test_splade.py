@@ -34,7 +34,9 @@ def reference_splade(hf_model, encoded, **pad_kw) -> torch.Tensor:
 
 
 def _dense(model, texts) -> torch.Tensor:
-    return torch.stack([r.to_dense() for r in model.run(model.tokenizer.encode(texts))])
+    """One packed batch through the runnable's three steps (the scheduler's path, without a scheduler)."""
+    batch = model.make_batch(model.tokenizer.encode(texts))
+    return torch.stack([r.to_dense() for r in model.split_output(model.forward(batch), batch)])
 
 
 def test_bert_splade_matches_transformers(make_hf_model, texts):

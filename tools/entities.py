@@ -7,7 +7,7 @@
   the higher score), as that pipeline does with `stride`.
 - ZERO_SHOT_NER (GLiNER): entity types come with the call (`labels` required), `threshold` (default 0.5),
   nested spans and multi-label on request.
-Fixed-label models read `labels` as a filter; `LABEL_ALIASES` maps everyday words onto both CoNLL (PER, LOC)
+Fixed-label models read `labels` as a filter; `tools.labels` maps everyday words onto both CoNLL (PER, LOC)
 and OntoNotes (PERSON, GPE …) type names.
 """
 
@@ -22,6 +22,7 @@ from engine.engine import TokenWindow
 from engine.errors import InvalidInput, UnsupportedTask
 from engine.registry import Task
 from tools.context import ToolContext, as_texts, tool_model
+from tools.labels import type_names
 from tools.schemas import EntitiesResult, Entity
 from tools.zero_shot import extract_zero_shot
 
@@ -29,21 +30,6 @@ AGGREGATIONS = ("simple", "first", "average", "max")
 # `first`: every word takes the tag of its first piece, so a word is never split into two entities.
 DEFAULT_AGGREGATION = "first"
 DEFAULT_THRESHOLD = 0.5  # zero-shot models: keep spans scoring above this (gliner's default)
-
-ONTONOTES_LABELS = ("PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW",
-                    "LANGUAGE", "DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL")
-
-# Everyday words -> the type names models use (CoNLL: PER ORG LOC MISC; OntoNotes: the 18 above).
-LABEL_ALIASES: dict[str, tuple[str, ...]] = {
-    "person": ("PER", "PERSON"), "people": ("PER", "PERSON"), "name": ("PER", "PERSON"),
-    "organization": ("ORG",), "organisation": ("ORG",), "company": ("ORG",),
-    "location": ("LOC", "GPE", "FAC"), "place": ("LOC", "GPE", "FAC"), "city": ("GPE", "LOC"),
-    "country": ("GPE", "LOC"), "nationality": ("NORP",), "miscellaneous": ("MISC",),
-    "product": ("PRODUCT",), "event": ("EVENT",), "date": ("DATE",), "time": ("TIME",), "money": ("MONEY",),
-    "price": ("MONEY",), "percent": ("PERCENT",), "quantity": ("QUANTITY",), "number": ("CARDINAL",),
-    "law": ("LAW",), "language": ("LANGUAGE",), "work": ("WORK_OF_ART",), "facility": ("FAC",),
-}
-
 
 @dataclass
 class _Piece:
@@ -147,7 +133,7 @@ def _wanted(labels: list[str] | None, model_id: str, model_labels: Sequence[str]
     known = {t.split("-", 1)[-1].upper() for t in model_labels} - {"O"}
     wanted: set[str] = set()
     for x in labels:
-        names = {x.upper()} | set(LABEL_ALIASES.get(x.strip().lower(), ()))
+        names = type_names(x)
         hit = names & known
         if not hit:
             raise InvalidInput(f"model {model_id} has fixed entity types ({', '.join(sorted(known))}); {x!r} is "

@@ -19,16 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import InputTooLong, InvalidInput, UnknownEntity, UnknownGraph
+from engine.errors import InputTooLong, InvalidInput
+from ontology.errors import UnknownEntity, UnknownGraph
 from engine.parse import DocParse
 from ontology import navigate
-from ontology.chunks import chunk_text
+from tools.chunking import chunk_text
 from ontology.graph import KnowledgeGraph, extract
 from ontology.inputs import Mention, ParsedDoc, Token
 from ontology.store import GraphNotFound, GraphStore, GraphTooLarge, valid_id
 from tools.classify import classify
 from tools.context import ToolContext, as_texts
 from tools.embed import embed_texts
+from tools.labels import type_names
 from tools.graph_schemas import (
     BuildOntologyResult,
     EntityCard,
@@ -47,11 +49,6 @@ CHUNK_CHARS = 20_000  # parse long documents in sentence-aligned pieces of at mo
 PARSE_BATCH = 16  # chunks per parse call: the unit of progress
 MAX_RESULTS = 50
 # What an agent's label words mean in spaCy's OntoNotes types
-LABEL_TYPES = {"person": ["PERSON"], "people": ["PERSON"], "per": ["PERSON"], "organization": ["ORG"],
-               "organisation": ["ORG"], "company": ["ORG"], "org": ["ORG"], "location": ["GPE", "LOC", "FAC"],
-               "place": ["GPE", "LOC", "FAC"], "loc": ["GPE", "LOC", "FAC"], "country": ["GPE"], "city": ["GPE"],
-               "nationality": ["NORP"], "product": ["PRODUCT"], "event": ["EVENT"], "law": ["LAW"],
-               "work": ["WORK_OF_ART"], "language": ["LANGUAGE"], "facility": ["FAC"]}
 # Words the taxonomy classifier reads for each type (the bare tag says little to an embedder)
 TYPE_TEXT = {"PERSON": "person, people", "ORG": "organization, company, institution, agency",
              "GPE": "country, city, state", "LOC": "location, region, mountain, river",
@@ -82,7 +79,7 @@ def wanted_types(labels: list[str] | None) -> set[str] | None:
     for label in labels:
         if not isinstance(label, str) or not label.strip():
             raise InvalidInput("labels must be non-empty strings, e.g. ['person', 'organization', 'place']")
-        out.update(LABEL_TYPES.get(label.strip().lower(), [label.strip().upper()]))
+        out.update(type_names(label))
     return out
 
 
@@ -168,7 +165,7 @@ async def build_ontology(ctx: ToolContext, texts: str | list[str] | None = None,
         parse_taxonomy(taxonomy)
     model_id = model or DEFAULT_PARSE_MODEL
     types = wanted_types(labels)
-    pieces = [(i, c.start, c.text) for i, (_, text) in enumerate(docs) for c in chunk_text(text, CHUNK_CHARS)]
+    pieces = [(i, c.start, c.text) for i, (_, text) in enumerate(docs) for c in chunk_text(text, CHUNK_CHARS, overlap=0)]
     parsed: list[list[tuple[int, DocParse]]] = [[] for _ in docs]
     total = len(pieces) + 2  # + resolution + saving
     for b in range(0, len(pieces), PARSE_BATCH):

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from engine.errors import InvalidInput, StoreUnavailable
+from engine.errors import InvalidInput
+from tools.errors import StoreUnavailable
 from tools.chunking import Chunk, chunk_text
 from tools.context import ToolContext, as_texts, tool_model
 from tools.embed import embed_texts

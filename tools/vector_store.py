@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from engine.errors import EngineError, InvalidInput, StoreUnavailable, UnknownCollection
+from engine.errors import EngineError, InvalidInput
+from tools.errors import StoreUnavailable, UnknownCollection
 
 T = TypeVar("T")
 log = logging.getLogger("sie_mcp")

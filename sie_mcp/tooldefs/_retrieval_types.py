@@ -1,3 +1,5 @@
+# pyright: reportInvalidTypeForm=false
+# (argument types are built from the server's limits at startup: calls in annotations are the point)
 """Argument types of the collection tools: documents with metadata, and metadata filters (tools/vector_store.py
 enforces the same with its own messages). TypedDicts, so handlers receive plain dicts; their names end in "Object", which error locations leave out
 (sie_mcp/errors.py: pydantic names a union member by its class)."""

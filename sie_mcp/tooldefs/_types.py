@@ -1,3 +1,5 @@
+# pyright: reportInvalidTypeForm=false
+# (argument types are built from the server's limits at startup: calls in annotations are the point)
 """Argument types shared by the tool declarations, each stating its constraint once: in the JSON Schema every
 surface publishes and in the validation every surface runs. Types that depend on the server's limits are
 functions of `Limits`."""
@@ -25,6 +27,7 @@ def Count(low: int = 1, high: int | None = None, description: str | None = None)
 
 
 Flag = Annotated[bool, Field(strict=True)]
+PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_whole_number)]  # Count() where a static type is needed
 
 # What Python's str.strip() removes (str.isspace), spelled out: regex `\s` differs between Python and the
 # ECMA-262 patterns JSON Schema uses (\x1c-\x1f, \x85), and the tools strip names with str.strip().
@@ -73,7 +76,8 @@ def Taxonomy(limits: Limits) -> Any:
     category = Annotated[str, StringConstraints(max_length=limits.max_category_chars)]
     paths = Annotated[list[category], Field(min_length=1, max_length=limits.max_labels)]
     tree = Annotated[dict[str, Any], Field(min_length=1)]
-    return paths | tree | category
+    either: Any = paths  # a union of constrained types, made at run time
+    return either | tree | category
 
 
 class Strict(BaseModel):

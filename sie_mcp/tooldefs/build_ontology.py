@@ -1,4 +1,6 @@
-from typing import Annotated, Any
+# pyright: reportInvalidTypeForm=false
+# (argument types are built from the server's limits at startup: calls in annotations are the point)
+from typing import Annotated, Any, cast
 
 from pydantic import ConfigDict, Field
 from typing_extensions import NotRequired, TypedDict
@@ -27,7 +29,7 @@ def arguments(limits: Limits) -> type[Arguments]:
         taxonomy: Annotated[Taxonomy(limits) | None, Field(description="Category tree for types")] = None
 
         model_config = ConfigDict(arbitrary_types_allowed=True,
-                                  json_schema_extra={"anyOf": exactly_one("texts", "documents")})
+                                  json_schema_extra=cast(Any, {"anyOf": exactly_one("texts", "documents")}))
 
     return BuildOntologyArguments
 

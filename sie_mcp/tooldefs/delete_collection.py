@@ -1,3 +1,5 @@
+# pyright: reportInvalidTypeForm=false
+# (argument types are built from the server's limits at startup: calls in annotations are the point)
 from sie_mcp.declare import Arguments, ToolDeclaration
 from sie_mcp.tooldefs._types import DELETES, CollectionName
 from tools.context import Limits

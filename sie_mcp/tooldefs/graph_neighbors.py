@@ -1,3 +1,5 @@
+# pyright: reportInvalidTypeForm=false
+# (argument types are built from the server's limits at startup: calls in annotations are the point)
 from typing import Annotated
 
 from pydantic import Field

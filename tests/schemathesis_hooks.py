@@ -7,6 +7,8 @@ under the operation's 400 in the OpenAPI document.
   whole items, not one field of them.
 - A taxonomy (classify, build_ontology) without a category twice or a name twice on one path, names compared
   once stripped ('A ' is 'A'): the schema says uniqueItems, which compares the strings as sent.
+- A taxonomy the tool takes (depth, blank names, repeats: the schema states lengths and counts only), and a
+  `model` the tool takes (the schema does not list the catalog: an unknown id is a documented 404).
 - Graph ids and collection names that exist: a drawn name almost never does (a documented 404), so half the
   positive cases of the graph and search tools name the graph and the collection the test made first
   (GRAPH, COLLECTION) and entities in it, and reach the code behind the 404.
@@ -83,30 +85,38 @@ def _names(path: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in path.partition("|")[0].split(">"))
 
 
+MAX_DEPTH = 16  # the server's --max-taxonomy-depth (its default)
+
+
 def _clean_paths(paths: list[Any]) -> list[Any]:
+    """Paths the tool takes: non-blank names, within the depth, each path once (the schema states lengths and
+    counts only: sie_mcp/tooldefs/_types.py Taxonomy)."""
     seen, out = set(), []
     for path in paths:
         names = _names(path) if isinstance(path, str) else None
-        if names is not None and names not in seen and len(set(names)) == len(names):
+        if names is not None and names not in seen and all(names) and len(names) <= MAX_DEPTH \
+                and ">" not in path.partition("|")[2]:
             seen.add(names)
             out.append(path)
     return out or ["A > B"]
 
 
-def _clean_tree(tree: Any, above: tuple[str, ...]) -> Any:
+def _clean_tree(tree: Any, depth: int = 1) -> Any:
+    """A nested object the tool takes: non-blank names, each once per level, values objects, lists of names,
+    null or "", within the depth."""
     if isinstance(tree, dict):
         out: dict[str, Any] = {}
         for key, child in tree.items():
             name = key.strip()
-            if name in above or name in {k.strip() for k in out}:
+            if not name or name in {k.strip() for k in out}:
                 continue
-            out[key] = _clean_tree(child, (*above, name))
+            out[key] = _clean_tree(child, depth + 1) if depth < MAX_DEPTH else None
         return out
     if isinstance(tree, list):
-        names = [x for i, x in enumerate(tree) if isinstance(x, str) and x.strip() not in above
+        names = [x for i, x in enumerate(tree) if isinstance(x, str) and x.strip()
                  and x.strip() not in {y.strip() for y in tree[:i] if isinstance(y, str)}]
         return names
-    return tree
+    return tree if tree in (None, "") else None
 
 
 @schemathesis.hook("map_case").apply_to(path="/v1/tools/classify").apply_to(path="/v1/tools/build_ontology")
@@ -115,7 +125,38 @@ def taxonomy_without_repeats(context: Any, case: Any) -> Any:
     if _positive(case) and isinstance(taxonomy, list):
         case.body["taxonomy"] = _clean_paths(taxonomy)
     elif _positive(case) and isinstance(taxonomy, dict):
-        case.body["taxonomy"] = _clean_tree(taxonomy, ()) or {"A": None}
+        case.body["taxonomy"] = _clean_tree(taxonomy) or {"A": None}
+    elif _positive(case) and isinstance(taxonomy, str):  # a registered taxonomy: the test registers none
+        case.body["taxonomy"] = ["A > B"]
+    return case
+
+
+# The models each tool takes in the test's catalog (the schema does not list them: `model` is a list_models id,
+# and an unknown one is a documented 404). Half the positive cases name one, so they reach the model's code.
+TOOL_MODELS = {"embed": ["all-MiniLM-L6-v2", "splade-tiny", "tiny-colbert"], "rerank": ["tiny-reranker"],
+               "extract_entities": ["tiny-ner", "en_core_web_sm"], "classify": ["all-MiniLM-L6-v2", "tiny-sentiment"],
+               "index_documents": ["all-MiniLM-L6-v2"], "build_ontology": ["en_core_web_sm"]}
+
+
+@schemathesis.hook("map_case").apply_to(path_regex="^/v1/tools/")
+def a_model_the_tool_takes(context: Any, case: Any) -> Any:
+    tool = case.operation.path.rsplit("/", 1)[-1]
+    if _positive(case) and tool in TOOL_MODELS and "model" in case.body:
+        rng = random.Random(repr(sorted(case.body.items(), key=repr)))
+        if rng.random() < 0.5:
+            case.body["model"] = rng.choice(TOOL_MODELS[tool])
+    return case
+
+
+@schemathesis.hook("map_case").apply_to(path="/v1/tools/classify")
+def labels_or_taxonomy(context: Any, case: Any) -> Any:
+    """A classify call names labels or a taxonomy unless its model has its own labels; a re-scoring model
+    walks a beam (the tool's rules, 400s that say so)."""
+    if _positive(case) and case.body.get("labels") is None and case.body.get("taxonomy") is None \
+            and case.body.get("model") not in OWN_LABELS:
+        case.body["labels"] = ["a", "b"]
+    if _positive(case):
+        case.body.pop("rescore_model", None)
     return case
 
 

@@ -327,6 +327,11 @@ def run(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
             print(text + "\n# models.map\n" + render_map(cfg), end="")
             return 0
         haproxy = find_haproxy(args.haproxy)
+        if args.discover:
+            try:
+                import kubernetes  # noqa: F401
+            except ImportError as e:
+                raise ValueError("--discover needs the kubernetes client: pip install 'sie-mcp[router]'") from e
         (workdir / "haproxy.cfg").write_text(text)
         (workdir / "models.map").write_text(render_map(cfg))
         check = subprocess.run([haproxy, "-c", "-q", "-f", str(workdir / "haproxy.cfg")], capture_output=True,

@@ -172,11 +172,18 @@ class Echo(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+        pass  # HAProxy's health checks close without reading the whole answer: not an error here
+
+
 @pytest.fixture(scope="module")
 def echoes() -> Iterator[list[str]]:
     servers = []
     for i in range(3):
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+        server = QuietServer(("127.0.0.1", 0), Echo)
         server.name = f"e{i}"  # type: ignore[attr-defined]
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -403,3 +410,113 @@ def test_killing_a_replica_fails_a_handful_of_calls_and_moves_its_models(routed)
     survivors = [a for a in addrs if a != victim]
     for m in moved:
         assert holders(survivors, m), f"{m} did not move off the dead replica"
+
+
+# --- discovery: EndpointSlices through the kubernetes client, against a fake API server ----------------------
+
+
+class FakeApiServer(BaseHTTPRequestHandler):
+    """Just the EndpointSlice list and watch that sie_mcp/router_discovery.py uses (GET …/endpointslices, and
+    with watch=true a stream of JSON lines fed from a queue); no real API server runs in the test suite."""
+
+    protocol_version = "HTTP/1.1"  # a watch is a chunked body, one event per line, as the real API server sends
+
+    def log_message(self, *args) -> None:  # noqa: ANN002
+        pass
+
+    def do_GET(self) -> None:
+        api = self.server.api  # type: ignore[attr-defined]
+        if "/apis/discovery.k8s.io/v1/namespaces/sie/endpointslices" not in self.path:
+            self.send_error(404)
+            return
+        if "watch=true" not in self.path.lower():
+            with api["lock"]:
+                items = list(api["slices"].values())
+            body = json.dumps({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSliceList",
+                               "metadata": {"resourceVersion": "1"}, "items": items}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not api["closed"].is_set():
+            try:
+                event = api["events"].get(timeout=0.2)
+            except Exception:  # noqa: BLE001 - queue.Empty
+                continue
+            line = json.dumps(event).encode() + b"\n"
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.close_connection = True
+
+
+def publish(api: dict, kind: str, obj: dict) -> None:
+    """An EndpointSlice change: the state the next list returns, and an event for the open watch."""
+    with api["lock"]:
+        if kind == "DELETED":
+            api["slices"].pop(obj["metadata"]["name"], None)
+        else:
+            api["slices"][obj["metadata"]["name"]] = obj
+    api["events"].put({"type": kind, "object": obj})
+
+
+def endpoint_slice(name: str, port: int, ready: bool = True) -> dict:
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+            "metadata": {"name": name, "namespace": "sie", "resourceVersion": "2",
+                         "labels": {"kubernetes.io/service-name": "r-sie-mcp-cpu"}},
+            "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": ready, "serving": ready,
+                                                                       "terminating": False}}],
+            "ports": [{"name": "http", "port": port, "protocol": "TCP"}]}
+
+
+def test_discovery_follows_endpoint_slices_without_a_reload(echoes, tmp_path):
+    import queue
+
+    ports = [int(e.rsplit(":", 1)[1]) for e in echoes]
+    api = {"slices": {"a": endpoint_slice("a", ports[0])}, "events": queue.Queue(), "lock": threading.Lock(),
+           "closed": threading.Event()}
+    server = QuietServer(("127.0.0.1", 0), FakeApiServer)
+    server.api = api  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{server.server_address[1]}"}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+        "users": [{"name": "fake", "user": {"token": "t"}}]}))
+    models = [f"model-{i}" for i in range(24)]
+
+    def answering(url: str) -> set[str]:
+        return {answered_by(url, "/v1/tools/embed", {"texts": ["x"], "model": m}) for m in models}
+
+    try:
+        with router(tmp_path, "--discover", "sie/r-sie-mcp-cpu", "--slots", "4", "--kubeconfig", str(kubeconfig),
+                    "--check-interval-s", "0.5") as (url, metrics, proc):
+            wait_up(metrics, 1)
+            assert answering(url) == {"e0"}
+            publish(api, "ADDED", endpoint_slice("b", ports[1]))  # a pod turned ready
+            wait_up(metrics, 2)
+            assert answering(url) == {"e0", "e1"}  # the ring has both: each takes part of the models
+            publish(api, "MODIFIED", endpoint_slice("a", ports[0], ready=False))
+            deadline = time.monotonic() + 10
+            while answering(url) != {"e1"}:  # a terminating pod leaves at once
+                assert time.monotonic() < deadline, "the unready endpoint still takes calls"
+                time.sleep(0.2)
+            publish(api, "DELETED", endpoint_slice("b", ports[1]))
+            publish(api, "ADDED", endpoint_slice("c", ports[2]))
+            deadline = time.monotonic() + 10
+            while answering(url) != {"e2"}:
+                assert time.monotonic() < deadline, "the new endpoint did not take over"
+                time.sleep(0.2)
+            assert proc.poll() is None
+    finally:
+        api["closed"].set()
+        server.shutdown()
+        server.server_close()

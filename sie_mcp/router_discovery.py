@@ -20,7 +20,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import argparse
@@ -43,7 +43,7 @@ def runtime_api(socket_path: str, command: str, timeout_s: float = 5.0) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
-def ready_endpoints(slices: dict[str, object]) -> set[tuple[str, int]]:
+def ready_endpoints(slices: dict[str, Any]) -> set[tuple[str, int]]:
     """(address, port) of every ready endpoint in a Service's EndpointSlices (the port named http, else the
     first). A terminating pod is not ready: it leaves at once and finishes its calls (the server's drain)."""
     out: set[tuple[str, int]] = set()
@@ -112,7 +112,7 @@ class Discovery:
                 kubernetes.config.load_kube_config()
         return kubernetes.client.DiscoveryV1Api()
 
-    def apply(self, table: SlotTable, slices: dict[str, object]) -> None:
+    def apply(self, table: SlotTable, slices: dict[str, Any]) -> None:
         for command in table.plan(ready_endpoints(slices)):
             answer = runtime_api(self.socket_path, command).strip()
             if answer and not answer.startswith("IP changed") and "no need to change" not in answer:
@@ -129,13 +129,14 @@ class Discovery:
         while not self.stopping.is_set():
             try:
                 api = api or self.api()
-                listed = api.list_namespaced_endpoint_slice(namespace, label_selector=selector)
-                slices = {s.metadata.name: s for s in listed.items}
+                listed: Any = api.list_namespaced_endpoint_slice(namespace, label_selector=selector)
+                slices: dict[str, Any] = {s.metadata.name: s for s in listed.items}
                 self.apply(table, slices)
                 stream = kubernetes.watch.Watch().stream(
                     api.list_namespaced_endpoint_slice, namespace, label_selector=selector,
                     resource_version=listed.metadata.resource_version, timeout_seconds=WATCH_TIMEOUT_S)
-                for event in stream:
+                for raw in stream:
+                    event: dict[str, Any] = raw  # type: ignore[assignment]  # the client's watch events are dicts
                     if self.stopping.is_set():
                         return
                     obj = event["object"]

@@ -428,8 +428,10 @@ def test_each_pool_gets_its_deployment_headless_service_and_scaled_object():
         assert json.loads(env["SIE_PRELOAD"]) == models[:1]  # the pinned entry
     gpu = deployments[f"{FULLNAME}-gpu"]["spec"]["template"]["spec"]
     assert gpu["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
-    assert gpu["containers"][0]["image"].endswith("-cuda") and env_of(deployments[f"{FULLNAME}-gpu"])["SIE_DEVICE"] == "cuda"
-    assert gpu["nodeSelector"] == {"nvidia.com/gpu.present": "true"} and gpu["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert gpu["containers"][0]["image"].endswith("-cuda")
+    assert env_of(deployments[f"{FULLNAME}-gpu"])["SIE_DEVICE"] == "cuda"
+    assert gpu["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert gpu["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert gpu["initContainers"][0]["args"][:3] == ["download", "bge-m3", "bge-reranker-v2-m3"]
     assert env_of(deployments[f"{FULLNAME}-gpu"])["SIE_MEMORY_BUDGET"] == "20GiB"
     cpu = deployments[f"{FULLNAME}-cpu"]["spec"]["template"]["spec"]
@@ -440,7 +442,8 @@ def test_each_pool_gets_its_deployment_headless_service_and_scaled_object():
     assert front["spec"]["selector"].items() <= router["spec"]["template"]["metadata"]["labels"].items()
     server_selector = one(render(VARIANTS["servicemonitor"]), "ServiceMonitor")["spec"]["selector"]["matchLabels"]
     assert not server_selector.items() <= front["metadata"]["labels"].items()
-    assert all(server_selector.items() <= services[f"{FULLNAME}-{p}"]["metadata"]["labels"].items() for p in ("cpu", "gpu"))
+    for p in ("cpu", "gpu"):
+        assert server_selector.items() <= services[f"{FULLNAME}-{p}"]["metadata"]["labels"].items()
     container = router["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "haproxy:2.6"
     assert {p["name"] for p in container["ports"]} == {"http", "metrics"}
@@ -455,7 +458,8 @@ def test_the_router_configuration_passes_haproxy_check(tmp_path):
     assert "server-template r 1-4 r-sie-mcp-cpu.sie.svc.cluster.local:8080 resolvers dns" in cfg
     assert "server-template r 1-3 r-sie-mcp-gpu.sie.svc.cluster.local:8080 resolvers dns" in cfg
     (tmp_path / "models.map").write_text(models_map)
-    (tmp_path / "haproxy.cfg").write_text(cfg.replace("/usr/local/etc/haproxy/models.map", str(tmp_path / "models.map")))
+    local = cfg.replace("/usr/local/etc/haproxy/models.map", str(tmp_path / "models.map"))
+    (tmp_path / "haproxy.cfg").write_text(local)
     result = subprocess.run([find_haproxy(), "-c", "-f", str(tmp_path / "haproxy.cfg")], capture_output=True,
                             text=True, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -466,7 +470,8 @@ def test_the_router_configuration_passes_haproxy_check(tmp_path):
     ("router.balanceFactor=125", "router.checkIntervalS=1", "router.defaultModel=bge-m3", "router.bufferBytes=65536",
      "router.maxConnections=100", "server.maxBodyBytes=1000000", "server.readTimeoutS=12",
      "server.requestTimeoutS=90", "server.drainTimeoutS=100", "terminationGracePeriodSeconds=120",
-     "autoscaling.keda.enabled=false", "autoscaling.hpa.enabled=false", "replicaCount=2", "router.metricsPort=9101", "server.port=8081"),
+     "autoscaling.keda.enabled=false", "autoscaling.hpa.enabled=false", "replicaCount=2", "router.metricsPort=9101",
+     "server.port=8081"),
 ], ids=["defaults", "changed"])
 def test_the_chart_and_the_cli_render_the_same_router_configuration(sets):
     """One configuration, two renderers (a Go template cannot run Python): for the same inputs the chart's

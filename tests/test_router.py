@@ -93,8 +93,10 @@ def wait_up(metrics_url: str, servers: int, timeout_s: float = 20) -> None:
 def test_the_configuration_passes_haproxy_check(tmp_path):
     """Fixed servers, DNS server-templates (the chart's shape) and discovery slots: `haproxy -c` accepts each."""
     for pools in [
-        (Pool("default", ("m1",), ("127.0.0.1:9001", "127.0.0.1:9002")), Pool("gpu", ("m2", "m3"), ("127.0.0.1:9003",))),
-        (Pool("a", ("m1",), dns="r-sie-mcp-a.sie.svc.cluster.local:8080", slots=8), Pool("b", ("m2",), dns="b:8080", slots=2)),
+        (Pool("default", ("m1",), ("127.0.0.1:9001", "127.0.0.1:9002")),
+         Pool("gpu", ("m2", "m3"), ("127.0.0.1:9003",))),
+        (Pool("a", ("m1",), dns="r-sie-mcp-a.sie.svc.cluster.local:8080", slots=8),
+         Pool("b", ("m2",), dns="b:8080", slots=2)),
         (Pool("default", (), slots=16),),
     ]:
         cfg = RouterConfig(listen="127.0.0.1:8080", metrics_listen="127.0.0.1:8405", pools=pools,
@@ -245,7 +247,8 @@ def test_only_idempotent_calls_are_retried_on_another_replica(echo_router):
     drop = {"x-drop-on": first}  # the replica that holds m1 closes without answering
     other = answered_by(url, "/v1/tools/embed", {"texts": ["x"], "model": "m1"}, **drop)
     assert other != first
-    assert answered_by(url, "/mcp", mcp_call("rerank", {"query": "q", "documents": ["d"], "model": "m1"}), **drop) != first
+    rerank = mcp_call("rerank", {"query": "q", "documents": ["d"], "model": "m1"})
+    assert answered_by(url, "/mcp", rerank, **drop) != first
     for path, body in [("/v1/tools/index_documents", {"collection": "c", "texts": ["x"], "model": "m1"}),
                        ("/mcp", mcp_call("build_ontology", {"texts": ["x"], "model": "m1"}))]:
         r = httpx.post(f"{url}{path}", json=body, headers=drop, timeout=10)

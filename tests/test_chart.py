@@ -448,6 +448,10 @@ def test_each_pool_gets_its_deployment_headless_service_and_scaled_object():
     assert container["image"] == "haproxy:2.6"
     assert {p["name"] for p in container["ports"]} == {"http", "metrics"}
     assert "HorizontalPodAutoscaler" not in kinds
+    # Without KEDA: a CPU HPA per pool, on the pool's Deployment.
+    hpas = by_kind(render(VARIANTS["router"], "autoscaling.keda.enabled=false"))["HorizontalPodAutoscaler"]
+    assert {(h["metadata"]["name"], h["spec"]["scaleTargetRef"]["name"], h["spec"]["maxReplicas"]) for h in hpas} == {
+        (f"{FULLNAME}-cpu", f"{FULLNAME}-cpu", 4), (f"{FULLNAME}-gpu", f"{FULLNAME}-gpu", 3)}
 
 
 def test_the_router_configuration_passes_haproxy_check(tmp_path):

@@ -29,6 +29,7 @@
 {{- $pools := include "sie-mcp.routerPools" . | fromJsonArray }}
 {{- $first := (first $pools).name }}
 {{- $serverTimeout := printf "%dms" (round (mulf (addf $v.server.requestTimeoutS 5) 1000) 0 | int64) }}
+{{- $inter := round (mulf $v.router.checkIntervalS 1000) 0 | int64 }}
 {{- $defaultModel := $v.router.defaultModel | default $v.server.defaultEmbedModel -}}
 # Rendered by sie-mcp (sie_mcp/router.py; the chart: templates/_router.tpl). Do not edit: re-render.
 global
@@ -86,7 +87,7 @@ backend pool_{{ .name }}
     option httpchk
     http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host localhost
     http-check expect status 200
-    default-server check inter {{ round (mulf $v.router.checkIntervalS 1000) 0 | int64 }}ms fall 2 rise 2 observe layer4 error-limit 1 on-error mark-down
+    default-server check inter {{ $inter }}ms fastinter {{ min $inter 500 }}ms fall 2 rise 2 observe layer4 error-limit 1 on-error mark-down
     server-template r 1-{{ int .slots }} {{ .dns }} resolvers dns init-addr none resolve-prefer ipv4
 {{- end }}
 

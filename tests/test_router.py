@@ -406,13 +406,15 @@ def test_killing_a_replica_fails_a_handful_of_calls_and_moves_its_models(routed)
         time.sleep(2)
         dict(replicas)[victim].send_signal(signal.SIGKILL)
         before_kill = len(results)
-        time.sleep(6)
+        deadline = time.monotonic() + 40  # 40 calls after the kill (the survivors load the moved models first)
+        while len(results) - before_kill < 40 and time.monotonic() < deadline:
+            time.sleep(0.2)
         stop.set()
         for f in futures:
             f.result()
     failed = results.count(False)
     print(f"killed {victim}: {failed} of {len(results)} calls failed ({len(results) - before_kill} after the kill)")
-    assert len(results) - before_kill > 20, "too few calls after the kill to judge"
+    assert len(results) - before_kill >= 20, "too few calls after the kill to judge"
     assert failed <= 5, f"{failed} of {len(results)} calls failed"
     survivors = [a for a in addrs if a != victim]
     for m in moved:
@@ -527,3 +529,13 @@ def test_discovery_follows_endpoint_slices_without_a_reload(echoes, tmp_path):
         api["closed"].set()
         server.shutdown()
         server.server_close()
+
+
+def test_sigterm_stops_haproxy_softly_and_exits_zero(echoes, tmp_path):
+    with router(tmp_path, "--backend", echoes[0]) as (url, metrics, proc):
+        wait_up(metrics, 1)
+        assert answered_by(url, "/v1/tools/embed", {"texts": ["x"]}) == "e0"
+        proc.send_signal(signal.SIGTERM)  # -> HAProxy's soft stop (SIGUSR1)
+        assert proc.wait(15) == 0
+        with pytest.raises(httpx.TransportError):  # the haproxy child is gone with it
+            httpx.get(f"{metrics}/healthz", timeout=2)

@@ -1,4 +1,4 @@
-"""`sie-tools router`: a stock HAProxy in front of sie-mcp replicas that sends each model to as few replicas
+"""`sie-mcp router` (`sie-tools router` after issue 25's rename): a stock HAProxy in front of sie-mcp replicas that sends each model to as few replicas
 as its traffic needs (docs/deploy.md, "Pools and the router").
 
 The key is the model the call names, read from the request itself:
@@ -11,7 +11,7 @@ key with `hash-type consistent` and `hash-balance-factor` (bounded load): a mode
 its in-flight calls pass the factor times the pool's average, then it spills onto the next replica of the ring.
 
 `render_haproxy` is the one description of that configuration in Python. The chart renders the same text from
-charts/sie-mcp/templates/_router.tpl (Go templates cannot run this code); tests/test_router.py renders both
+charts/sie-mcp/templates/_router.tpl (Go templates cannot run this code); tests/test_chart.py renders both
 for the same inputs and requires them to be identical, so they cannot drift apart.
 
 Servers come from one of three places, per pool:

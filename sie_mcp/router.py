@@ -1,5 +1,5 @@
-"""`sie-mcp router` (`sie-tools router` after issue 25's rename): a stock HAProxy in front of sie-mcp replicas that sends each model to as few replicas
-as its traffic needs (docs/deploy.md, "Pools and the router").
+"""`sie-mcp router` (`sie-tools router` after issue 25's rename): a stock HAProxy in front of sie-mcp replicas
+that sends each model to as few replicas as its traffic needs (docs/deploy.md, "Pools and the router").
 
 The key is the model the call names, read from the request itself:
 - REST tool routes (/v1/tools/NAME), OpenAI /v1/embeddings and Cohere /v1/rerank: the JSON body's `model`;

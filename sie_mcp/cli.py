@@ -7,6 +7,8 @@
     sie-tools kg build DIR --out OUT [--server URL] [--labels person organization …]
                                    (a knowledge graph of a folder: JSON, GraphML, Turtle, JSON-LD, HTML view)
     sie-tools download [MODEL…]      (pre-fetch catalog models into the cache; default: the preload models)
+    sie-tools router --listen HOST:PORT --backend [POOL=]HOST:PORT… [--pool NAME=MODEL,…]…
+                                   (a stock HAProxy in front of replicas, routing by model: sie_mcp/router.py)
 
 Every `serve` option is also an environment variable: --memory-budget is SIE_MEMORY_BUDGET, and so on.
 Parsing arguments imports neither torch nor the MCP SDK (`--help` and `--version` answer at once); each
@@ -32,6 +34,7 @@ LIST_FIELDS = {"model", "preload", "taxonomy", "allowed_hosts", "allowed_origins
 ENV_ONLY = {"auth_tokens"}  # secrets: a command line is visible to every user of the machine (ps)
 # The settings the one-off commands read (the rest configure serving).
 MODELS_FIELDS = ("catalog", "model", "taxonomy", "log_level")  # taxonomy: files are checked at start
+ROUTER_FIELDS = ("max_body_bytes", "request_timeout_s", "read_timeout_s", "default_embed_model")  # the server's
 EMBED_FIELDS = ("catalog", "model", "device", "dtype", "default_embed_model", "log_level")
 
 
@@ -216,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     download = sub.add_parser("download", help="pre-fetch catalog models into the model cache (HF_HOME)")
     download.add_argument("models", nargs="*", help="catalog ids or HF ids (default: the preload models)")
     _add_settings_flags(download)
+    router = sub.add_parser("router", help="route calls to replicas by model (a stock HAProxy; docs/deploy.md)")
+    from sie_mcp.router import add_arguments  # no heavy imports: argparse and the standard library
+
+    add_arguments(router)
+    _add_settings_flags(router, ROUTER_FIELDS)  # the same limits and timeouts as the replicas behind it
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args)
@@ -231,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
             return _kg_build(args, settings)
         if args.command == "download":
             return _download(args, settings)
+        if args.command == "router":
+            from sie_mcp.router import run
+
+            return run(args, settings)
         return _embed(args, settings)
     except (EngineError, ValueError) as e:  # a user gets a message, never a traceback
         print(f"error: {e}", file=sys.stderr)

@@ -395,3 +395,141 @@ def test_the_tools_value_becomes_sie_tools():
     assert env["SIE_TOOLS"] == "search,index_documents"
     (default,) = [d for d in render(None) if d["kind"] == "Deployment"]
     assert "SIE_TOOLS" not in {e["name"] for e in default["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+# --- pools and the router (charts/sie-mcp/ci/router-values.yaml; docs/deploy.md) ---------------------------
+
+
+def router_config(docs: list[dict]) -> tuple[str, str]:
+    data = next(d for d in by_kind(docs)["ConfigMap"] if d["metadata"]["name"] == f"{FULLNAME}-router")["data"]
+    return data["haproxy.cfg"], data["models.map"]
+
+
+def test_each_pool_gets_its_deployment_headless_service_and_scaled_object():
+    docs = render(VARIANTS["router"])
+    kinds = by_kind(docs)
+    deployments = {d["metadata"]["name"]: d for d in kinds["Deployment"]}
+    assert set(deployments) == {f"{FULLNAME}-cpu", f"{FULLNAME}-gpu", f"{FULLNAME}-router"}
+    services = {s["metadata"]["name"]: s for s in kinds["Service"]}
+    scaled = {s["metadata"]["name"]: s for s in kinds["ScaledObject"]}
+    assert set(scaled) == {f"{FULLNAME}-cpu", f"{FULLNAME}-gpu"}
+    for pool, models, threshold, max_replicas in (("cpu", ["all-MiniLM-L6-v2", "bge-small-en-v1.5"], "8", 4),
+                                                  ("gpu", ["bge-m3", "bge-reranker-v2-m3"], "4", 3)):
+        name = f"{FULLNAME}-{pool}"
+        deployment, service, so = deployments[name], services[name], scaled[name]
+        pod = deployment["spec"]["template"]
+        assert service["spec"]["clusterIP"] == "None"
+        assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+        assert service["spec"]["selector"]["sie-mcp/pool"] == pool
+        assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+        assert "replicas" not in deployment["spec"]  # KEDA owns it
+        # Its own ScaledObject, on its own pods' queue depth (the pool's Service is the target's service label).
+        assert so["spec"]["scaleTargetRef"]["name"] == name and so["spec"]["maxReplicaCount"] == max_replicas
+        (trigger,) = so["spec"]["triggers"]
+        assert f'service="{name}"' in trigger["metadata"]["query"] and trigger["metadata"]["threshold"] == threshold
+        env = env_of(deployment)
+        assert env["SIE_STATELESS_HTTP"] == "true"  # any pod of the pool can take any call the router sends
+        assert env["SIE_CATALOG"] == "/etc/sie-mcp/catalog.yaml"
+        catalog = next(c for c in kinds["ConfigMap"] if c["metadata"]["name"] == f"{name}-catalog")
+        assert [m["id"] for m in yaml.safe_load(catalog["data"]["catalog.yaml"])["models"]] == models
+        volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+        assert volumes["catalog"]["configMap"]["name"] == f"{name}-catalog"
+        assert json.loads(env["SIE_PRELOAD"]) == models[:1]  # the pinned entry
+    gpu = deployments[f"{FULLNAME}-gpu"]["spec"]["template"]["spec"]
+    assert gpu["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert gpu["containers"][0]["image"].endswith("-cuda")
+    assert env_of(deployments[f"{FULLNAME}-gpu"])["SIE_DEVICE"] == "cuda"
+    assert gpu["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert gpu["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert gpu["initContainers"][0]["args"][:3] == ["download", "bge-m3", "bge-reranker-v2-m3"]
+    assert env_of(deployments[f"{FULLNAME}-gpu"])["SIE_MEMORY_BUDGET"] == "20GiB"
+    cpu = deployments[f"{FULLNAME}-cpu"]["spec"]["template"]["spec"]
+    assert "initContainers" not in cpu and "nodeSelector" not in cpu
+    # Clients keep calling the release's Service, which now selects the router; the ServiceMonitor's selector
+    # (the server labels) does not match the router's Service, so HAProxy is never scraped as a server.
+    front, router = services[FULLNAME], deployments[f"{FULLNAME}-router"]
+    assert front["spec"]["selector"].items() <= router["spec"]["template"]["metadata"]["labels"].items()
+    server_selector = one(render(VARIANTS["servicemonitor"]), "ServiceMonitor")["spec"]["selector"]["matchLabels"]
+    assert not server_selector.items() <= front["metadata"]["labels"].items()
+    for p in ("cpu", "gpu"):
+        assert server_selector.items() <= services[f"{FULLNAME}-{p}"]["metadata"]["labels"].items()
+    container = router["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "haproxy:2.6"
+    assert {p["name"] for p in container["ports"]} == {"http", "metrics"}
+    assert "HorizontalPodAutoscaler" not in kinds
+    # Without KEDA: a CPU HPA per pool, on the pool's Deployment.
+    hpas = by_kind(render(VARIANTS["router"], "autoscaling.keda.enabled=false"))["HorizontalPodAutoscaler"]
+    assert {(h["metadata"]["name"], h["spec"]["scaleTargetRef"]["name"], h["spec"]["maxReplicas"]) for h in hpas} == {
+        (f"{FULLNAME}-cpu", f"{FULLNAME}-cpu", 4), (f"{FULLNAME}-gpu", f"{FULLNAME}-gpu", 3)}
+
+
+def test_the_router_configuration_passes_haproxy_check(tmp_path):
+    from sie_mcp.router import find_haproxy
+
+    cfg, models_map = router_config(render(VARIANTS["router"]))
+    assert models_map == "all-MiniLM-L6-v2 cpu\nbge-small-en-v1.5 cpu\nbge-m3 gpu\nbge-reranker-v2-m3 gpu\n"
+    assert "server-template r 1-4 r-sie-mcp-cpu.sie.svc.cluster.local:8080 resolvers dns" in cfg
+    assert "server-template r 1-3 r-sie-mcp-gpu.sie.svc.cluster.local:8080 resolvers dns" in cfg
+    (tmp_path / "models.map").write_text(models_map)
+    local = cfg.replace("/usr/local/etc/haproxy/models.map", str(tmp_path / "models.map"))
+    (tmp_path / "haproxy.cfg").write_text(local)
+    result = subprocess.run([find_haproxy(), "-c", "-f", str(tmp_path / "haproxy.cfg")], capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("sets", [
+    (),
+    ("router.balanceFactor=125", "router.checkIntervalS=1", "router.defaultModel=bge-m3", "router.bufferBytes=65536",
+     "router.maxConnections=100", "server.maxBodyBytes=1000000", "server.readTimeoutS=12",
+     "server.requestTimeoutS=90", "server.drainTimeoutS=100", "terminationGracePeriodSeconds=120",
+     "autoscaling.keda.enabled=false", "autoscaling.hpa.enabled=false", "replicaCount=2", "router.metricsPort=9101",
+     "server.port=8081"),
+], ids=["defaults", "changed"])
+def test_the_chart_and_the_cli_render_the_same_router_configuration(sets):
+    """One configuration, two renderers (a Go template cannot run Python): for the same inputs the chart's
+    haproxy.cfg and models.map are sie_mcp/router.py's, character for character."""
+    from sie_mcp.router import Pool, RouterConfig, render_haproxy, render_map
+
+    docs = render(VARIANTS["router"], *sets)
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    for s in sets:  # the few --set paths above, applied to a copy of the values
+        path, _, raw = s.partition("=")
+        *parents, leaf = path.split(".")
+        node = values
+        for p in parents:
+            node = node[p]
+        node[leaf] = yaml.safe_load(raw)
+    pools_values = yaml.safe_load(VARIANTS["router"].read_text())["pools"]
+    keda = "autoscaling.keda.enabled=false" not in sets
+    port = values["server"]["port"]
+    pools = tuple(Pool(p["name"], tuple(m["id"] for m in p["catalog"]),
+                       dns=f"{FULLNAME}-{p['name']}.{NAMESPACE}.svc.cluster.local:{port}",
+                       slots=p["maxReplicas"] if keda else values["replicaCount"]) for p in pools_values)
+    router, server = values["router"], values["server"]
+    cfg = RouterConfig(listen=f"0.0.0.0:{port}", metrics_listen=f"0.0.0.0:{router['metricsPort']}", pools=pools,
+                       map_path="/usr/local/etc/haproxy/models.map",
+                       default_model=router["defaultModel"] or server["defaultEmbedModel"],
+                       max_body_bytes=server["maxBodyBytes"], request_timeout_s=server["requestTimeoutS"],
+                       read_timeout_s=server["readTimeoutS"], balance_factor=router["balanceFactor"],
+                       check_interval_s=router["checkIntervalS"], max_connections=router["maxConnections"],
+                       buffer_bytes=router["bufferBytes"], log_target="stdout")
+    chart_cfg, chart_map = router_config(docs)
+    assert chart_cfg == render_haproxy(cfg)
+    assert chart_map == render_map(cfg)
+    if sets:
+        assert "hash-balance-factor 125" in chart_cfg and "str(bge-m3)" in chart_cfg and "1-2 " in chart_cfg
+
+
+@pytest.mark.parametrize("sets,message", [
+    (["router.enabled=true"], "router.enabled needs pools"),
+    (["pools[0].name=a", "pools[0].catalog[0].id=m", "pools[0].catalog[0].source=hf:o/m"], "pools need router.enabled"),
+    (["router.enabled=true", "pools[0].name=a", "pools[0].catalog[0].id=m", "pools[0].catalog[0].source=hf:o/m",
+      "pools[1].name=b", "pools[1].catalog[0].id=m", "pools[1].catalog[0].source=hf:o/m"], "a model lives in one pool"),
+    (["router.enabled=true", "pools[0].name=A_b", "pools[0].catalog[0].id=m", "pools[0].catalog[0].source=hf:o/m"],
+     "schema"),
+    (["router.enabled=true", "pools[0].name=a", "pools[0].catalog[0].id=m", "pools[0].catalog[0].source=hf:o/m",
+      "pools[0].replicaz=2"], "additional properties 'replicaz' not allowed"),
+], ids=["router-without-pools", "pools-without-router", "model-in-two-pools", "pool-name", "pool-unknown-field"])
+def test_pool_contradictions_fail_the_render(sets, message):
+    assert message in render_error(*sets)

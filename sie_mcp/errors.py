@@ -179,7 +179,7 @@ def validation_problem(errors: Sequence[Mapping[str, Any]], total: int | None = 
     return problem("ValidationError", validation_message(errors, total), details=validation_details(errors))
 
 
-# Where a ValidationError cut to its first MAX_DETAILS errors (sie_mcp/tool_surface.BoundedFuncMetadata) keeps
+# Where a ValidationError cut to its first MAX_DETAILS errors (sie_mcp/declare.BoundedFuncMetadata) keeps
 # the count of the errors it had.
 TOTAL_ERRORS = "sie_total_errors"
 

@@ -90,7 +90,7 @@ class SieMCPServer(MCPServer):
             cause = e.__cause__
             if isinstance(cause, ValidationError):
                 raise ToolError(tool_validation_message(cause)) from cause
-            if isinstance(cause, ToolError):  # ours, from tool_surface._run: already worded for an agent
+            if isinstance(cause, ToolError):  # ours, from tool_surface.mcp_tool: already worded for an agent
                 raise ToolError(str(cause)) from cause
             raise
 

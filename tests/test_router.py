@@ -119,10 +119,11 @@ def test_limits_and_timeouts_are_the_servers():
 
 
 def test_the_retryable_tools_are_read_only_tools():
-    from sie_mcp.tool_surface import TOOLS
+    from sie_mcp.declare import declarations
 
+    tools = {d.name: d for d in declarations()}
     for name in RETRYABLE_TOOLS:
-        assert TOOLS[name].annotations.read_only_hint, name
+        assert tools[name].annotations.read_only_hint, name
 
 
 @pytest.mark.parametrize("pools,message", [

@@ -1,6 +1,6 @@
 """The knowledge-graph tools: build_ontology and the navigation tools, over ontology/ (a pure library).
 
-This layer runs the models: documents are chunked (ontology.chunks), parsed by the spaCy pipeline
+This layer runs the models: documents are chunked (tools.chunking), parsed by the spaCy pipeline
 (entities + dependency parse, tools.parse), turned into ontology's input dataclasses, extracted, and the
 surface forms embedded with the default embedding model for entity resolution; an optional taxonomy places
 the entity types through `classify`. Graphs live in a `GraphService` (the store plus per-graph locks and a

@@ -28,6 +28,7 @@ from engine.errors import EngineError, InvalidInput, ModelLoadError, UnknownMode
 from engine.heads.pooling import PoolingMode
 from engine.heads.specs import head_for_catalog_task, head_named
 from engine.loading import LoadOptions
+from engine.runtimes import is_gliner2_dir
 from engine.tokenization import PairTemplate
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class CatalogEntry:
     id: str
     source: str
     hf_id: str | None = None  # accepted as an alias for `id`
-    task: str = "embed"  # embed | rerank | ner | classify | sparse | multi_vector (what tools may use it for)
+    task: str = "embed"  # embed | rerank | ner | classify | sparse | multi_vector | extract (what tools may use it for)
     description: str = ""
     pooling: PoolingMode | None = None
     normalize: bool | None = None
@@ -56,7 +57,7 @@ class CatalogEntry:
     pinned: bool = False
     load_task: str | None = None  # the head (heads.specs.Head) when the task alone does not say
     pair_template: str | None = None  # rerankers: one prompt per pair, `{query}` then `{document}`
-    runtime: str = "torch"  # engine.runtimes.RUNTIMES: torch (our forward passes), spacy, gliner …
+    runtime: str = "torch"  # engine.runtimes.RUNTIMES: torch (our forward passes), spacy, gliner, gliner2 …
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CatalogEntry:
@@ -149,7 +150,9 @@ _ARCH_SUFFIX_TASKS = (("ForTokenClassification", "ner"), ("ColBERT", "multi_vect
 def task_of_directory(path: Path) -> str:
     """The catalog task a model directory's config.json implies: token classification is `ner`, a
     sequence classifier with one label `rerank` (a cross-encoder), with more `classify`; anything else
-    `embed`. An unreadable config is left to fail at load, with its own message."""
+    `embed`; a GLiNER2 checkpoint `extract`. An unreadable config is left to fail at load, with its own message."""
+    if is_gliner2_dir(path):
+        return "extract"
     try:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError):

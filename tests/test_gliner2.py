@@ -1,0 +1,366 @@
+"""GLiNER2 (span architecture) vs the `gliner2` package (2.1.0, run in .venv-gliner2 by
+tests/gliner2_reference.py) on a random GLiNER2 it builds offline on a tiny DeBERTa-v3.
+
+Random weights score every span near 0.5 and every label alike, so the reference shapes them
+(tests/gliner2_reference.py `_shape`): span and query projections scaled (probabilities spread over
+0.4-0.99), sharper encoder attention (a marker reads its own label: labels differ), count_pred biased to 2
+instances. Thresholds are given or quantiles of the model's own span probabilities (moved off any probability by 1e-5),
+and every decision test asserts that some candidates were accepted and some rejected.
+
+Thresholds: raw span / classification logits max abs diff <= 1e-4 (fp32) on every real span, counts equal;
+decided spans, relations, structure values and labels identical (text, offsets, label), scores within 1e-4.
+One reference run (one subprocess) serves the module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.catalog import Catalog, CatalogEntry
+from engine.engine import Engine
+from engine.errors import InputTooLong, InvalidInput, UnsupportedArchitecture
+from engine.loading import LoadOptions
+from engine.models.gliner2 import Gliner2Model
+from engine.pool import PoolConfig
+from engine.runtimes import load_runnable
+from tests.gliner_fixtures import build_tokenizer, deberta_v3, vocab_size
+from tools.context import ToolContext
+from tools.gliner2 import (
+    classification_schema,
+    entities_schema,
+    extract,
+    extract_relations,
+    relations_schema,
+    structures_schema,
+)
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+REF_PYTHON = ROOT / ".venv-gliner2" / "bin" / "python"
+PARITY = 1e-4
+TEXTS = ["John Smith works at Apple in New-York and visited Paris, London and the river bank.",
+         "Mary lives by the river bank with her doctor who founded a software company.",
+         "The company sold a product for $ 300 to John Smith in London last month!",
+         "Apple",
+         "the president of the company bought a new phone number from the market in paris and the engineer "
+         "sold software to people in london , new york and paris ; mary visited the bank with her doctor ."]
+ENTITY_LABELS = ["person", "company", "city", "price"]
+RELATIONS = ["works for", "lives in", "founded"]
+CLASSES = ["sports", "business", "travel", "science"]
+STRUCTURE = {"deal": ["buyer", "target::str", "price::str::the amount paid", "kind::[merger|acquisition]::str",
+                      "tags::[urgent|public|private]::list"]}
+RUNS = [
+    {"name": "entities", "kind": "entities", "spec": ENTITY_LABELS, "quantile": 0.97},
+    {"name": "relations", "kind": "relations", "spec": RELATIONS, "quantile": 0.97},
+    {"name": "classify", "kind": "classify", "spec": {"classification": CLASSES}},
+    {"name": "multi", "kind": "classify", "spec": {"classification": {"labels": CLASSES, "multi_label": True}},
+     "cls_quantile": 0.5},
+    {"name": "extract", "kind": "json", "spec": STRUCTURE, "threshold": 0.9},
+]
+SHAPE = {"scale": 2.0, "field_scale": 4.0, "attention_scale": 6.0, "count": 2, "count_bias": 20.0}
+
+
+def _run_reference(spec: dict, work: Path) -> Path:
+    if not REF_PYTHON.exists():
+        subprocess.run([str(ROOT / "scripts" / "setup_gliner2_ref.sh")], check=True, timeout=900)
+    path = work / "spec.json"
+    path.write_text(json.dumps(spec))
+    done = subprocess.run([str(REF_PYTHON), str(ROOT / "tests" / "gliner2_reference.py"), str(path)],
+                          capture_output=True, text=True, timeout=600,
+                          env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+                               "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"})
+    if done.returncode != 0:
+        raise RuntimeError(f"the gliner2 reference failed:\n{done.stderr[-4000:]}")
+    return Path(spec["out"])
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    work = tmp_path_factory.mktemp("gliner2_ref")
+    tok = build_tokenizer(work / "tokenizer")
+    spec = {"tokenizer": str(tok), "out": str(work / "out"), "cases": [
+        {"name": "base", "encoder_config": deberta_v3(vocab_size(tok)), "seed": 0, "max_width": 8, "shape": SHAPE,
+         "texts": TEXTS, "runs": RUNS}]}
+    out = _run_reference(spec, work) / "base"
+    return out / "model", torch.load(out / "ref.pt")
+
+
+def _schema(kind: str, spec):
+    if kind == "entities":
+        return entities_schema(spec)
+    if kind == "relations":
+        return relations_schema(spec)
+    if kind == "classify":
+        (task, cfg), = spec.items()
+        if isinstance(cfg, dict):
+            return classification_schema(cfg["labels"], cfg.get("multi_label", False), cfg.get("cls_threshold", 0.5),
+                                         task)
+        return classification_schema(cfg, task=task)
+    return structures_schema(spec)
+
+
+def _engine(path: Path, name: str = "g2", max_length: int | None = None) -> Engine:
+    catalog = Catalog()
+    catalog.add(CatalogEntry(id=name, source=f"path:{path}", task="extract", runtime="gliner2", dtype="float32",
+                             max_length=max_length))
+    return Engine(catalog, PoolConfig(device="cpu"))
+
+
+def _decode(path: Path, run: dict, texts=TEXTS, max_length: int | None = None):
+    async def go():
+        engine = _engine(path, max_length=max_length)
+        await engine.start()
+        try:
+            return await engine.schema_extract("g2", texts, _schema(run["kind"], run["spec"]), run["threshold"])
+        finally:
+            await engine.shutdown()
+    return asyncio.run(go())
+
+
+def _clip(text: str, d: dict) -> tuple[str, int, int] | None:
+    """A reference span in the caller's text (gliner2 appends '.' to a text without end punctuation)."""
+    start, end = d["start"], min(d["end"], len(text))
+    surface = text[start:end].strip()
+    return (surface, start, end) if surface else None
+
+
+@pytest.mark.parametrize("run_name", [r["name"] for r in RUNS])
+def test_raw_logits_match_gliner2(reference, run_name):
+    path, ref = reference
+    run = ref["runs"][run_name]
+    model = load_runnable(path, LoadOptions(dtype="float32"))
+    assert isinstance(model, Gliner2Model) and model.info.runtime == "gliner2"
+    prepared = model.front.prepare(TEXTS, _schema(run["kind"], run["spec"]))
+    assert [w.text for w in prepared.windows] == list(range(len(TEXTS)))  # every parity text fits one window
+    outputs = model.forward(model.make_batch(prepared.items))
+    finite = 0
+    for ours, theirs in zip(outputs, run["raw"], strict=True):
+        assert len(ours.logits) == len(theirs)
+        for count, got, want in zip(ours.counts, ours.logits, theirs, strict=True):
+            if want["logits"] is None:
+                assert got is None
+                continue
+            assert got is not None and got.shape == want["logits"].shape
+            if got.dim() == 4:
+                assert count == want["count"] == 2
+            mask = torch.isfinite(want["logits"])
+            assert torch.equal(mask, torch.isfinite(got))
+            assert (got[mask] - want["logits"][mask]).abs().max().item() <= PARITY
+            finite += int(mask.sum())
+    assert finite > 0
+
+
+def _entities_ref(results: list[dict]) -> list[dict[tuple, float]]:
+    out = []
+    for text, r in zip(TEXTS, results, strict=True):
+        found = {}
+        for label, spans in r["entities"].items():
+            for d in spans:
+                c = _clip(text, d)
+                if c:
+                    found[(label, *c)] = d["confidence"]
+        out.append(found)
+    return out
+
+
+def _same(ours: list[dict[tuple, float]], theirs: list[dict[tuple, float]]) -> None:
+    for o, t in zip(ours, theirs, strict=True):
+        assert set(o) == set(t)
+        for k in o:
+            assert abs(o[k] - t[k]) <= PARITY, k
+
+
+def _candidates(run: dict) -> int:
+    """Span probabilities at or above the run's threshold (what decoding chose among)."""
+    return sum(int((torch.sigmoid(t["logits"]) >= run["threshold"]).sum()) for r in run["raw"] for t in r
+               if t["logits"] is not None and t["logits"].dim() == 4)
+
+
+def test_entities_match_gliner2(reference):
+    path, ref = reference
+    run = ref["runs"]["entities"]
+    ours = [{(e.label, e.text, e.start, e.end): e.score for e in r.entities} for r in _decode(path, run)]
+    theirs = _entities_ref(run["results"])
+    _same(ours, theirs)
+    accepted = sum(len(x) for x in ours)
+    assert 0 < accepted < _candidates(run)  # the threshold and the greedy decoder both bit
+    by_label = {label: {k[1:] for x in ours for k in x if k[0] == label} for label in ENTITY_LABELS}
+    assert len({frozenset(v) for v in by_label.values()}) > 1  # labels decide differently
+    for text, r in zip(TEXTS, ours, strict=True):
+        for _, surface, start, end in r:
+            assert text[start:end] == surface
+
+
+def test_relations_match_gliner2(reference):
+    path, ref = reference
+    run = ref["runs"]["relations"]
+    ours = [{(x.relation, x.head.text, x.head.start, x.head.end, x.tail.text, x.tail.start, x.tail.end):
+             (x.head.score, x.tail.score) for x in r.relations} for r in _decode(path, run)]
+    theirs = []
+    for text, r in zip(TEXTS, run["results"], strict=True):
+        found = {}
+        for rel, instances in r["relation_extraction"].items():
+            for inst in instances:
+                h, t = _clip(text, inst["head"]), _clip(text, inst["tail"])
+                if h and t:
+                    found[(rel, *h, *t)] = (inst["head"]["confidence"], inst["tail"]["confidence"])
+        theirs.append(found)
+    for o, t in zip(ours, theirs, strict=True):
+        assert set(o) == set(t)
+        for k in o:
+            assert max(abs(a - b) for a, b in zip(o[k], t[k], strict=True)) <= PARITY
+    assert sum(len(x) for x in ours) > 0
+    assert len({k[0] for x in ours for k in x}) > 1 or any(len(x) < 2 * len(RELATIONS) for x in ours)
+
+
+@pytest.mark.parametrize("run_name", ["classify", "multi"])
+def test_classification_matches_gliner2(reference, run_name):
+    path, ref = reference
+    run = ref["runs"][run_name]
+    ours = [r.classifications["classification"] for r in _decode(path, run)]
+    decisions = []
+    for got, want in zip(ours, run["results"], strict=True):
+        want = want["classification"]
+        if run_name == "classify":
+            assert got[0][0] == want["label"] and abs(got[0][1] - want["confidence"]) <= PARITY
+            assert len(got) == len(CLASSES)
+            decisions.append(got[0][0])
+        else:
+            assert {label for label, _ in got} == {w["label"] for w in want}
+            scores = {w["label"]: w["confidence"] for w in want}
+            assert all(abs(p - scores[label]) <= PARITY for label, p in got)
+            decisions.append(len(got))
+    if run_name == "classify":
+        # the text moves the ranking (random weights leave one label on top everywhere); labels differ
+        assert len({tuple(label for label, _ in g) for g in ours}) > 1
+        assert all(g[0][1] - g[-1][1] > 0.05 for g in ours)
+    else:
+        assert 0 < min(decisions) and max(decisions) < len(CLASSES)  # some labels in, some out
+
+
+def test_structures_match_gliner2(reference):
+    path, ref = reference
+    run = ref["runs"]["extract"]
+    ours = [r.structures.get("deal", []) for r in _decode(path, run)]
+    values = 0
+    for text, got, want in zip(TEXTS, ours, run["results"], strict=True):
+        expected = []
+        for inst in want["deal"]:
+            norm = {}
+            for name, value in inst.items():
+                items = value if isinstance(value, list) else [] if value is None else [value]
+                vals = []
+                for v in items:
+                    if "start" in v:
+                        c = _clip(text, v)
+                        if c:
+                            vals.append((c[0], c[1], c[2], v["confidence"]))
+                    else:
+                        vals.append((v["text"], None, None, v["confidence"]))
+                norm[name] = vals
+            if any(norm.values()):
+                expected.append(norm)
+        mine = [{name: [(v.text, v.start, v.end, v.score) for v in vals] for name, vals in inst.items()}
+                for inst in got]
+        assert len(mine) == len(expected)
+        for m, e in zip(mine, expected, strict=True):
+            assert m.keys() == e.keys()
+            for name in m:
+                assert [x[:3] for x in m[name]] == [x[:3] for x in e[name]], name
+                assert all(abs(a[3] - b[3]) <= PARITY for a, b in zip(m[name], e[name], strict=True))
+                values += len(m[name])
+    assert 0 < values < _candidates(run)
+    choices = [v for r in ours for inst in r for v in inst["kind"] + inst["tags"]]
+    assert choices and all(v.start is None for v in choices)  # the choice fields decided something
+
+
+def test_long_text_windows_map_offsets(reference):
+    """A text longer than the window runs as overlapping word windows; offsets index the caller's text."""
+    path, ref = reference
+    run = ref["runs"]["entities"]
+    long_text = " ".join(TEXTS[:3] * 6)
+    model = load_runnable(path, LoadOptions(dtype="float32", max_length=96))
+    assert isinstance(model, Gliner2Model)
+    prepared = model.front.prepare([long_text], entities_schema(ENTITY_LABELS))
+    assert len(prepared.windows) > 3 and all(len(it) <= 96 for it in prepared.items)
+    spans = [(w.first_word, w.end_word) for w in prepared.windows]
+    assert all(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))  # windows overlap
+    (result,) = _decode(path, run, [long_text], max_length=96)
+    assert result.entities
+    assert max(e.start for e in result.entities) > len(long_text) // 2  # found past the first windows
+    for e in result.entities:
+        assert long_text[e.start:e.end] == e.text
+    for label in ENTITY_LABELS:  # per type, kept spans never overlap (one greedy pass over all windows)
+        mine = sorted((e.start, e.end) for e in result.entities if e.label == label)
+        assert all(a[1] <= b[0] for a, b in zip(mine, mine[1:], strict=False))
+
+
+def test_checkpoint_of_another_variant_fails_naming_the_field(reference, tmp_path):
+    path, _ = reference
+    copy = tmp_path / "boundary"
+    shutil.copytree(path, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "architecture": "boundary"}))
+    with pytest.raises(UnsupportedArchitecture, match="architecture"):
+        load_runnable(copy, LoadOptions(dtype="float32"))
+    (copy / "config.json").write_text(json.dumps({**config, "counting_layer": "count_lstm_moe"}))
+    with pytest.raises(UnsupportedArchitecture, match="counting_layer"):
+        load_runnable(copy, LoadOptions(dtype="float32"))
+
+
+def test_registered_by_path_is_detected_and_tools_run(reference):
+    """`--model NAME=PATH` types a gliner2 directory as `extract`; the four tools run on it; bad schemas are
+    InvalidInput (HTTP 400) naming the field."""
+    from tools.classify import classify
+    from tools.entities import extract_entities
+    from tools.models import list_models
+
+    path, _ = reference
+    catalog = Catalog()
+    entry = catalog.register_path(f"mine={path}")
+    assert entry.task == "extract"
+
+    async def go():
+        engine = Engine(catalog, PoolConfig(device="cpu"))
+        await engine.start()
+        ctx = ToolContext(engine=engine)
+        try:
+            card = next(c for c in list_models(ctx).models if c.id == "mine")
+            assert card.tasks == ["entities", "relations", "classify", "extract"]
+            ents = await extract_entities(ctx, TEXTS[:2], model="mine", labels=ENTITY_LABELS, threshold=0.9)
+            assert ents.method == "zero-shot" and len(ents.entities) == 2
+            rels = await extract_relations(ctx, TEXTS[:2], RELATIONS, model="mine", threshold=0.9)
+            assert len(rels.relations) == 2
+            out = await extract(ctx, TEXTS[:2], STRUCTURE, model="mine", threshold=0.9)
+            assert set(out.results[0]) == {"deal"}
+            cls = await classify(ctx, TEXTS[:2], labels=CLASSES, model="mine", top_k=2)
+            assert cls.method == "gliner2" and all(len(r) == 2 for r in cls.results)
+            multi = await classify(ctx, TEXTS[:2], labels=CLASSES, model="mine", multi_label=True)
+            assert all(r for r in multi.results)
+            bad = [({"deal": ["kind::[merger|acquisition::str"]}, r"schema\['deal'\]\[0\].*choice"),
+                   ({"deal": ["::str"]}, r"schema\['deal'\]\[0\].*field name"),
+                   ({"deal": []}, r"schema\['deal'\]"),
+                   ({"deal": ["a", "a::str"]}, "twice"),
+                   ({}, "schema must be")]
+            for schema, message in bad:
+                with pytest.raises(InvalidInput, match=message):
+                    await extract(ctx, TEXTS[:1], schema, model="mine")
+            with pytest.raises(InvalidInput, match="relations"):
+                await extract_relations(ctx, TEXTS[:1], [], model="mine")
+            with pytest.raises(InputTooLong, match="labels"):
+                await classify(ctx, TEXTS[:1], labels=[f"l{i}" for i in range(101)], model="mine")
+            with pytest.raises(InvalidInput, match="schema takes"):
+                await extract_entities(ctx, TEXTS[:1], model="mine", labels=[f"label {i} " * 20 for i in range(40)])
+        finally:
+            await engine.shutdown()
+
+    asyncio.run(go())
+

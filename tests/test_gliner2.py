@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ from engine.loading import LoadOptions
 from engine.models.gliner2 import Gliner2Model
 from engine.pool import PoolConfig
 from engine.runtimes import load_runnable
-from tests.gliner_fixtures import build_tokenizer, deberta_v3, vocab_size
+from tests.gliner_fixtures import build_tokenizer, deberta_v3, run_gliner2_reference, vocab_size
 from tools.context import ToolContext
 from tools.gliner2 import (
     classification_schema,
@@ -43,8 +42,6 @@ from tools.gliner2 import (
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
-REF_PYTHON = ROOT / ".venv-gliner2" / "bin" / "python"
 PARITY = 1e-4
 TEXTS = ["John Smith works at Apple in New-York and visited Paris, London and the river bank.",
          "Mary lives by the river bank with her doctor who founded a software company.",
@@ -68,20 +65,6 @@ RUNS = [
 SHAPE = {"scale": 2.0, "field_scale": 4.0, "attention_scale": 6.0, "count": 2, "count_bias": 20.0}
 
 
-def _run_reference(spec: dict, work: Path) -> Path:
-    if not REF_PYTHON.exists():
-        subprocess.run([str(ROOT / "scripts" / "setup_gliner2_ref.sh")], check=True, timeout=900)
-    path = work / "spec.json"
-    path.write_text(json.dumps(spec))
-    done = subprocess.run([str(REF_PYTHON), str(ROOT / "tests" / "gliner2_reference.py"), str(path)],
-                          capture_output=True, text=True, timeout=600,
-                          env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-                               "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"})
-    if done.returncode != 0:
-        raise RuntimeError(f"the gliner2 reference failed:\n{done.stderr[-4000:]}")
-    return Path(spec["out"])
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     work = tmp_path_factory.mktemp("gliner2_ref")
@@ -89,7 +72,7 @@ def reference(tmp_path_factory):
     spec = {"tokenizer": str(tok), "out": str(work / "out"), "cases": [
         {"name": "base", "encoder_config": deberta_v3(vocab_size(tok)), "seed": 0, "max_width": 8, "shape": SHAPE,
          "texts": TEXTS, "runs": RUNS}]}
-    out = _run_reference(spec, work) / "base"
+    out = run_gliner2_reference(spec, work) / "base"
     return out / "model", torch.load(out / "ref.pt")
 
 

@@ -347,3 +347,31 @@ def test_registered_by_path_is_detected_and_tools_run(reference):
 
     asyncio.run(go())
 
+
+
+def test_an_input_alone_equals_it_in_a_packed_batch(reference):
+    """Batch invariance: many texts x one schema in one packed forward give each text what it gets alone."""
+    path, ref = reference
+    run = ref["runs"]["extract"]
+    model = load_runnable(path, LoadOptions(dtype="float32"))
+    assert isinstance(model, Gliner2Model)
+    prepared = model.front.prepare(TEXTS, _schema(run["kind"], run["spec"]))
+    together = model.forward(model.make_batch(prepared.items))
+    for item, packed in zip(prepared.items, together, strict=True):
+        (alone,) = model.forward(model.make_batch([item]))
+        assert alone.counts == packed.counts
+        for a, b in zip(alone.logits, packed.logits, strict=True):
+            assert a is not None and b is not None
+            mask = torch.isfinite(a)
+            assert torch.equal(mask, torch.isfinite(b)) and (a[mask] - b[mask]).abs().max().item() <= 1e-5
+
+
+def test_catalog_entries_say_why_they_are_unavailable_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    catalog = Catalog.default()
+    for name in ("fastino/gliner2-base-v1", "fastino/gliner2-large-v1"):
+        entry = catalog.get(name)
+        assert entry.task == "extract" and entry.runtime == "gliner2"
+        availability, note = entry.availability()
+        assert availability in ("cached", "unavailable")
+        assert availability == "cached" or "--model NAME=PATH" in note

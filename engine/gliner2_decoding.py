@@ -14,7 +14,7 @@ and keeps each whose characters do not overlap one kept before. Per task kind:
 
 A span task predicts no instance when its count is 0 (entities too). A text cut into windows decodes
 entities once over the union of its windows' candidates (a span found twice keeps its best score), joins the
-windows' relation and structure instances (dropping repeats), and classifies on the per-label maximum of the
+windows' relation and structure instances (dropping those another window found already), and classifies on the per-label maximum of the
 windows' logits. Offsets are gliner2's (its normalised text) clipped to the caller's text: a span that was only
 the "." gliner2 appends is dropped.
 """
@@ -95,6 +95,11 @@ def _value(text: str, span: _Span) -> SpanValue | None:
     return SpanValue(surface, span[0], start, end) if surface else None
 
 
+def _where(v: SpanValue | None) -> tuple[str, int | None, int | None] | None:
+    """What identifies a value across windows: its text and offsets, not its score."""
+    return None if v is None else (v.text, v.start, v.end)
+
+
 def _values(text: str, spans: Sequence[_Span]) -> list[SpanValue]:
     return [v for v in (_value(text, s) for s in spans) if v is not None]
 
@@ -132,15 +137,16 @@ def decode(prepared: Prepared, outputs: Sequence[Gliner2Output], texts: Sequence
     results = [TextResult() for _ in texts]
     entity_spans: list[dict[tuple[str, int, int], float]] = [{} for _ in texts]  # best score per span
     cls_logits: list[dict[str, torch.Tensor]] = [{} for _ in texts]
-    for window, item, out in zip(prepared.windows, prepared.items, outputs, strict=True):
+    seen: list[dict[tuple, int]] = [{} for _ in texts]  # relation / structure instance -> the window it came from
+    for w, (window, item, out) in enumerate(zip(prepared.windows, prepared.items, outputs, strict=True)):
         t, first, text, words = window.text, window.first_word, texts[window.text], prepared.words[window.text]
         res = results[t]
         for task, logits in zip(tasks, out.logits, strict=True):
             if logits is None:
                 continue
             if task.kind is TaskKind.CLASSIFICATION:
-                seen = cls_logits[t].get(task.name)
-                cls_logits[t][task.name] = logits if seen is None else torch.maximum(seen, logits)
+                prev = cls_logits[t].get(task.name)
+                cls_logits[t][task.name] = logits if prev is None else torch.maximum(prev, logits)
             elif task.kind is TaskKind.ENTITIES:
                 probs = torch.sigmoid(logits[0, :, item.n_prefix:])  # [F, W, K]
                 for f_idx, f in enumerate(task.fields):
@@ -153,15 +159,17 @@ def decode(prepared: Prepared, outputs: Sequence[Gliner2Output], texts: Sequence
                 for inst in range(probs.shape[0]):
                     best = [greedy(_candidates(probs[inst, f], threshold, words, first))[:1] for f in range(2)]
                     head, tail = (_value(text, b[0]) if b else None for b in best)
-                    if head is not None and tail is not None:
-                        rel = RelationValue(task.name, head, tail)
-                        if rel not in res.relations:
-                            res.relations.append(rel)
+                    key = (task.name, _where(head), _where(tail))
+                    if head is not None and tail is not None and seen[t].setdefault(key, w) == w:
+                        # as gliner2, every instance (two may agree); a repeat from another (overlapping)
+                        # window is dropped
+                        res.relations.append(RelationValue(task.name, head, tail))
             else:
                 found = res.structures.setdefault(task.name, [])
                 for instance in _instances(task, logits, item.n_prefix, prepared.prefix, text, words, first,
                                            threshold):
-                    if instance not in found:
+                    key = (task.name, *((name, *map(_where, vals)) for name, vals in instance.items()))
+                    if seen[t].setdefault(key, w) == w:
                         found.append(instance)
     for t, res in enumerate(results):
         by_label: dict[str, list[_Span]] = {}

@@ -35,7 +35,7 @@ from engine.batch import PackedBatch, pack
 from engine.errors import ModelLoadError, UnsupportedArchitecture
 from engine.loading import LoadOptions, resolve_dtype
 from engine.models.conversion import convert_state_dict
-from engine.models.gliner import SpanMarkerV0
+from engine.models.gliner import SpanMarkerV0, _max_length
 from engine.models.gliner2_prompt import Gliner2Front, Gliner2Item
 from engine.models.layers import AttentionContext, Linear, pack_linear_weights
 from engine.registry import resolve
@@ -253,19 +253,6 @@ class Gliner2Model(BackboneAndHead):
 
     def split_output(self, out: list[Gliner2Output], batch: Gliner2Batch) -> list[Gliner2Output]:
         return out
-
-
-def _max_length(model_dir: Path, backbone_max: int, requested: int | None) -> int:
-    limit = backbone_max
-    path = model_dir / "tokenizer_config.json"
-    if path.is_file():
-        try:
-            declared = json.loads(path.read_text()).get("model_max_length")
-        except ValueError:
-            declared = None
-        if isinstance(declared, int) and 0 < declared < 1_000_000:
-            limit = min(limit, declared)
-    return min(limit, requested) if requested else limit
 
 
 def _read_json(path: Path) -> dict[str, Any]:

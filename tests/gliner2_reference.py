@@ -3,7 +3,7 @@ scripts/setup_gliner2_ref.sh builds that venv). Nothing here imports the project
 
     python tests/gliner2_reference.py SPEC.json
 
-SPEC: {"tokenizer": dir, "out": dir, "cases": [{"name", "encoder_config", "max_width", "seed", "shape",
+SPEC: {"tokenizer": dir, "out": dir, "cases": [{"name", "encoder_config", "max_width", "counting_layer", "seed", "shape",
 "texts", "runs": [{"name", "kind", "spec", "quantile" | "threshold", "cls_quantile"}]}]}. Per case it builds a random
 `GLiNER2` offline from the encoder config and the tokenizer dir, shapes its random weights (`_shape`), saves it
 with `save_pretrained` to OUT/NAME/model, and per run writes, into OUT/NAME/ref.pt:
@@ -40,14 +40,18 @@ def _shape(model, shape: dict) -> None:
     `count` makes every span task predict that many instances; `field_scale` amplifies the field-vector half
     of the query projector (so labels, and instances, differ)."""
     scale = shape.get("scale", 1.0)
+    counter = model.count_embed
+    v2 = hasattr(counter, "transformer")  # count_lstm_v2: a DownscaledTransformer instead of `projector`
     with torch.no_grad():
         marker = model.span_rep.span_rep_layer
+        last = counter.transformer.out_projector[4] if v2 else counter.projector[2]
         for layer in (marker.project_start[0], marker.project_end[0], marker.out_project[0], marker.out_project[3],
-                      model.count_embed.projector[2], model.classifier[0], model.classifier[2]):
+                      last, model.classifier[0], model.classifier[2]):
             layer.weight.mul_(scale)
-        first = model.count_embed.projector[0]
-        d = first.weight.shape[1] // 2
-        first.weight[:, d:].mul_(shape.get("field_scale", 1.0))
+        if not v2:
+            first = counter.projector[0]
+            d = first.weight.shape[1] // 2
+            first.weight[:, d:].mul_(shape.get("field_scale", 1.0))
         model.count_pred[2].bias[shape.get("count", 2)] += shape.get("count_bias", 0.0)
         for layer in model.encoder.encoder.layer:  # sharper attention: a marker reads its own field more
             attention = layer.attention.self
@@ -123,7 +127,8 @@ def _cls_quantile(model, texts: list[str], spec: dict, quantile: float) -> dict:
 def run_case(case: dict, tokenizer: str, out: Path) -> None:
     started = time.perf_counter()
     torch.manual_seed(case.get("seed", 0))
-    config = ExtractorConfig(model_name=tokenizer, max_width=case.get("max_width", 8))
+    config = ExtractorConfig(model_name=tokenizer, max_width=case.get("max_width", 8),
+                             counting_layer=case.get("counting_layer", "count_lstm"))
     model = GLiNER2(config, encoder_config=DebertaV2Config(**case["encoder_config"]),
                     tokenizer=AutoTokenizer.from_pretrained(tokenizer))
     model.eval()

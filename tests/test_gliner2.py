@@ -65,15 +65,28 @@ RUNS = [
 SHAPE = {"scale": 2.0, "field_scale": 4.0, "attention_scale": 6.0, "count": 2, "count_bias": 20.0}
 
 
+# The count layer does not touch classification; its probabilities differ, so structures take a quantile.
+V2_RUNS = [r for r in RUNS if r["kind"] in ("entities", "relations")] + [
+    {"name": "extract", "kind": "json", "spec": STRUCTURE, "quantile": 0.9}]
+
+
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def references(tmp_path_factory):
+    """count_lstm (gliner2-multi-v1's count layer) and count_lstm_v2 (a small transformer over the fields)."""
     work = tmp_path_factory.mktemp("gliner2_ref")
     tok = build_tokenizer(work / "tokenizer")
     spec = {"tokenizer": str(tok), "out": str(work / "out"), "cases": [
         {"name": "base", "encoder_config": deberta_v3(vocab_size(tok)), "seed": 0, "max_width": 8, "shape": SHAPE,
-         "texts": TEXTS, "runs": RUNS}]}
-    out = run_gliner2_reference(spec, work) / "base"
-    return out / "model", torch.load(out / "ref.pt")
+         "texts": TEXTS, "runs": RUNS},
+        {"name": "v2", "encoder_config": deberta_v3(vocab_size(tok)), "seed": 1, "max_width": 8, "shape": SHAPE,
+         "counting_layer": "count_lstm_v2", "texts": TEXTS, "runs": V2_RUNS}]}
+    out = run_gliner2_reference(spec, work)
+    return {name: (out / name / "model", torch.load(out / name / "ref.pt")) for name in ("base", "v2")}
+
+
+@pytest.fixture(scope="module")
+def reference(references):
+    return references["base"]
 
 
 def _schema(kind: str, spec):
@@ -115,9 +128,10 @@ def _clip(text: str, d: dict) -> tuple[str, int, int] | None:
     return (surface, start, end) if surface else None
 
 
-@pytest.mark.parametrize("run_name", [r["name"] for r in RUNS])
-def test_raw_logits_match_gliner2(reference, run_name):
-    path, ref = reference
+@pytest.mark.parametrize(("case", "run_name"), [("base", r["name"]) for r in RUNS] +
+                         [("v2", r["name"]) for r in V2_RUNS])
+def test_raw_logits_match_gliner2(references, case, run_name):
+    path, ref = references[case]
     run = ref["runs"][run_name]
     model = load_runnable(path, LoadOptions(dtype="float32"))
     assert isinstance(model, Gliner2Model) and model.info.runtime == "gliner2"
@@ -167,8 +181,9 @@ def _candidates(run: dict) -> int:
                if t["logits"] is not None and t["logits"].dim() == 4)
 
 
-def test_entities_match_gliner2(reference):
-    path, ref = reference
+@pytest.mark.parametrize("case", ["base", "v2"])
+def test_entities_match_gliner2(references, case):
+    path, ref = references[case]
     run = ref["runs"]["entities"]
     ours = [{(e.label, e.text, e.start, e.end): e.score for e in r.entities} for r in _decode(path, run)]
     theirs = _entities_ref(run["results"])
@@ -182,8 +197,9 @@ def test_entities_match_gliner2(reference):
             assert text[start:end] == surface
 
 
-def test_relations_match_gliner2(reference):
-    path, ref = reference
+@pytest.mark.parametrize("case", ["base", "v2"])
+def test_relations_match_gliner2(references, case):
+    path, ref = references[case]
     run = ref["runs"]["relations"]
     ours = [[((x.relation, x.head.text, x.head.start, x.head.end, x.tail.text, x.tail.start, x.tail.end),
               (x.head.score, x.tail.score)) for x in r.relations] for r in _decode(path, run)]
@@ -229,8 +245,9 @@ def test_classification_matches_gliner2(reference, run_name):
         assert 0 < min(decisions) and max(decisions) < len(CLASSES)  # some labels in, some out
 
 
-def test_structures_match_gliner2(reference):
-    path, ref = reference
+@pytest.mark.parametrize("case", ["base", "v2"])
+def test_structures_match_gliner2(references, case):
+    path, ref = references[case]
     run = ref["runs"]["extract"]
     ours = [r.structures.get("deal", []) for r in _decode(path, run)]
     values = 0

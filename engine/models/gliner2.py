@@ -4,9 +4,10 @@ The backbone runs on the packed batch of prompts (engine.models.gliner2_prompt).
 
 - **count** (`count_pred`, Linear(D,2D)-ReLU-Linear(2D,20)): the argmax over 20 classes at a span task's [P]
   is how many instances of it the text holds (0: none; entities too: gliner2 gates them on it).
-- **count-aware queries** (`count_embed`, gliner2's CountLSTM): a GRU unrolled `count` steps from each field
-  marker's vector, fed learned step embeddings, then `projector` over [step state ; field vector]: one query
-  per (instance, field) [count, F, D]. Entities read instance 0 only, so they unroll one step.
+- **count-aware queries** (`count_embed`, gliner2's CountLSTM / CountLSTMv2): a GRU unrolled `count` steps from
+  each field marker's vector, fed learned step embeddings, then `projector` over [step state ; field vector]
+  (v2: a small transformer over the step's fields): one query per (instance, field) [count, F, D]. Entities
+  read instance 0 only, so they unroll one step.
 - **spans** (`span_rep.span_rep_layer`, GLiNER's markerV0): the logit of (start word i, width k) for a query q
   is q·out_project(relu([project_start(h_i) ; project_end(h_{i+k})])), computed the factorised way gliner2's
   `score_queries` and our GLiNER do (engine.models.gliner.SpanMarkerV0: per-word halves of out_project's
@@ -14,7 +15,7 @@ The backbone runs on the packed batch of prompts (engine.models.gliner2_prompt).
 - **classification** (`classifier`, Linear(D,2D)-ReLU-Linear(2D,1)) at each [L] marker: one logit per label.
 
 Module names mirror gliner2's state dict (`encoder.*` is the backbone). A checkpoint of another architecture
-(`architecture: boundary`), count layer or pooling fails at load naming the config field.
+(`architecture: boundary`), count layer (`count_lstm_moe`) or pooling fails at load naming the config field.
 """
 
 from __future__ import annotations
@@ -70,9 +71,9 @@ class Gliner2Config:
             raise UnsupportedArchitecture(f"GLiNER2 config field span_head.span_mode={mode!r} is not supported; "
                                           "supported: 'markerV0'")
         counting = raw.get("counting_layer") or "count_lstm"
-        if counting != "count_lstm":
+        if counting not in COUNTING_LAYERS:
             raise UnsupportedArchitecture(f"GLiNER2 config field counting_layer={counting!r} is not supported; "
-                                          "supported: 'count_lstm'")
+                                          f"supported: {', '.join(map(repr, COUNTING_LAYERS))}")
         pooling = raw.get("token_pooling", "first")
         if pooling not in ("first", None):
             raise UnsupportedArchitecture(f"GLiNER2 config field token_pooling={pooling!r} is not supported; "
@@ -101,8 +102,26 @@ class _Gru(nn.Module):
         self.bias_hh_l0 = nn.Parameter(torch.empty(3 * d))
 
 
+def _unroll(pos_embedding: nn.Embedding, gru: _Gru, fields: torch.Tensor, count: int) -> torch.Tensor:
+    """gliner2's CompileSafeGRU unrolled `count` steps from each field's vector [M, D] -> states [count, M, D]."""
+    # The GRU's input at step t is the same step embedding for every field: its projection is [count, 3D].
+    gi = torch.addmm(gru.bias_ih_l0, pos_embedding.weight[:count], gru.weight_ih_l0.t())
+    h = fields  # [M, D]: the initial state is the field's own vector
+    states = []
+    for t in range(count):
+        gh = torch.addmm(gru.bias_hh_l0, h, gru.weight_hh_l0.t())  # [M, 3D]
+        i_r, i_z, i_n = gi[t].chunk(3)
+        h_r, h_z, h_n = gh.chunk(3, dim=-1)
+        r = torch.sigmoid(i_r + h_r)
+        z = torch.sigmoid(i_z + h_z)
+        h = (1 - z) * torch.tanh(i_n + r * h_n) + z * h
+        states.append(h)
+    return torch.stack(states)
+
+
 class CountLstm(nn.Module):
-    """Count-aware queries: fields [M, D] and a count -> [count, M, D]."""
+    """`counting_layer: count_lstm`: fields [M, D] and a count -> queries [count, M, D], the GRU states through
+    `projector` over [state ; field]."""
 
     def __init__(self, d: int) -> None:
         super().__init__()
@@ -111,22 +130,42 @@ class CountLstm(nn.Module):
         self.projector = mlp(2 * d, 4 * d, d)
 
     def forward(self, fields: torch.Tensor, count: int) -> torch.Tensor:
-        count = min(count, MAX_COUNT)
-        gru = self.gru
-        # The GRU's input at step t is the same step embedding for every field: its projection is [count, 3D].
-        gi = torch.addmm(gru.bias_ih_l0, self.pos_embedding.weight[:count], gru.weight_ih_l0.t())
-        h = fields  # [M, D]: the initial state is the field's own vector
-        states = []
-        for t in range(count):
-            gh = torch.addmm(gru.bias_hh_l0, h, gru.weight_hh_l0.t())  # [M, 3D]
-            i_r, i_z, i_n = gi[t].chunk(3)
-            h_r, h_z, h_n = gh.chunk(3, dim=-1)
-            r = torch.sigmoid(i_r + h_r)
-            z = torch.sigmoid(i_z + h_z)
-            h = (1 - z) * torch.tanh(i_n + r * h_n) + z * h
-            states.append(h)
-        out = torch.stack(states)  # [count, M, D]
+        out = _unroll(self.pos_embedding, self.gru, fields, min(count, MAX_COUNT))  # [count, M, D]
         return self.projector(torch.cat([out, fields.expand_as(out)], dim=-1))
+
+
+class DownscaledTransformer(nn.Module):
+    """gliner2's DownscaledTransformer: [L, M, D] -> in_projector to 128 -> a 2-layer post-norm transformer
+    encoder over the M fields of each step (batch_first: L is the batch) -> out_projector over [that ; input]."""
+
+    def __init__(self, d: int, hidden: int = 128, heads: int = 4, layers: int = 2) -> None:
+        super().__init__()
+        self.in_projector = Linear(d, hidden)
+        layer = nn.TransformerEncoderLayer(hidden, heads, dim_feedforward=2 * hidden, dropout=0.0, batch_first=True)
+        self.transformer = nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False)
+        self.out_projector = nn.Sequential(Linear(hidden + d, d), nn.ReLU(), Linear(d, d), nn.ReLU(), Linear(d, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.transformer(self.in_projector(x))  # [L, M, 128]
+        return self.out_projector(torch.cat([h, x], dim=-1))
+
+
+class CountLstmV2(nn.Module):
+    """`counting_layer: count_lstm_v2`: the GRU states plus the field vectors through a DownscaledTransformer
+    (fields of one step attend to each other; steps stay independent, so entities may unroll one step)."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.pos_embedding = nn.Embedding(MAX_COUNT, d)
+        self.gru = _Gru(d)
+        self.transformer = DownscaledTransformer(d)
+
+    def forward(self, fields: torch.Tensor, count: int) -> torch.Tensor:
+        out = _unroll(self.pos_embedding, self.gru, fields, min(count, MAX_COUNT))  # [count, M, D]
+        return self.transformer(out + fields)
+
+
+COUNTING_LAYERS = {"count_lstm": CountLstm, "count_lstm_v2": CountLstmV2}
 
 
 class _SpanRep(nn.Module):
@@ -144,7 +183,7 @@ class Gliner2Head(nn.Module):
         self.span_rep = _SpanRep(d, cfg.max_width)
         self.classifier = mlp(d, 2 * d, 1)
         self.count_pred = mlp(d, 2 * d, MAX_COUNT)
-        self.count_embed = CountLstm(d)
+        self.count_embed = COUNTING_LAYERS[cfg.counting_layer](d)
 
     def span_logits(self, a: torch.Tensor, b: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
         """One sequence's word terms a, b [W, 4D] (SpanMarkerV0.word_terms) and queries [Q, D] ->

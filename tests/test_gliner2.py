@@ -392,3 +392,22 @@ def test_catalog_entries_say_why_they_are_unavailable_offline(monkeypatch):
         availability, note = entry.availability()
         assert availability in ("cached", "unavailable")
         assert availability == "cached" or "--model NAME=PATH" in note
+
+
+def test_a_tokenizer_without_the_special_tokens_gets_them_as_gliner2_adds_them(reference, tmp_path):
+    """gliner2 adds its special tokens at load when the checkpoint's tokenizer lacks them: so do we, at the
+    same ids, and the model computes the same."""
+    path, ref = reference
+    copy = tmp_path / "bare"
+    shutil.copytree(path, copy)
+    raw = json.loads((copy / "tokenizer.json").read_text())
+    raw["added_tokens"] = [t for t in raw["added_tokens"] if t["content"] not in ("[SEP_STRUCT]", "[SEP_TEXT]", "[P]",
+                           "[C]", "[E]", "[R]", "[L]", "[EXAMPLE]", "[OUTPUT]", "[DESCRIPTION]")]
+    (copy / "tokenizer.json").write_text(json.dumps(raw))
+    ours, theirs = (load_runnable(p, LoadOptions(dtype="float32")) for p in (copy, path))
+    assert isinstance(ours, Gliner2Model) and isinstance(theirs, Gliner2Model)
+    assert ours.front.special_ids == theirs.front.special_ids
+    schema = _schema("entities", ENTITY_LABELS)
+    a = ours.forward(ours.make_batch(ours.front.prepare(TEXTS[:2], schema).items))
+    b = theirs.forward(theirs.make_batch(theirs.front.prepare(TEXTS[:2], schema).items))
+    assert all(torch.equal(x.logits[0], y.logits[0]) for x, y in zip(a, b, strict=True))  # type: ignore[arg-type]

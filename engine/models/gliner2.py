@@ -333,6 +333,10 @@ def load_gliner2(path: str | Path, options: LoadOptions = LoadOptions()) -> Glin
         raise ModelLoadError(f"{model_dir}: tokenizer.json is missing (only fast tokenizers are supported)")
     max_length = _max_length(model_dir, bcfg.max_length, options.max_length)
     front = Gliner2Front(Tokenizer.from_file(str(tok_path)), max_length, cfg.max_width)
+    if max(front.special_ids) >= bcfg.vocab_size:
+        raise ModelLoadError(f"{model_dir}: the tokenizer puts GLiNER2's special tokens at ids up to "
+                             f"{max(front.special_ids)}, past the checkpoint's {bcfg.vocab_size} embeddings: the "
+                             "tokenizer is not the one saved with these weights")
     with torch.device("meta"):
         backbone = backbone_cls(bcfg)
         head = Gliner2Head(cfg, bcfg.hidden_size)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
 
-from tokenizers import Tokenizer
+from tokenizers import AddedToken, Tokenizer
 
 from engine.errors import InvalidInput, ModelLoadError
 
@@ -184,8 +184,12 @@ class Gliner2Front:
         self._tok.no_padding()
         self._tok.no_truncation()
         missing = [t for t in SPECIAL_TOKENS if tokenizer.token_to_id(t) is None]
-        if missing:
-            raise ModelLoadError(f"the tokenizer lacks GLiNER2's special tokens {', '.join(missing)}")
+        if missing:  # gliner2 adds them at load (`add_special_tokens`), after the vocabulary, in this order
+            tokenizer.add_special_tokens([AddedToken(t, special=True) for t in missing])
+        ids = [tokenizer.token_to_id(t) for t in SPECIAL_TOKENS]
+        self.special_ids: list[int] = [i for i in ids if i is not None]
+        if len(self.special_ids) != len(ids):
+            raise ModelLoadError(f"the tokenizer cannot hold GLiNER2's special tokens {', '.join(missing)}")
         self._ids: dict[str, list[int]] = {}
 
     def _encode(self, words: Sequence[str]) -> list[list[int]]:

@@ -11,8 +11,11 @@ over all texts, texts -> entities on both sides. Texts are news-length (150-250 
 Also printed: the CPU, and our rate as a share of this CPU's measured GEMM rate in each dtype (a [4096, 768] x
 [768, 3072] matmul): the backbone's linear-layer FLOPs of one pass (2 x tokens x linear parameters) over the
 pass's seconds, divided by that rate. bf16 runs only where the CPU has AVX512-BF16 or AMX (lscpu flags).
+`--per-text` adds ours with one call per text (each text its own forward: no packing across texts), which
+splits our gain into packing (ours vs ours one text per call) and the rest: our forward pass and the
+per-schema Python work gliner2 repeats for every text (ours one text per call vs gliner2).
 
-    .venv/bin/python bench/bench_gliner2.py [--texts 1000] [--rounds 3] [--threads 2] [--ref-batch 8]
+    .venv/bin/python bench/bench_gliner2.py [--texts 1000] [--rounds 3] [--threads 2] [--ref-batch 8] [--per-text]
     .venv/bin/python bench/bench_gliner2.py --tiny --texts 20 --rounds 1   # smoke run: a test-sized model
 """
 
@@ -142,14 +145,28 @@ async def main_async(args: argparse.Namespace) -> None:
         out = await engine.schema_extract(model_id, texts, schema, threshold)
         return time.perf_counter() - t0, sum(len(r.entities) for r in out)
 
+    async def ours_per_text(model_id: str) -> tuple[float, int]:
+        """One call per text, in sequence: no packing across texts (the packing's share of the gain)."""
+        t0 = time.perf_counter()
+        found = 0
+        for text in texts:
+            found += sum(len(r.entities) for r in await engine.schema_extract(model_id, [text], schema, threshold))
+        return time.perf_counter() - t0, found
+
     configs: dict[str, tuple[str, object]] = {}
     for d in dtypes:
         configs[f"ours {d}"] = ("ours", f"ours-{d}")
+        if args.per_text:
+            configs[f"ours {d} one text per call"] = ("ours-per-text", f"ours-{d}")
         configs[f"gliner2 {d} batch_extract_entities bs={args.ref_batch}"] = (d, args.ref_batch)
 
     async def run(target: tuple[str, object]) -> tuple[float, int]:
         kind, arg = target
-        return await ours(str(arg)) if kind == "ours" else refs[kind].run(int(arg))  # type: ignore[arg-type]
+        if kind == "ours":
+            return await ours(str(arg))
+        if kind == "ours-per-text":
+            return await ours_per_text(str(arg))
+        return refs[kind].run(int(arg))  # type: ignore[arg-type]
 
     for target in configs.values():  # warm-up (loads, first-call costs)
         await run(target)
@@ -195,6 +212,8 @@ def main() -> None:
                                                                   "has AVX512-BF16 or AMX")
     parser.add_argument("--ref-batch", type=int, default=8, help="gliner2's batch_size (its default: 8)")
     parser.add_argument("--tiny", action="store_true", help="a test-sized model (smoke runs)")
+    parser.add_argument("--per-text", action="store_true", help="also ours with one text per call (no packing "
+                                                                "across texts): how the gain splits")
     asyncio.run(main_async(parser.parse_args()))
 
 

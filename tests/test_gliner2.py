@@ -301,6 +301,13 @@ def test_long_text_windows_map_offsets(reference):
     for label in ENTITY_LABELS:  # per type, kept spans never overlap (one greedy pass over all windows)
         mine = sorted((e.start, e.end) for e in result.entities if e.label == label)
         assert all(a[1] <= b[0] for a, b in zip(mine, mine[1:], strict=False))
+    for name, window in (("relations", 96), ("extract", 192)):  # every offset indexes the long text
+        (other,) = _decode(path, ref["runs"][name], [long_text], max_length=window)
+        values = [v for r in other.relations for v in (r.head, r.tail)]
+        values += [v for insts in other.structures.values() for inst in insts for vs in inst.values() for v in vs
+                   if v.start is not None]
+        assert values and max(v.start or 0 for v in values) > len(long_text) // 2
+        assert all(long_text[v.start:v.end] == v.text for v in values)
 
 
 def test_checkpoint_of_another_variant_fails_naming_the_field(reference, tmp_path):

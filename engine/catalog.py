@@ -29,6 +29,7 @@ from engine.errors import EngineError, InvalidInput, ModelLoadError, UnknownMode
 from engine.heads.pooling import PoolingMode
 from engine.heads.specs import head_for_catalog_task, head_named
 from engine.loading import LoadOptions
+from engine.runtimes import is_gliner2_dir
 from engine.tokenization import PairTemplate
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class CatalogEntry:
     id: str
     source: str
     hf_id: str | None = None  # accepted as an alias for `id`
-    task: str = "embed"  # embed | rerank | ner | classify | sparse | multi_vector (what tools may use it for)
+    task: str = "embed"  # embed | rerank | ner | classify | sparse | multi_vector | extract (what tools may use it for)
     description: str = ""
     pooling: PoolingMode | None = None
     normalize: bool | None = None
@@ -57,7 +58,7 @@ class CatalogEntry:
     pinned: bool = False
     load_task: str | None = None  # the head (heads.specs.Head) when the task alone does not say
     pair_template: str | None = None  # rerankers: one prompt per pair, `{query}` then `{document}`
-    runtime: str = "torch"  # engine.runtimes.RUNTIMES: torch (our forward passes), spacy, gliner …
+    runtime: str = "torch"  # engine.runtimes.RUNTIMES: torch (our forward passes), spacy, gliner, gliner2 …
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CatalogEntry:
@@ -190,6 +191,8 @@ def _by_architecture(path: Path) -> DirectoryKind | None:
 
 # What a directory holds, by its files; the first detector that answers wins. A new kind is one row.
 DIRECTORY_KINDS: list[tuple[str, Callable[[Path], DirectoryKind | None]]] = [
+    ("GLiNER2 schema model (gliner2's config.json)",
+     lambda p: DirectoryKind("extract", "gliner2") if is_gliner2_dir(p) else None),
     ("GLiNER span model (gliner_config.json)",
      lambda p: DirectoryKind("ner", "gliner") if (p / "gliner_config.json").is_file() else None),
     ("spaCy pipeline (meta.json + config.cfg)",

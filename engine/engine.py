@@ -27,7 +27,9 @@ from engine.model import (
     TokenLogits,
     require_no_template,
 )
+from engine.gliner2_decoding import TextResult, decode
 from engine.models.gliner import GlinerFront
+from engine.models.gliner2_prompt import Gliner2Front, Gliner2Schema
 from engine.parse import DocParse
 from engine.pool import ModelPool, PoolConfig
 from engine.registry import Task
@@ -252,3 +254,22 @@ class Engine:
         for window in prepared.windows:
             windows[window.text] += 1
         return ZeroShotOutput(entities, windows)
+
+    async def schema_extract(self, model_id: str, texts: Sequence[str], schema: Gliner2Schema,
+                             threshold: float = 0.5) -> list[TextResult]:
+        """A schema's entities, relations, classifications and structures per text (GLiNER2): every text with
+        the one schema in packed batches, long texts as overlapping word windows (engine.gliner2_decoding)."""
+        texts = validate_texts(texts)
+        if not 0.0 <= threshold <= 1.0:
+            raise InvalidInput(f"threshold must be in [0, 1], got {threshold}")
+        async with self.scheduler.admitted(model_id) as model_id:
+            _, front = await self._prepare(model_id, Task.SCHEMA_EXTRACTION)
+            assert isinstance(front, Gliner2Front)
+            started = time.perf_counter()
+            prepare = partial(front.prepare, schema=schema)
+            chars = sum(len(t) for t in texts)
+            prepared = prepare(texts) if chars <= INLINE_TOKENIZE_CHARS else await asyncio.to_thread(prepare, texts)
+            self.metrics.phase_seconds.labels(model=model_id, phase="tokenize").observe(
+                time.perf_counter() - started)
+            outputs = await self.scheduler.submit(model_id, prepared.items)
+        return decode(prepared, outputs, texts, threshold)

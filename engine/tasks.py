@@ -22,3 +22,5 @@ class Task(str, Enum):
     """A linguistic pipeline (spaCy): entities, sentences, dependencies, noun chunks per text (engine.parse)."""
     ZERO_SHOT_NER = "zero_shot_ner"
     """Entity spans for labels given per request (GLiNER)."""
+    SCHEMA_EXTRACTION = "schema_extraction"
+    """Entities, relations, classification and structures for a schema given per request (GLiNER2)."""

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
 scripts/setup_gliner_ref.sh  # .venv-gliner: the gliner package, the reference of tests/test_gliner.py
+scripts/setup_gliner2_ref.sh  # .venv-gliner2: the gliner2 package, the reference of tests/test_gliner2.py
 scripts/install_helm.sh && scripts/install_prometheus.sh  # chart and scaling tests (tests/test_chart.py, test_deploy_*)
 scripts/install_haproxy.sh  # Debian's haproxy: `sie-tools router` (tests/test_router.py, the chart's router config)
 scripts/install_chromium.sh  # the knowledge-graph HTML view test drives Debian's chromium

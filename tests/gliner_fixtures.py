@@ -11,6 +11,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 
 ROOT = Path(__file__).resolve().parent.parent
 REF_PYTHON = ROOT / ".venv-gliner" / "bin" / "python"
+REF2_PYTHON = ROOT / ".venv-gliner2" / "bin" / "python"  # gliner2 2.1.0 (scripts/setup_gliner2_ref.sh)
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = ["the", "a", "of", "and", "to", "in", "is", "was", "for", "on", "with", "by", "at", "from", "as", "that",
          "it", "he", "she", "his", "her", "they", "their", "company", "people", "city", "river", "bank", "market",
@@ -81,5 +82,21 @@ def run_reference(spec: dict, work: Path, timeout: float = 600) -> Path:
                                "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"})
     if done.returncode != 0:
         raise RuntimeError(f"the gliner reference failed:\n{done.stderr[-4000:]}")
+    (work / "reference.log").write_text(done.stderr)
+    return Path(spec["out"])
+
+
+def run_gliner2_reference(spec: dict, work: Path, timeout: float = 600) -> Path:
+    """Run tests/gliner2_reference.py in .venv-gliner2 (created by scripts/setup_gliner2_ref.sh if missing)."""
+    if not REF2_PYTHON.exists():
+        subprocess.run([str(ROOT / "scripts" / "setup_gliner2_ref.sh")], check=True, timeout=900)
+    path = work / "spec.json"
+    path.write_text(json.dumps(spec))
+    done = subprocess.run([str(REF2_PYTHON), str(ROOT / "tests" / "gliner2_reference.py"), str(path)],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+                               "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"})
+    if done.returncode != 0:
+        raise RuntimeError(f"the gliner2 reference failed:\n{done.stderr[-4000:]}")
     (work / "reference.log").write_text(done.stderr)
     return Path(spec["out"])

@@ -102,7 +102,7 @@ EXTRACT_ENTITIES_ERRORS_CASES = [
     ({"texts": "x", "labels": ["recipe"]}, "model en_core_web_sm has fixed entity types (CARDINAL, DATE"),
     ({"texts": "x", "aggregation": "first"}, "aggregation applies to token-classification models"),
     ({"texts": "x", "threshold": 0.3}, "threshold, nested and multi_label apply to zero-shot NER models"),
-    ({"texts": "x", "model": "all-MiniLM-L6-v2"}, "embed model; extract_entities takes ner models"),
+    ({"texts": "x", "model": "all-MiniLM-L6-v2"}, "embed model; extract_entities takes ner or extract models"),
     ({"texts": "x", "aggregation": "mean"}, "InvalidArguments: aggregation: Input should be 'simple'"),
 ]
 

@@ -27,6 +27,7 @@ from engine.errors import InvalidInput
 from engine.registry import Task
 from tools.context import ToolContext, as_texts, tool_model
 from tools.embed import embed_texts
+from tools.gliner2 import gliner2_classify
 from tools.nli import DEFAULT_HYPOTHESIS, hypotheses, is_nli, relevance, zero_shot_scores
 from tools.schemas import ClassifyResult, LabelScore
 from tools.taxonomy import Node, Taxonomy, TaxonomyError, parse_taxonomy
@@ -221,6 +222,11 @@ async def classify(ctx: ToolContext, texts: str | list[str], labels: list[str] |
     if labels is not None and taxonomy is not None:
         raise InvalidInput("give exactly one of labels (a flat list) or taxonomy (paths, a nested object, or a "
                            "registered taxonomy's name)")
+    if info.task is Task.SCHEMA_EXTRACTION:  # GLiNER2: its classification head over the labels
+        if labels is None or taxonomy is not None:
+            raise InvalidInput(f"model {model_id} (GLiNER2) classifies into flat labels: send labels, e.g. "
+                               "['billing', 'bug report', 'praise'], not a taxonomy")
+        return await gliner2_classify(ctx, items, model_id, labels, multi_label, top_k)
     if info.task is Task.SEQUENCE_CLASSIFICATION:
         if not is_nli(info.labels):
             if labels or taxonomy:

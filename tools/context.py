@@ -118,8 +118,10 @@ async def run_together(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
 TOOL_TASKS: dict[str, tuple[str, ...]] = {
     "embed": ("embed", "sparse", "multi_vector"),
     "rerank": ("rerank", "classify", "embed", "sparse", "multi_vector"),  # classify: an NLI model scores entailment
-    "extract_entities": ("ner",),
-    "classify": ("classify", "embed"),
+    "extract_entities": ("ner", "extract"),
+    "classify": ("classify", "embed", "extract"),
+    "extract_relations": ("extract",),  # GLiNER2 (tools.gliner2)
+    "extract": ("extract",),
     "index_documents": ("embed",),
 }
 

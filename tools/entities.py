@@ -7,6 +7,7 @@
   the higher score), as that pipeline does with `stride`.
 - ZERO_SHOT_NER (GLiNER): entity types come with the call (`labels` required), `threshold` (default 0.5),
   nested spans and multi-label on request.
+- SCHEMA_EXTRACTION (GLiNER2): the same, through tools.gliner2 (flat spans per type; no nested/multi_label).
 Fixed-label models read `labels` as a filter; `tools.labels` maps everyday words onto both CoNLL (PER, LOC)
 and OntoNotes (PERSON, GPE …) type names.
 """
@@ -23,6 +24,7 @@ from engine.errors import InvalidInput, UnsupportedTask
 from engine.registry import Task
 from tools.context import ToolContext, as_texts, tool_model
 from tools.labels import type_names
+from tools.gliner2 import gliner2_entities
 from tools.schemas import EntitiesResult, Entity
 from tools.zero_shot import extract_zero_shot
 
@@ -161,6 +163,14 @@ async def extract_entities(ctx: ToolContext, texts: str | list[str], model: str 
     info = await ctx.engine.info(model_id)
     if aggregation is not None and aggregation not in AGGREGATIONS:
         raise InvalidInput(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
+    if info.task is Task.SCHEMA_EXTRACTION:
+        if not labels:
+            raise InvalidInput(f"model {model_id} is a GLiNER2 model: send the entity types to find as labels, e.g. "
+                               "['company', 'product', 'price']")
+        if nested or multi_label or aggregation is not None:
+            raise InvalidInput(f"nested, multi_label and aggregation do not apply to GLiNER2 ({model_id}): each "
+                               "entity type's spans never overlap; omit them")
+        return await gliner2_entities(ctx, items, model_id, labels, threshold)
     if info.task is Task.ZERO_SHOT_NER:
         if not labels:
             raise InvalidInput(f"model {model_id} is zero-shot: send the entity types to find as labels, e.g. "

@@ -5,6 +5,9 @@ from __future__ import annotations
 from tools.context import ToolContext
 from tools.schemas import ModelCard, ModelsResult
 
+# What a catalog task does, where that is more than the task's name.
+TASKS_OF = {"extract": ["entities", "relations", "classify", "extract"]}
+
 
 def list_models(ctx: ToolContext) -> ModelsResult:
     d = ctx.defaults
@@ -15,7 +18,8 @@ def list_models(ctx: ToolContext) -> ModelsResult:
         entry = ctx.engine.catalog.get(model_id)
         uses = [tool for tool, m in defaults.items() if m in (entry.id, entry.hf_id)]
         availability, note = entry.availability()
-        cards.append(ModelCard(id=entry.id, hf_id=entry.hf_id, task=entry.task, description=entry.description,
+        cards.append(ModelCard(id=entry.id, hf_id=entry.hf_id, task=entry.task,
+                               tasks=TASKS_OF.get(entry.task, [entry.task]), description=entry.description,
                                state=ctx.engine.pool.tier(entry.id).value, availability=availability, note=note,
                                pinned=entry.pinned, default_for=uses))
     return ModelsResult(models=cards)

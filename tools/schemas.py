@@ -139,7 +139,8 @@ class LabelScore(BaseModel):
 
 class ClassifyResult(ToolResult):
     model: str
-    method: Literal["embedding-similarity", "sequence-classifier", "nli-zero-shot", "cross-encoder-rescored"]
+    method: Literal["embedding-similarity", "sequence-classifier", "nli-zero-shot", "cross-encoder-rescored",
+                    "gliner2"]
     search: Literal["flat", "beam"] | None = Field(
         default=None, description="Taxonomies: flat = every leaf scored at once; beam = walked level by level")
     results: list[list[LabelScore]] = Field(description="Per input text, best first, at most top_k")
@@ -153,9 +154,13 @@ class ClassifyResult(ToolResult):
 class ModelCard(BaseModel):
     id: str
     hf_id: str | None
-    task: str = Field(description="embed | rerank | ner | classify | sparse | multi_vector: the tools that "
-                                  "take it (embed, sparse, multi_vector: embed, rerank, search; rerank: rerank; "
-                                  "ner: extract_entities; classify: classify; embed models also classify)")
+    task: str = Field(description="embed | rerank | ner | classify | sparse | multi_vector | extract: the tools "
+                                  "that take it (embed, sparse, multi_vector: embed, rerank, search; rerank: "
+                                  "rerank; ner: extract_entities; classify: classify; embed models also classify; "
+                                  "extract (GLiNER2): extract_entities, extract_relations, classify, extract)")
+    tasks: list[str] = Field(default_factory=list, description="What it does: its task, or for a GLiNER2 "
+                                                               "model (task extract) entities, relations, "
+                                                               "classify and extract")
     description: str
     state: Literal["device", "host", "cold"] = Field(
         description="device: resident and fast; host: parked in RAM; cold: loads on first use")

@@ -175,7 +175,7 @@ async def test_a_subset_on_mcp_and_http_alike(surface_catalog, tmp_path):
             instructions = client.initialize_result.instructions if hasattr(client, "initialize_result") else None
         http_names = {t["name"] for t in httpx.get(f"{s.url}/v1/tools").json()["tools"]}
         expected = {"search", "index_documents", "build_ontology", "graph_search", "graph_neighbors", "graph_path",
-                    "graph_subgraph", "list_models", "extract_entities"}  # the graphs group: what builds them too
+                    "graph_subgraph", "list_models", "extract_entities", "extract_relations"}  # what builds them too
         assert mcp_names == http_names == expected
         for path in ("/v1/tools/embed", "/v1/tools/classify", "/v1/embeddings", "/v1/rerank"):
             answer = httpx.post(f"{s.url}{path}", json={"texts": ["a"], "input": "a", "query": "a", "documents": ["a"]})

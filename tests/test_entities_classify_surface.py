@@ -184,7 +184,7 @@ def test_http_each_mode(client):
                                                   "model": "tiny-nli"}).json()
     assert out["method"] == "nli-zero-shot"
     tools = {t["name"]: t for t in client.get("/v1/tools").json()["tools"]}
-    assert "PERSON, NORP" in tools["extract_entities"]["description"]
+    assert "OntoNotes types (PERSON, ORG, GPE" in tools["extract_entities"]["description"]
     assert {"aggregation", "threshold"} <= set(tools["extract_entities"]["input_schema"]["properties"])
     assert {"search", "rescore_model", "hypothesis_template"} <= set(tools["classify"]["input_schema"]["properties"])
 

@@ -65,7 +65,7 @@ Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]  # an en
 
 CollectionName = Annotated[str, Field(pattern=COLLECTION_NAME_PATTERN)]
 GraphId = Annotated[str, Field(max_length=64, pattern=GRAPH_ID_PATTERN)]  # the pattern needs a character
-EntityName = Annotated[str, Field(min_length=1, description="Entity name, alias or id")]
+EntityName = Annotated[str, Field(min_length=1)]  # a name, an alias or an id
 
 
 def Taxonomy(limits: Limits) -> Any:

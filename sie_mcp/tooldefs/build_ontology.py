@@ -39,9 +39,8 @@ TOOL = ToolDeclaration(
     handler="tools.ontology:build_ontology", arguments=arguments, result=BuildOntologyResult,
     description="""
         Build a knowledge graph from documents, or add to one: entities merged across aliases, typed
-        relations with evidence, types as classes. Returns a summary (graph id, counts, top entities);
-        navigate with graph_search, graph_neighbors, graph_path, graph_subgraph. Limits: {max_texts}
-        documents.""",
+        relations with evidence. Returns a summary (graph id, counts, top entities); then use graph_search,
+        graph_neighbors, graph_path, graph_subgraph. Limits: {max_texts} documents.""",
     summary="a knowledge graph of documents (or more documents into one): entities merged across aliases, typed "
             "relations and sentence co-occurrence with their evidence, types as ontology classes; answers with a "
             "compact summary (graph id, counts, top entities, relation types) and progress notifications. Not "

@@ -13,16 +13,16 @@ from tools.schemas import ClassifyResult
 def arguments(limits: Limits) -> type[Arguments]:
     class ClassifyArguments(Arguments):
         texts: Texts(limits)
-        labels: Annotated[TextList(limits, limits.max_labels) | None, Field(description="Flat labels")] = None
+        labels: TextList(limits, limits.max_labels) | None = None
         taxonomy: Annotated[Taxonomy(limits) | None, Field(
             description="Paths 'A > B > C', {'A': {'B': ['C']}}, or a registered name")] = None
         model: ModelName("classify") = None
-        top_k: Count(1, 50, "Labels per text") = 3
-        beam: Count(1, 20, "Beam width") = 3
+        top_k: Count(1, 50) = 3
+        beam: Count(1, 20) = 3
         search: Annotated[Literal["auto", "flat", "beam"], Field(
             description="Taxonomy: all leaves, or by level")] = "auto"
         rescore_model: Annotated[str | None, Field(description="Re-scores beam levels")] = None
-        hypothesis_template: Annotated[str | None, Field(description="NLI: e.g. 'This example is {}.'")] = None
+        hypothesis_template: Annotated[str | None, Field(description="NLI hypothesis")] = None
         multi_label: Annotated[Flag, Field(description="Independent labels")] = False
 
         model_config = ConfigDict(arbitrary_types_allowed=True, json_schema_extra=not_both("labels", "taxonomy"))
@@ -42,8 +42,8 @@ TOOL = ToolDeclaration(
     annotations=READ_ONLY, handler="tools.classify:classify", arguments=arguments, result=ClassifyResult,
     description="""
         Classify texts into `labels`, or a `taxonomy` to its best path (['Electronics', 'Computers',
-        'Laptops']) without reading the tree. Per text: top_k labels, scores, `confidence` (margin to the
-        runner-up). Embedding models (default) score cosine (0.2-0.6 is normal), NLI and GLiNER2 models
+        'Laptops']) without reading the tree: per text top_k labels, scores, `confidence` (margin to the
+        runner-up). Embedding models (default) score cosine (0.2-0.6 is normal), NLI and GLiNER2
         probabilities. Limits: {max_texts} texts, {max_labels} labels.""",
     summary="flat labels; a taxonomy (a registered name, paths `\"A > B > C\"` or a nested object) scored flat over "
             "every leaf (default) or walked with a beam (`search`, `rescore_model` = a cross-encoder/NLI re-scoring "

@@ -26,9 +26,9 @@ TOOL = ToolDeclaration(
     name="embed", title="Embed texts", rank=10, groups=("text", "retrieval"), annotations=READ_ONLY,
     handler="tools.embed:embed", arguments=arguments, result=EmbedResult,
     description="""
-        Embed texts as vectors for programs that store or compare them. You read a summary (dimensions,
-        token counts, truncation); vectors are in the structured result. To find passages use search or
-        rerank; to label, classify. Limits: {max_texts} texts of {max_chars} characters.""",
+        Embed texts as vectors for programs that store or compare them; you read a summary (dimensions,
+        token counts, truncation). To find passages use search or rerank; to label, classify. Limits:
+        {max_texts} texts of {max_chars} characters.""",
     summary="dense vectors, token counts, truncation flags; `kind` = `query`/`document` applies the model's "
             "prompts (e5, bge, Qwen3); `dimensions` = Matryoshka truncation. SPLADE models return sparse term "
             "weights with the terms themselves, ColBERT models one vector per token (`representation`)",

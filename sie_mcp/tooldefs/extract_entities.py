@@ -31,10 +31,9 @@ TOOL = ToolDeclaration(
     name="extract_entities", title="Extract named entities", rank=30, groups=("text", "graphs"),
     annotations=READ_ONLY, handler="tools.entities:extract_entities", arguments=arguments, result=EntitiesResult,
     description="""
-        Named entities per text: text, type, score, character offsets. Default (spaCy) types: PERSON, NORP,
-        FAC, ORG, GPE, LOC, PRODUCT, EVENT, WORK_OF_ART, LAW, LANGUAGE, DATE, TIME, PERCENT, MONEY,
-        QUANTITY, ORDINAL, CARDINAL. Zero-shot models (gliner*) find the `labels` you name. Limits:
-        {max_texts} texts.""",
+        Named entities per text: text, type, score, character offsets. The default spaCy model finds the 18
+        OntoNotes types (PERSON, ORG, GPE, LOC, DATE, MONEY …); zero-shot models (gliner*) the `labels` you
+        name. Limits: {max_texts} texts.""",
     summary="entities with text, label, score, character start/end, and the `method`. The default spaCy pipeline "
             "finds the 18 OntoNotes types (score always 1.0: spaCy gives no probabilities); transformer taggers "
             "read long texts in overlapping windows and aggregate like transformers' pipeline (`aggregation`); "

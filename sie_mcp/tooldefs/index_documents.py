@@ -26,9 +26,8 @@ TOOL = ToolDeclaration(
     name="index_documents", title="Index documents into a collection", rank=50, groups=("retrieval",),
     annotations=WRITES, handler="tools.retrieval:index_documents", arguments=arguments, result=IndexResult,
     description="""
-        Store documents in a server-side collection (kept across restarts) to search later instead of
-        reading them: chunked, embedded once; the same id replaces. Returns counts and ids. Limits:
-        {max_texts} documents.""",
+        Store documents in a server-side collection (kept across restarts) to search them later instead of
+        reading them; the same id replaces. Returns counts and ids. Limits: {max_texts} documents.""",
     summary="stores documents (strings or `{id?, text, metadata?}`) in a server-side collection, chunked with "
             "offsets, embedded once; persisted under `<data_dir>/collections/` ([docs/collections.md]"
             "(docs/collections.md))",

@@ -17,8 +17,8 @@ TOOL = ToolDeclaration(
     name="list_models", title="List models", rank=45, groups=("text", "graphs", "retrieval"), annotations=READ_ONLY,
     handler="tools.models:list_models_async", arguments=arguments, result=ModelsResult,
     description="""
-        The models this server runs: id (pass as `model`), task (which tools take it), availability
-        (downloadable: first call waits; unavailable: `note` says why), state, default_for.""",
+        The models here: id (pass as `model`), task (which tools take it), availability (unavailable:
+        `note` says why), state, default_for.""",
     summary="catalog models, their task (which tools take them), whether usable here (`availability`: "
             "`bundled`, `local`, `cached` in the HF cache, `downloadable`, `unavailable` with a `note` saying "
             "why), whether resident (`device`/`host`/`cold`), which tools use them by default")

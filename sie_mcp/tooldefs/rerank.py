@@ -25,9 +25,9 @@ TOOL = ToolDeclaration(
     name="rerank", title="Rerank documents", rank=20, groups=("text", "retrieval"), annotations=READ_ONLY,
     handler="tools.rerank:rerank", arguments=arguments, result=RerankResult,
     description="""
-        Rank documents against a query, best first: index, score, ~80-character snippet. Keep only the few
-        worth reading (top_k). Cross-encoders score probabilities, embedding models (default) cosine;
-        `method` says which. Limits: {max_documents} documents.""",
+        Rank documents against a query, best first: index, score, snippet. Keep the few worth reading
+        (top_k). Cross-encoders score probabilities, embedding models (default) cosine. Limits:
+        {max_documents} documents.""",
     summary="documents best first: original index, score and an ~80-character snippet (the whole document "
             "with `return_documents`); a cross-encoder scores pairs (sigmoid of its logit), ColBERT by MaxSim, "
             "SPLADE by sparse dot product; an embedding model falls back to cosine — `method` says which",

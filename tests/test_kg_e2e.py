@@ -324,7 +324,7 @@ def test_navigation_over_http(server, remote_graph):
     r = httpx.post(f"{server.url}/v1/tools/graph_search", json={"graph": "no-such-graph", "query": "x"}, timeout=60)
     assert r.status_code == 404 and "build_ontology" in r.json()["error"]["message"]
     r = httpx.post(f"{server.url}/v1/tools/build_ontology", json={"texts": ["x"], "graph": "../etc"}, timeout=60)
-    assert r.status_code == 400 and "invalid graph id" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "graph: String should match pattern" in r.json()["error"]["message"]
 
 
 def test_graph_survives_restart(server, remote_graph):

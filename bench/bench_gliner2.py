@@ -176,6 +176,7 @@ async def main_async(args: argparse.Namespace) -> None:
     for r in range(args.rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
             seconds, n = await run(configs[name])
+            print(f"round {r + 1}: {name}: {seconds:.2f} s, {n} entities", flush=True)  # progress
             times[name].append(seconds)
             counts[name] = n
     for ref in refs.values():

@@ -30,7 +30,7 @@ import networkx as nx
 
 from ontology.inputs import Mention, ParsedDoc
 from ontology.relations import co_occurrences, sentence_of, svo_triples
-from ontology.resolution import DEFAULT_THRESHOLD, Entity, Form, resolve
+from ontology.resolution import DEFAULT_THRESHOLD, Entity, Form, _display, family, resolve
 
 # Types that are values rather than things: spaCy finds them, a graph of them is noise.
 VALUE_TYPES = frozenset({"DATE", "TIME", "CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY"})
@@ -87,6 +87,28 @@ def extract(doc: ParsedDoc, skip_types: frozenset[str] = VALUE_TYPES) -> DocReco
     return DocRecord(doc.doc_id, rows, sentences, relations)
 
 
+def add_edges(g: nx.MultiDiGraph, grouped: Mapping[tuple[str, str, str], Mapping[tuple, dict]],
+              kinds: Mapping[tuple[str, str, str], str]) -> None:
+    """Edges from relation evidence grouped by (source id, target id, relation) and by (doc, sentence start)."""
+    for key in sorted(grouped):
+        a, b, rel = key
+        evs = [grouped[key][k] for k in sorted(grouped[key])]
+        g.add_edge(a, b, key=rel, relation=rel, kind=kinds[key], weight=len(evs), evidence=evs[:MAX_EDGE_EVIDENCE])
+
+
+def group_relation(grouped: dict, kinds: dict, a: str, b: str, rel: str, kind: str, ev: dict) -> None:
+    """One relation row (already mapped onto entity ids) into the edge groups: self-loops dropped,
+    co-occurrence stored once per pair from the smaller id, one count per sentence."""
+    if a == b:
+        return
+    if kind == "co-occurrence" and a > b:
+        a, b = b, a
+        ev = {**ev, "source_span": ev["target_span"], "target_span": ev["source_span"]}
+    key = (a, b, rel)
+    kinds[key] = kind
+    grouped.setdefault(key, {}).setdefault((ev["doc"], ev["sentence_start"]), ev)
+
+
 @dataclass
 class KnowledgeGraph:
     records: dict[str, DocRecord] = field(default_factory=dict)
@@ -118,9 +140,12 @@ class KnowledgeGraph:
                 counts[(m[0], m[1])] += 1
         return [Form(text, label, n) for (label, text), n in sorted(counts.items())]
 
-    def rebuild(self, vectors: Mapping[str, Sequence[float]] | None = None) -> None:
-        """Derive the graph from all records (deterministic: sorted everywhere)."""
-        resolved = resolve(self.forms(), vectors, self.threshold)
+    def rebuild(self, vectors: Mapping[str, Sequence[float]] | None = None,
+                resolved: Mapping[tuple[str, str], Entity] | None = None) -> None:
+        """Derive the graph from all records (deterministic: sorted everywhere). `resolved`: a resolution
+        already made ((label, text) -> entity, e.g. the store's); else the forms are resolved here."""
+        if resolved is None:
+            resolved = resolve(self.forms(), vectors, self.threshold)
         g = nx.MultiDiGraph()
         g.graph.update({"format": "sie-mcp-kg", "version": FORMAT_VERSION, "documents": len(self.records)})
         entities: dict[str, Entity] = {e.id: e for e in resolved.values()}
@@ -140,26 +165,29 @@ class KnowledgeGraph:
             g.add_node(eid, kind="entity", label=e.name, type=e.type, aliases=e.aliases, mentions=e.mentions,
                        documents=len(docs), doc_ids=docs[:MAX_NODE_DOC_IDS], evidence=node_evidence[eid])
         self._add_ontology(g, sorted({e.type for e in entities.values()}), sorted(entities))
-        grouped: dict[tuple[str, str, str], dict[tuple, dict]] = defaultdict(dict)
+        grouped: dict[tuple[str, str, str], dict[tuple, dict]] = {}
         kinds: dict[tuple[str, str, str], str] = {}
         for doc_id in sorted(self.records):
             for sl, st, tl, tt, rel, kind, ev in self.records[doc_id].relations:
-                a, b = resolved[(sl, st)].id, resolved[(tl, tt)].id
-                if a == b:
-                    continue
-                if kind == "co-occurrence" and a > b:  # one undirected pair, stored from the smaller id
-                    a, b = b, a
-                    ev = {**ev, "source_span": ev["target_span"], "target_span": ev["source_span"]}
-                key = (a, b, rel)
-                kinds[key] = kind
-                # one count per sentence: two aliases of one entity in a sentence state the pair once
-                grouped[key].setdefault((ev["doc"], ev["sentence_start"]), ev)
-        for key in sorted(grouped):
-            a, b, rel = key
-            evs = [grouped[key][k] for k in sorted(grouped[key])]
-            g.add_edge(a, b, key=rel, relation=rel, kind=kinds[key], weight=len(evs),
-                       evidence=evs[:MAX_EDGE_EVIDENCE])
+                group_relation(grouped, kinds, resolved[(sl, st)].id, resolved[(tl, tt)].id, rel, kind, ev)
+        add_edges(g, grouped, kinds)
         self.graph = g
+
+    def assignment(self) -> dict[tuple[str, str], str]:
+        """(label, surface text) -> entity id, as the derived graph has it (how an old JSON graph's merges are
+        kept when it is imported into the database store: its vectors were never saved)."""
+        by_name: dict[str, list[tuple[str, str]]] = defaultdict(list)  # display name -> [(family, id)]
+        for n in self.entity_ids():
+            d = self.graph.nodes[n]
+            for name in {d["label"], *d["aliases"]}:
+                by_name[name].append((family(d["type"]), n))
+        out = {}
+        for label, text in {(m[0], m[1]) for r in self.records.values() for m in r.mentions}:
+            found = by_name.get(_display(text), [])
+            same = [n for fam, n in found if fam == family(label)] or [n for _, n in found]
+            if same:
+                out[(label, text)] = sorted(same)[0]
+        return out
 
     def _add_ontology(self, g: nx.MultiDiGraph, types: list[str], entity_ids: list[str]) -> None:
         """Entity types become classes (instances linked to them); classes go under taxonomy categories."""

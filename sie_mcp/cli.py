@@ -90,7 +90,7 @@ def _serve(settings: Settings) -> int:
 
     # `initialize` is answered before torch is imported; the engine starts and the models load behind it.
     # The graph store is made here (no torch) so `resources/list` answers before the engine is up.
-    graphs = settings.graph_store()
+    graphs = settings.open_graph_store()
     server = build_mcp(deferred_runtime(settings, graphs), graphs)
     # stdout carries the protocol; logs go to stderr. Every line is answered (sie_mcp/stdio.py) on the SDK
     # version that was verified; on another, the SDK's own transport.

@@ -14,13 +14,15 @@ Node attributes
   class nodes (id "class:TYPE", or "class:A/B" for taxonomy categories): kind="class", label, and for a
     category its path (list of names from the root)
 Edge attributes (key = relation)
-  relation (the key again: a verb lemma such as "acquire", "work_for", or "co_occurs_with", "instance_of",
-  "subclass_of"), kind ("svo", "co-occurrence", "ontology"), weight (how many distinct sentences state it),
-  evidence (up to 20 of them: {doc, sentence, sentence_start, sentence_end, source_span, target_span})
+  relation (the key again: a normalised relation such as "acquired", "works_for", "role:mayor" (see
+  ontology.relations), or "co_occurs_with", "instance_of", "subclass_of"), kind ("typed", "co-occurrence",
+  "ontology"), weight (how many distinct sentences state it), evidence (up to 20 of them: {doc, sentence,
+  sentence_start, sentence_end, source_span, target_span} and for typed relations pattern and confidence)
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from typing import Any
 import networkx as nx
 
 from ontology.inputs import Mention, ParsedDoc
-from ontology.relations import co_occurrences, sentence_of, svo_triples
+from ontology.relations import TYPED, Relation, _evidence, co_occurrences, sentence_of, typed_facts
 from ontology.resolution import DEFAULT_THRESHOLD, Entity, Form, _display, family, resolve
 
 # Types that are values rather than things: spaCy finds them, a graph of them is noise.
@@ -64,11 +66,33 @@ class DocRecord:
         return cls(data["doc"], data["mentions"], data["sentences"], data["relations"])
 
 
-def extract(doc: ParsedDoc, skip_types: frozenset[str] = VALUE_TYPES) -> DocRecord:
-    """A parsed document -> its record: kept mentions, the sentences they sit in, and its relations."""
-    mentions = [m for m in doc.mentions if m.label not in skip_types and m.text.strip()]
-    surface: dict[Mention, str] = {m: _surface(m.label, m.text) for m in mentions}
+def _trim(m: Mention, doc: ParsedDoc) -> Mention:
+    """A mention that swallowed the verb after it ("Sundar Pichai leads") ends before that verb."""
+    if not doc.tokens:
+        return m
+    starts = [t.start for t in doc.tokens]
+    i = bisect.bisect_right(starts, m.end - 1) - 1
+    end = m.end
+    while i >= 0 and doc.tokens[i].start > m.start and doc.tokens[i].pos in ("VERB", "AUX"):
+        end = doc.tokens[i - 1].end
+        i -= 1
+    if end == m.end:
+        return m
+    return Mention(m.start, end, doc.text[m.start:end], m.label, m.score)
+
+
+def extract(doc: ParsedDoc, skip_types: frozenset[str] = VALUE_TYPES, allowed: set[str] | None = None) -> DocRecord:
+    """A parsed document -> its record: kept mentions, the sentences they sit in, and its relations (typed
+    relations from the parse, co-occurrence within sentences). `allowed`: the only entity types wanted (a
+    caller's labels); a relation argument the entity model missed becomes a mention only if its type is one."""
+    mentions = [m for m in (_trim(m, doc) for m in doc.mentions) if m.label not in skip_types and m.text.strip()]
     kept = ParsedDoc(doc.doc_id, doc.text, doc.sentences, tuple(mentions), doc.tokens)
+    facts, made = typed_facts(kept)
+    made = [m for m in made if allowed is None or m.label in allowed]
+    if made:
+        mentions = sorted([*mentions, *made], key=lambda m: (m.start, m.end))
+        kept = ParsedDoc(doc.doc_id, doc.text, doc.sentences, tuple(mentions), doc.tokens)
+    surface: dict[Mention, str] = {m: _surface(m.label, m.text) for m in mentions}
     sent_index: dict[int, int] = {}
     sentences: list[list[Any]] = []
     rows: list[list[Any]] = []
@@ -79,8 +103,14 @@ def extract(doc: ParsedDoc, skip_types: frozenset[str] = VALUE_TYPES) -> DocReco
             a, b = doc.sentences[s] if doc.sentences else (0, len(doc.text))
             sentences.append([a, b, doc.text[a:b].strip()])
         rows.append([m.label, m.text, m.start, m.end, sent_index[s]])
+    typed = []
+    for f in facts:
+        a, b = surface.get(f.source), surface.get(f.target)
+        if a is not None and b is not None and a != b:
+            typed.append(Relation(a, b, f.relation, TYPED, _evidence(kept, f.sentence, f.source, f.target, f.pattern,
+                                                                      f.confidence)))
     relations = []
-    for r in co_occurrences(kept, surface) + svo_triples(kept, surface):
+    for r in co_occurrences(kept, surface) + typed:
         sl, st = r.source.split("\x1f", 1)
         tl, tt = r.target.split("\x1f", 1)
         relations.append([sl, st, tl, tt, r.relation, r.kind, r.evidence.as_dict()])

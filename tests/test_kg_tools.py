@@ -41,7 +41,7 @@ def test_build_navigate_cancel_and_add(store):
     async def steps(ctx):
         first = await build_ontology(ctx, documents=DOCS[:1], graph="g")
         assert first.documents == 1 and first.added == 1 and first.nodes >= 3
-        assert "acquire" in first.relation_types
+        assert "acquired" in first.relation_types
         before = ctx.graphs.store.read_text("g")
         # a build cancelled while it runs leaves the graph exactly as it was
         task = asyncio.ensure_future(build_ontology(ctx, documents=DOCS[1:], graph="g"))
@@ -64,11 +64,11 @@ def test_build_navigate_cancel_and_add(store):
         assert "Microsoft" not in embedded and "Google" in embedded  # forms already stored are not re-embedded
         n = await graph_neighbors(ctx, "g", "Microsoft")
         assert {x.name for x in n.neighbors} >= {"LinkedIn", "Satya Nadella"}
-        assert any(x.via.relation == "acquire" for x in n.neighbors)
+        assert any(x.via.relation == "acquired" for x in n.neighbors)
         p = await graph_path(ctx, "g", "Satya Nadella", "Reid Hoffman")
         assert p.found and [h.from_name for h in p.hops][0] == "Satya Nadella"
         s = await graph_subgraph(ctx, "g", ["Google", "YouTube", "Nobody Known"])
-        assert s.unknown == ["Nobody Known"] and any(e.relation == "acquire" for e in s.edges)
+        assert s.unknown == ["Nobody Known"] and any(e.relation == "acquired" for e in s.edges)
         hits = await graph_search(ctx, "g", "YouTube")
         assert hits.matches[0].name == "YouTube" and hits.matches[0].match == "name"
         fuzzy = await graph_search(ctx, "g", "video sharing website")  # no word in common: the stored vectors

@@ -46,6 +46,7 @@ from ontology.resolution import (
     initials,
     is_acronym,
     normalize,
+    particle_surname,
     resolve,
 )
 from ontology.sql import Database, open_database
@@ -291,7 +292,7 @@ class GraphStore:
         if " " not in key:
             add("ini1 = ? OR ini2 = ? OR first = ? OR last = ?", (key, key, key, key))
         else:
-            names = [k for k in {ini1, ini2, first, last} if k]
+            names = sorted(k for k in {ini1, ini2, first, last, particle_surname(key)} if k)
             add(f"key IN ({_marks(len(names))})", names)
             add("first = ? OR last = ? OR first = ? OR last = ?", (first, first, last, last))
         if vector is not None and matrix is not None and len(matrix[0]):

@@ -264,7 +264,7 @@ def remote_graph(server, tmp_path_factory) -> str:
     assert r.returncode == 0, r.stderr
     assert f"open {out}/graph.html" in r.stdout
     graph_id = r.stdout.split("graph id on the server: ")[1].split()[0]
-    assert (server.data_dir / "graphs" / f"{graph_id}.json").is_file()
+    assert (server.data_dir / "graphs" / "graphs.sqlite3").is_file()  # the database store (ontology/store.py)
     assert len(load(out).entity_ids()) > 40
     return graph_id
 

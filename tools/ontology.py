@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import InputTooLong, InvalidInput, UnknownEntity, UnknownGraph
+from engine.errors import InputTooLong, InvalidInput, UnknownEntity, UnknownGraph, UnsupportedTask
 from engine.parse import DocParse
+from engine.registry import Task
 from ontology import navigate
 from ontology.chunks import chunk_text
 from ontology.graph import KnowledgeGraph, extract
@@ -30,6 +31,7 @@ from ontology.store import BuildCancelled, GraphNotFound, GraphStore, GraphTooLa
 from tools.classify import classify
 from tools.context import ToolContext, as_texts
 from tools.embed import embed_texts
+from tools.entities import extract_entities
 from tools.graph_schemas import (
     BuildOntologyResult,
     EntityCard,
@@ -159,6 +161,24 @@ async def _taxonomy_paths(ctx: ToolContext, types: list[str], taxonomy: list[str
     return {t: r[0].path for t, r in zip(types, result.results, strict=True) if r}
 
 
+async def _models(ctx: ToolContext, model: str | None, labels: list[str] | None) -> tuple[str, str | None]:
+    """Models by role: (the parser, the entity model or None when the parser's own entities are used).
+    A spaCy pipeline parses and finds entities; a zero-shot (GLiNER) or token-classification model finds the
+    entities while spaCy's default pipeline parses."""
+    if model is None:
+        return DEFAULT_PARSE_MODEL, None
+    info = await ctx.engine.info(ctx.engine.entry(model).id)
+    if info.task is Task.PARSE:
+        return model, None
+    if info.task is Task.ZERO_SHOT_NER and not labels:
+        raise InvalidInput(f"model {model} is zero-shot: name the entity types as labels, e.g. ['person', "
+                           "'company', 'city']; the graph's types are exactly those labels")
+    if info.task not in (Task.ZERO_SHOT_NER, Task.TOKEN_CLASSIFICATION):
+        raise UnsupportedTask(f"model {model} computes {info.task.value}: build_ontology takes a spaCy pipeline, a "
+                              "zero-shot NER model (GLiNER, with labels) or a token-classification NER model")
+    return DEFAULT_PARSE_MODEL, model
+
+
 async def build_ontology(ctx: ToolContext, texts: str | list[str] | None = None,
                          documents: list[dict[str, Any]] | None = None, labels: list[str] | None = None,
                          model: str | None = None, graph: str | None = None,
@@ -171,23 +191,35 @@ async def build_ontology(ctx: ToolContext, texts: str | list[str] | None = None,
     if taxonomy is not None:  # refused before the documents are parsed, not after
         check_taxonomy(taxonomy, ctx.limits)
         parse_taxonomy(taxonomy)
-    model_id = model or DEFAULT_PARSE_MODEL
-    types = wanted_types(labels)
+    parse_model, entity_model = await _models(ctx, model, labels)
+    # spaCy's entities are filtered to the caller's types; another entity model's types are its labels
+    types = wanted_types(labels) if entity_model is None else None
+    allowed = types if entity_model is None else set()  # no made-up mentions of types the caller did not ask
     pieces = [(i, c.start, c.text) for i, (_, text) in enumerate(docs) for c in chunk_text(text, CHUNK_CHARS)]
     parsed: list[list[tuple[int, DocParse]]] = [[] for _ in docs]
+    found: list[list[tuple[int, list[Mention]]]] = [[] for _ in docs]
     total = len(pieces) + 2  # + resolution + saving
     for b in range(0, len(pieces), PARSE_BATCH):
         batch = pieces[b:b + PARSE_BATCH]
-        for (i, offset, _), p in zip(batch, await parse(ctx.engine, model_id, [t for *_, t in batch]), strict=True):
+        chunk_texts = [t for *_, t in batch]
+        for (i, offset, _), p in zip(batch, await parse(ctx.engine, parse_model, chunk_texts), strict=True):
             parsed[i].append((offset, p))
+        if entity_model is not None:
+            result = await extract_entities(ctx, chunk_texts, model=entity_model, labels=labels)
+            for (i, offset, _), ents in zip(batch, result.entities, strict=True):
+                found[i].append((offset, [Mention(e.start, e.end, e.text, e.label, e.score) for e in ents]))
         await ctx.report(b + len(batch), total, f"parsed {b + len(batch)}/{len(pieces)} chunks")
     records = []
-    for (doc_id, text), parts in zip(docs, parsed, strict=True):
+    for k, ((doc_id, text), parts) in enumerate(zip(docs, parsed, strict=True)):
         doc = to_parsed(doc_id, text, parts)
-        if types is not None:
+        if entity_model is not None:
+            mentions = tuple(Mention(m.start + off, m.end + off, m.text, m.label, m.score)
+                             for off, ms in found[k] for m in ms)
+            doc = ParsedDoc(doc.doc_id, doc.text, doc.sentences, mentions, doc.tokens)
+        elif types is not None:
             doc = ParsedDoc(doc.doc_id, doc.text, doc.sentences,
                             tuple(m for m in doc.mentions if m.label in types), doc.tokens)
-        records.append(extract(doc))
+        records.append(extract(doc, allowed=allowed))
     names = sorted({m[1] for r in records for m in r.mentions})
     missing = await service.call(service.store.missing_vectors, graph_id, names)
     vectors = {}

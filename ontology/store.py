@@ -119,6 +119,8 @@ class GraphStore:
         self.threshold = threshold
         self._cache: dict[str, tuple[int, KnowledgeGraph]] = {}  # id -> (version, materialised graph)
         self._names: dict[str, tuple[int, dict[str, list[str]]]] = {}  # id -> (version, nkey -> entity ids)
+        self._vectors: dict[str, tuple[tuple, list[tuple[str, str, str]], np.ndarray]] = {}  # id -> state, forms
+        self._tl = threading.local()  # per build (builds of different graphs may run at once in threads)
         self._cache_size = cache_size
         self._lock = threading.Lock()
         if self.db.kind == "sqlite":
@@ -185,12 +187,15 @@ class GraphStore:
         now = time.time()
         db = self.db
         with db.write(graph_id, now, self.threshold):
-            row = db.one("SELECT bytes, version, taxonomy, threshold, updated FROM graphs WHERE id = ?", (graph_id,))
+            row = db.one("SELECT bytes, version, taxonomy, threshold, updated, created FROM graphs WHERE id = ?",
+                         (graph_id,))
             assert row is not None
             size, version, threshold = int(row[0]), int(row[1]), float(row[3])
             if version > 0 and now - float(row[4]) > self.ttl_s:  # expired: a new graph under the old name
                 self._delete_rows(graph_id)
                 size, version = 0, 0
+            self._tl.version = (float(row[5]), version)  # which state of the graph this build starts from
+            self._tl.pending = None
             delta: Counter[tuple[str, str]] = Counter()
             replaced = 0
             for r in records:
@@ -215,6 +220,17 @@ class GraphStore:
                 checkpoint()
             db.execute("UPDATE graphs SET bytes = ?, version = ?, updated = ?, taxonomy = ? WHERE id = ?",
                        (size, version + 1, now, json.dumps(tax, sort_keys=True), graph_id))
+        pending = self._tl.pending
+        if pending is None:  # no new form: the cached vectors are still all of them
+            with self._lock:
+                hit = self._vectors.get(graph_id)
+            if hit is not None and hit[0] == self._tl.version:
+                pending = (graph_id, (hit[0][0], hit[0][1] + 1), hit[1], hit[2])
+        if pending is not None:
+            with self._lock:
+                self._vectors[graph_id] = (pending[1], pending[2], pending[3])
+                while len(self._vectors) > self._cache_size:
+                    self._vectors.pop(next(iter(self._vectors)))
         self._evict(keep=graph_id)
         return len(records) - replaced, replaced
 
@@ -303,19 +319,37 @@ class GraphStore:
                     found.add((keys[i][1], keys[i][2]))
         return found
 
-    def _family_matrix(self, graph_id: str) -> tuple[list[tuple[str, str, str]], np.ndarray] | None:
-        rows = self.db.all("SELECT family, label, text, vector FROM forms WHERE graph = ? AND vector IS NOT NULL "
-                           "AND entity IS NOT NULL", (graph_id,))
-        if not rows:
-            return None
-        m = np.stack([np.frombuffer(bytes(r[3]), dtype=np.float32) for r in rows])
-        m = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
-        return [(r[0], r[1], r[2]) for r in rows], m
+    def _family_matrix(self, graph_id: str, version: tuple[float, int], new_forms: list[tuple[str, str]]
+                       ) -> tuple[list[tuple[str, str, str]], np.ndarray] | None:
+        """(family, label, text) and unit vectors of the graph's stored forms, the new ones included. Kept in this
+        process per graph version: a build that finds the version it left reads only its new forms' vectors
+        (another process's build changes the version, and the matrix is read again)."""
+        with self._lock:
+            hit = self._vectors.get(graph_id)
+        if hit is not None and hit[0] == version:
+            keys, m = list(hit[1]), hit[2]
+            params = [x for f in new_forms for x in f]
+            rows = []
+            for part in _chunks(list(range(len(new_forms))), 200):
+                cond = " OR ".join(["(label = ? AND text = ?)"] * len(part))
+                rows += self.db.all(f"SELECT family, label, text, vector FROM forms WHERE graph = ? AND ({cond}) AND "
+                                    "vector IS NOT NULL", (graph_id, *[params[2 * i + j] for i in part for j in (0, 1)]))
+        else:
+            keys, m = [], np.zeros((0, 0), dtype=np.float32)
+            rows = self.db.all("SELECT family, label, text, vector FROM forms WHERE graph = ? AND vector IS NOT NULL "
+                               "ORDER BY label, text", (graph_id,))
+        if rows:
+            add = np.stack([np.frombuffer(bytes(r[3]), dtype=np.float32) for r in rows])
+            add = add / np.maximum(np.linalg.norm(add, axis=1, keepdims=True), 1e-12)
+            m = add if not len(keys) or m.shape[1] != add.shape[1] else np.concatenate([m, add])
+            keys = ([] if m is add else keys) + [(r[0], r[1], r[2]) for r in rows]
+        self._tl.pending = (graph_id, (version[0], version[1] + 1), keys, m)  # kept once this build commits
+        return (keys, m) if keys else None
 
     def _resolve_around(self, graph_id: str, new_forms: list[tuple[str, str]], touched: set[str],
                         threshold: float) -> None:
         db = self.db
-        matrix = self._family_matrix(graph_id) if new_forms else None
+        matrix = self._family_matrix(graph_id, self._tl.version, new_forms) if new_forms else None
         related: set[tuple[str, str]] = set(new_forms)
         for label, text in new_forms:
             got = db.one("SELECT vector FROM forms WHERE graph = ? AND label = ? AND text = ?", (graph_id, label, text))
@@ -363,6 +397,8 @@ class GraphStore:
         with self.db.write(graph_id, now, kg.threshold):
             self._delete_rows(graph_id)
             self._write_whole(graph_id, kg, now)
+        with self._lock:
+            self._vectors.pop(graph_id, None)
         self._evict(keep=graph_id)
         info = self.info(graph_id)
         assert info is not None
@@ -399,6 +435,7 @@ class GraphStore:
         with self._lock:
             self._cache.pop(graph_id, None)
             self._names.pop(graph_id, None)
+            self._vectors.pop(graph_id, None)
 
     def _evict(self, keep: str) -> None:
         now = time.time()

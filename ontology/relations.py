@@ -11,6 +11,7 @@ Typed relations come from these constructions (the `pattern` each edge's evidenc
   copula           "Daniel Okafor is the chief executive of Helix"  role:ceo
   apposition       "Maria Lopez, the mayor of Springfield"          role:mayor; "X, founder of Y" -> founded
   possessive       "Google's chief executive Sundar Pichai"         role:ceo; "Apex Foods' founder, Liam Grant"
+  title            "Israeli Prime Minister Ariel Sharon"            role:prime_minister (Ariel Sharon -> Israeli)
   join_as          "Priya joined Vantage Capital as chief economist" works_for + role:chief_economist
 and coordination everywhere ("Tessa Moor and Omar Haddad founded …", "… acquired A and B", a second verb
 sharing the first one's subject). Relation names are normalised (RELATIONS, ROLE_RELATIONS): `founded`,
@@ -27,6 +28,7 @@ two mentions (character offsets into the document), the pattern and the confiden
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass
 
 from ontology.inputs import Mention, ParsedDoc, Token
@@ -68,8 +70,14 @@ RELATION_TYPES: dict[str, tuple[str | None, str | None]] = {
 ORG_WORDS = {"Bank", "Capital", "Group", "Labs", "Inc", "Corp", "Ltd", "Airlines", "Energy", "Foods", "Motors",
              "University", "College", "Institute", "Association", "Council", "Ministry", "Agency", "Partners",
              "Holdings", "Systems", "Technologies", "Solar", "Pharmaceuticals", "Logistics", "Media", "Bikes"}
+# a verb outside the table with one of these prepositions states when or for whom, not a fact between the two
+# ("granted bail for Reid", "severed ties after a Hamas attack")
+WEAK_PREPOSITIONS = {"for", "after", "before", "during", "over", "since", "despite", "like", "than", "as", "until",
+                     "of", "about", "into", "through", "within", "without", "per"}
+PERSON_LABELS = {"PERSON", "PER", "person"}
 CONFIDENCE = {"verb_object": 0.9, "verb_prep": 0.85, "passive_agent": 0.9, "participle": 0.85,
-              "relative_clause": 0.85, "copula": 0.85, "apposition": 0.85, "possessive": 0.75, "join_as": 0.8}
+              "relative_clause": 0.85, "copula": 0.85, "apposition": 0.85, "possessive": 0.75, "join_as": 0.8,
+              "title": 0.75}
 UNMAPPED = 0.6  # a verb outside RELATIONS: its lemma is the relation, less sure to be a fact an analyst wants
 
 
@@ -232,8 +240,8 @@ class _Sentence:
     def role(self, i: int) -> str:
         """A role noun with its modifiers ("chief executive" -> ceo, "mayor" -> mayor)."""
         words = [self.tokens[k].text.lower() for k in self.kids[i]
-                 if k < i and self.tokens[k].dep in ("compound", "amod") and self.tokens[k].pos in ("NOUN", "ADJ")
-                 and self._in_mention(k) is None]
+                 if k < i and self.tokens[k].dep in ("compound", "amod")
+                 and self.tokens[k].pos in ("NOUN", "ADJ", "PROPN") and self._in_mention(k) is None]
         words.append(self.tokens[i].lemma.lower())
         key = "_".join(w.replace("-", "_") for w in words)
         return ROLE_NAMES.get(key, ROLE_NAMES.get(self.tokens[i].lemma.lower(), key))
@@ -335,7 +343,8 @@ class _Sentence:
 
     def _verb_rel(self, key: str, subjects: list[int], objects: list[int], pattern: str) -> None:
         name, inverse, mapped = relation_name(key)
-        if not mapped and key.split("_")[0] in ("be", "have", "do", "say", "tell", "get", "make"):
+        if not mapped and (key.split("_")[0] in ("be", "have", "do", "say", "tell", "get", "make")
+                           or key.rsplit("_", 1)[-1] in WEAK_PREPOSITIONS):
             return
         for o in objects:
             for s in subjects:
@@ -348,7 +357,8 @@ class _Sentence:
         executive X", "Y's founder, X"), "Y's headquarters in Z"."""
         tokens, kids = self.tokens, self.kids
         t = tokens[n]
-        if t.pos != "NOUN" or self._in_mention(n) is not None:
+        title = t.dep == "compound" and self._in_mention(t.head) is not None  # "Prime Minister Ariel Sharon"
+        if self._in_mention(n) is not None or not (t.pos == "NOUN" or (t.pos == "PROPN" and title)):
             return
         lemma = t.lemma.lower()
         rel = ROLE_RELATIONS.get(lemma) or "role:" + self.role(n)
@@ -359,16 +369,22 @@ class _Sentence:
                     self.add(y, z, "based_in", "possessive", CONFIDENCE["possessive"])
             return
         holders: list[tuple[int, str]] = []
+        titled: list[int] = []
         if t.dep == "appos" and self._in_mention(t.head) is not None:
             holders.append((t.head, "apposition"))
         holders += [(k, "apposition") for k in kids[n] if tokens[k].dep == "appos" and self._in_mention(k) is not None]
-        if t.dep == "compound" and self._in_mention(t.head) is not None:  # "chief executive Sundar Pichai"
+        if title:  # "Google's chief executive Sundar Pichai", "Israeli Prime Minister Ariel Sharon"
             h = t.head
             holders.append((h, "possessive"))
             owners += [k for k in kids[h] if tokens[k].dep == "poss" and self._in_mention(k) is not None]
+            holder = self._in_mention(h)
+            if holder is not None and holder.label in PERSON_LABELS:  # the title's modifiers: "Israeli", "US"
+                titled = [k for k in kids[n] if tokens[k].dep in ("amod", "compound", "nmod")
+                          and self._in_mention(k) not in (None, holder)]
         if not holders:
             return
         orgs = [(o, None) for o in self.prep_objects(n, ("of", "at", "for"))] + [(o, "possessive") for o in owners]
+        orgs += [(o, "title") for o in titled]
         for x, how in holders:
             for o, via in orgs:
                 pattern = via or how
@@ -380,7 +396,7 @@ class _Sentence:
             if t.pos in ("VERB", "AUX") or (t.dep == "ROOT" and any(
                     self.tokens[k].dep in SUBJECTS for k in self.kids[i])):
                 self.verb(i)
-            elif t.pos == "NOUN":
+            elif t.pos in ("NOUN", "PROPN"):
                 self.noun(i)
         return [self.facts[k] for k in sorted(self.facts)]
 
@@ -407,3 +423,50 @@ def typed_relations(doc: ParsedDoc, entity_of: Mapping[Mention, str]) -> list[Re
 
 
 svo_triples = typed_relations  # the earlier name
+
+
+# What each normalised relation says, in words an embedder compares with a caller's relation labels
+DESCRIPTIONS = {"founded": "founded, co-founded, established, founder of", "acquired": "acquired, bought, purchased, took over",
+                "works_for": "works for, employed by, employee of, joined, teaches at",
+                "based_in": "based in, headquartered in, located in, headquarters",
+                "born_in": "born in, birthplace", "heads": "leads, heads, runs, chairs, leader of, head of",
+                "owns": "owns, owner of, owned by", "married": "married to, spouse of, wife, husband",
+                "sued": "sued, filed a lawsuit against", "lives_in": "lives in, resides in",
+                "studied_at": "studied at, graduated from, alumnus of", "invested_in": "invested in, investor",
+                "merged_with": "merged with", "sold": "sold", "sold_to": "sold to",
+                "partnered_with": "partnered with, partner of", "moved_to": "moved to, relocated to",
+                "visited": "visited", "met": "met, met with", "defeated": "defeated, beat"}
+MIN_RELATION_SIMILARITY = 0.6
+
+
+def describe(relation: str) -> list[str]:
+    """Phrases that say what a relation is (its name in words first)."""
+    if relation.startswith("role:"):
+        return [relation[5:].replace("_", " ") + " of"]
+    return [relation.replace("_", " "), *(p for p in DESCRIPTIONS.get(relation, "").split(", ") if p)]
+
+
+def map_relations(labels: Sequence[str], names: Sequence[str], label_vectors: Sequence[Sequence[float]],
+                  phrase_vectors: Sequence[Sequence[Sequence[float]]],
+                  min_similarity: float = MIN_RELATION_SIMILARITY) -> dict[str, str]:
+    """Our relation names -> the caller's relation label each best matches: the best cosine between the label's
+    embedding and one of the relation's phrases (`describe`; `phrase_vectors[i]` are names[i]'s), at least
+    `min_similarity`; an exact name match always wins. Names matching no label are absent."""
+    import numpy as np
+
+    def unit(m: Any) -> Any:
+        m = np.asarray(m, dtype=np.float32)
+        return m / np.maximum(np.linalg.norm(m, axis=-1, keepdims=True), 1e-12)
+
+    out: dict[str, str] = {}
+    norm = {lab.strip().lower().replace(" ", "_").replace("-", "_"): lab for lab in labels}
+    lv = unit(label_vectors)
+    for name, phrases in zip(names, phrase_vectors, strict=True):
+        if name in norm:
+            out[name] = norm[name]
+            continue
+        sims = (unit(phrases) @ lv.T).max(axis=0)  # [labels]
+        j = int(np.argmax(sims))
+        if sims[j] >= min_similarity:
+            out[name] = labels[j]
+    return out

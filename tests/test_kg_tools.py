@@ -79,3 +79,22 @@ def test_build_navigate_cancel_and_add(store):
             await graph_neighbors(ctx, "missing", "Microsoft")
 
     asyncio.run(scenario())
+
+
+def test_relations_are_mapped_onto_the_callers_labels(store):
+    async def scenario():
+        engine = Engine(Catalog.default())
+        await engine.start()
+        try:
+            ctx = ToolContext(engine, graphs=GraphService(store))
+            return await build_ontology(ctx, documents=DOCS, graph="r", relations=["bought", "started the company"])
+        finally:
+            await engine.shutdown()
+
+    result = asyncio.run(scenario())
+    kg = store.load("r")
+    typed = {(kg.graph.nodes[u]["label"], k, kg.graph.nodes[v]["label"])
+             for u, v, k, d in kg.graph.edges(keys=True, data=True) if d["kind"] == "typed"}
+    assert ("Microsoft", "bought", "LinkedIn") in typed and ("Reid Hoffman", "started the company", "LinkedIn") in typed
+    assert {k for _, k, _ in typed} <= {"bought", "started the company"}  # "heads", "based_in": no label: dropped
+    assert "co_occurs_with" in result.relation_types

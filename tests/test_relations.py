@@ -42,6 +42,8 @@ CASES = {
     "possessive_founder": ("Apex Foods' founder, Liam Grant, was born in Cork.",
                            [("Liam Grant", "founded", "Apex Foods'", "possessive"),
                             ("Liam Grant", "born_in", "Cork", "verb_prep")]),
+    "title": ("Israeli Prime Minister Ariel Sharon met reporters.",
+              [("Ariel Sharon", "role:prime_minister", "Israeli", "title")]),
     "coordination": ("Amazon acquired Whole Foods and Zoox.",
                      [("Amazon", "acquired", "Whole Foods", "verb_object"),
                       ("Amazon", "acquired", "Zoox", "verb_object")]),
@@ -50,6 +52,7 @@ CASES = {
                        ("Omar Haddad", "founded", "Brightleaf", "passive_agent")]),
     "owned_by": ("Cargo Lane is owned by Nordwind Logistics.",
                  [("Nordwind Logistics", "owns", "Cargo Lane", "passive_agent")]),
+    "weak": ("Judge Amy Dein refused to grant bail for Peter Reid after the hearing.", []),
     "bought_by": ("YouTube was bought by Google in 2006.", [("Google", "acquired", "YouTube", "passive_agent")]),
 }
 
@@ -80,6 +83,11 @@ def test_construction(records, name):
         assert text[slice(*ev["source_span"])] == subject and text[slice(*ev["target_span"])] == obj
         assert text[ev["sentence_start"]:ev["sentence_end"]].strip() == ev["sentence"]
         assert ev["sentence_start"] <= ev["source_span"][0] < ev["sentence_end"]
+
+
+def test_weak_prepositions_state_no_fact(records):
+    """A verb outside the relation table with "for", "after" …: no typed edge ("granted bail for Reid")."""
+    assert not [r for r in records["weak"].relations if r[5] == "typed"]
 
 
 def test_co_occurrence_is_never_typed(records):

@@ -25,7 +25,8 @@ from engine.parse import DocParse
 from engine.registry import Task
 from ontology import navigate
 from ontology.chunks import chunk_text
-from ontology.graph import KnowledgeGraph, extract
+from ontology.graph import DocRecord, KnowledgeGraph, extract
+from ontology.relations import TYPED, describe, map_relations
 from ontology.inputs import Mention, ParsedDoc, Token
 from ontology.store import BuildCancelled, GraphNotFound, GraphStore, GraphTooLarge, valid_id
 from tools.classify import classify
@@ -182,7 +183,8 @@ async def _models(ctx: ToolContext, model: str | None, labels: list[str] | None)
 async def build_ontology(ctx: ToolContext, texts: str | list[str] | None = None,
                          documents: list[dict[str, Any]] | None = None, labels: list[str] | None = None,
                          model: str | None = None, graph: str | None = None,
-                         taxonomy: list[str] | dict[str, Any] | None = None) -> BuildOntologyResult:
+                         taxonomy: list[str] | dict[str, Any] | None = None,
+                         relations: list[str] | None = None) -> BuildOntologyResult:
     service = _service(ctx)
     docs = _documents(ctx, texts, documents)
     if graph is not None and not valid_id(graph):
@@ -220,6 +222,8 @@ async def build_ontology(ctx: ToolContext, texts: str | list[str] | None = None,
             doc = ParsedDoc(doc.doc_id, doc.text, doc.sentences,
                             tuple(m for m in doc.mentions if m.label in types), doc.tokens)
         records.append(extract(doc, allowed=allowed))
+    if relations is not None:
+        records = await _map_relations(ctx, records, relations)
     names = sorted({m[1] for r in records for m in r.mentions})
     missing = await service.call(service.store.missing_vectors, graph_id, names)
     vectors = {}
@@ -240,6 +244,32 @@ async def build_ontology(ctx: ToolContext, texts: str | list[str] | None = None,
                                added=added, replaced=replaced, nodes=s["nodes"], edges=s["edges"],
                                classes=s["classes"], top_entities=[TopEntity(**t) for t in s["top_entities"]],
                                relation_types=s["relation_types"])
+
+
+async def _map_relations(ctx: ToolContext, records: list[DocRecord], relations: list[str]) -> list[DocRecord]:
+    """Typed edges renamed to the caller's relation labels they match (ontology.relations.map_relations, by the
+    embed model); typed edges matching no label are dropped; co-occurrence stays."""
+    labels = as_texts(relations, ctx.limits, "relations", max_items=ctx.limits.max_labels)
+    if not all(x.strip() for x in labels):
+        raise InvalidInput("relations must be non-empty strings, e.g. ['founded', 'works for', 'based in']")
+    names = sorted({r[4] for rec in records for r in rec.relations if r[5] == TYPED})
+    if not names:
+        return records
+    model = ctx.engine.entry(ctx.defaults.embed_model).id
+    phrases = [describe(n) for n in names]
+    out = await embed_texts(ctx, model, labels + [p for ps in phrases for p in ps])
+    vecs = out.vectors.float().numpy()
+    per_name, at = [], len(labels)
+    for ps in phrases:
+        per_name.append(vecs[at:at + len(ps)])
+        at += len(ps)
+    mapping = map_relations(labels, names, vecs[:len(labels)], per_name)
+    mapped = []
+    for rec in records:
+        rows = [r if r[5] != TYPED else [*r[:4], mapping[r[4]], *r[5:]] for r in rec.relations
+                if r[5] != TYPED or r[4] in mapping]
+        mapped.append(DocRecord(rec.doc_id, rec.mentions, rec.sentences, rows))
+    return mapped
 
 
 async def _commit(service: GraphService, graph_id: str, records: list, vectors: dict,

@@ -1,6 +1,6 @@
 """Knowledge-graph building and navigation, with the default models (spaCy en_core_web_sm, MiniLM).
 
-    python bench/bench_kg.py [--docs 500] [--rounds 1] [--news PATH] [--kg-args "--model M --labels a,b"]
+    python bench/bench_kg.py [--docs 500] [--rounds 1] [--news PATH] [--kg-args "--entity-model M --labels a b"]
                              [--postgres] [--add-one 3000]
 
 `--news PATH` builds gensim's lee_background.cor (one document per line; the first `--docs`) instead of the
@@ -216,7 +216,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--nav-calls", type=int, default=50)
     parser.add_argument("--news", type=Path, default=None, help="lee_background.cor: real news instead")
-    parser.add_argument("--kg-args", default="", help="extra `kg build` arguments, e.g. '--model M --labels a,b'")
+    parser.add_argument("--kg-args", default="",
+                        help="extra `kg build` arguments, e.g. '--entity-model M --labels a b'")
     parser.add_argument("--postgres", action="store_true", help="also run the server on a throwaway PostgreSQL")
     parser.add_argument("--add-one", type=int, default=0, help="entities of the graph one document is added to")
     parser.add_argument("--add-one-rounds", type=int, default=9)

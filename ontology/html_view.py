@@ -215,7 +215,9 @@ main{flex:1;display:flex;min-height:0}
     result.textContent = hits.length ? hits.length + " found" : "no match";
     if (!hits.length) return;
     hiddenTypes.delete(hits[0].type);
-    for (const box of document.querySelectorAll("#type-filters input")) if (box.dataset.type === hits[0].type) box.checked = true;
+    for (const box of document.querySelectorAll("#type-filters input")) {
+      if (box.dataset.type === hits[0].type) box.checked = true;
+    }
     reveal(hits[0].id);
     network.selectNodes([hits[0].id]);
     network.focus(hits[0].id, {scale: 1.2, animation: false});

@@ -426,7 +426,8 @@ svo_triples = typed_relations  # the earlier name
 
 
 # What each normalised relation says, in words an embedder compares with a caller's relation labels
-DESCRIPTIONS = {"founded": "founded, co-founded, established, founder of", "acquired": "acquired, bought, purchased, took over",
+DESCRIPTIONS = {"founded": "founded, co-founded, established, founder of",
+                "acquired": "acquired, bought, purchased, took over",
                 "works_for": "works for, employed by, employee of, joined, teaches at",
                 "based_in": "based in, headquartered in, located in, headquarters",
                 "born_in": "born in, birthplace", "heads": "leads, heads, runs, chairs, leader of, head of",
@@ -446,8 +447,7 @@ def describe(relation: str) -> list[str]:
     return [relation.replace("_", " "), *(p for p in DESCRIPTIONS.get(relation, "").split(", ") if p)]
 
 
-def map_relations(labels: Sequence[str], names: Sequence[str], label_vectors: Sequence[Sequence[float]],
-                  phrase_vectors: Sequence[Sequence[Sequence[float]]],
+def map_relations(labels: Sequence[str], names: Sequence[str], label_vectors: Any, phrase_vectors: Sequence[Any],
                   min_similarity: float = MIN_RELATION_SIMILARITY) -> dict[str, str]:
     """Our relation names -> the caller's relation label each best matches: the best cosine between the label's
     embedding and one of the relation's phrases (`describe`; `phrase_vectors[i]` are names[i]'s), at least

@@ -279,9 +279,9 @@ def resolve(forms: Sequence[Form], vectors: Mapping[str, Sequence[float]] | None
                     if any(_nested(a, b) or (pa and pb and _people_differ(a, b))
                            for a, pa in cluster_keys[ri] for b, pb in cluster_keys[rj]):
                         continue
-                    merged = cluster_keys.pop(ri) + cluster_keys.pop(rj)
+                    joined = cluster_keys.pop(ri) + cluster_keys.pop(rj)
                     uf.union(gi, gj)
-                    cluster_keys[uf.find(gi)] = merged
+                    cluster_keys[uf.find(gi)] = joined
     clusters: dict[int, list[Form]] = defaultdict(list)
     for f, g in zip(items, form_group, strict=True):
         clusters[uf.find(g)].append(f)

@@ -170,7 +170,8 @@ class GraphStore:
         have: set[str] = set()
         for part in _chunks(wanted):
             have.update(r[0] for r in self.db.all(
-                f"SELECT DISTINCT text FROM forms WHERE graph = ? AND vector IS NOT NULL AND text IN ({_marks(len(part))})",
+                "SELECT DISTINCT text FROM forms WHERE graph = ? AND vector IS NOT NULL AND text IN "
+                f"({_marks(len(part))})",
                 (graph_id, *part)))
         return [t for t in wanted if t not in have]
 
@@ -332,8 +333,9 @@ class GraphStore:
             rows = []
             for part in _chunks(list(range(len(new_forms))), 200):
                 cond = " OR ".join(["(label = ? AND text = ?)"] * len(part))
+                pairs = [params[2 * i + j] for i in part for j in (0, 1)]
                 rows += self.db.all(f"SELECT family, label, text, vector FROM forms WHERE graph = ? AND ({cond}) AND "
-                                    "vector IS NOT NULL", (graph_id, *[params[2 * i + j] for i in part for j in (0, 1)]))
+                                    "vector IS NOT NULL", (graph_id, *pairs))
         else:
             keys, m = [], np.zeros((0, 0), dtype=np.float32)
             rows = self.db.all("SELECT family, label, text, vector FROM forms WHERE graph = ? AND vector IS NOT NULL "

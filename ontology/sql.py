@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -154,7 +155,16 @@ class SQLiteDatabase(Database):
         self.busy_timeout_s = busy_timeout_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
         c = self.conn()
-        c.execute("PRAGMA journal_mode=WAL")
+        # switching to WAL needs the file to itself and does not wait on the busy handler: two processes opening
+        # a new database at once retry until one has switched it (the mode then stays with the file)
+        deadline = time.monotonic() + busy_timeout_s
+        while c.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            try:
+                c.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         self.execute("BEGIN IMMEDIATE")
         for q in SCHEMA:
             c.execute(q.replace("BYTEA", "BLOB"))
@@ -183,15 +193,24 @@ class PostgresDatabase(Database):
         super().__init__()
         self.url = url
         self.conn()  # fail at start on a bad URL, not at the first build
+        # DDL only on a database without the schema: even CREATE … IF NOT EXISTS takes table locks, and a replica
+        # starting while another builds would deadlock with it
+        if self._schema_ready():
+            return
         self.execute("BEGIN")
         try:
             self.execute("SELECT pg_advisory_xact_lock(27270101)")  # two replicas starting create tables once
-            for q in SCHEMA:
-                self.execute(q)
+            if not self._schema_ready():
+                for q in SCHEMA:
+                    self.execute(q)
         except BaseException:
             self.execute("ROLLBACK")
             raise
         self.execute("COMMIT")
+
+    def _schema_ready(self) -> bool:
+        row = self.one("SELECT to_regclass('rels_tgt')")  # the last object SCHEMA creates
+        return row is not None and row[0] is not None
 
     def _connect(self) -> Any:
         import psycopg

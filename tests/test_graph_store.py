@@ -162,9 +162,10 @@ for i in range(int(sys.argv[2]), int(sys.argv[3])):
 
 def test_two_processes_building_one_graph_keep_every_document(location):
     root = str(Path(__file__).resolve().parent.parent)
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, location, str(a), str(a + 25)], cwd=root)
-             for a in (0, 25)]
-    assert [p.wait(300) for p in procs] == [0, 0]
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, location, str(a), str(a + 25)], cwd=root,
+                              stderr=subprocess.PIPE, text=True) for a in (0, 25)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
     store = GraphStore(location)
     with store.reader("shared") as r:
         assert r.documents() == 50

@@ -386,3 +386,14 @@ def test_dashboard_uses_only_exported_metrics_and_their_labels():
     rendered = one(render(None, "grafana.dashboard.enabled=true"), "ConfigMap")
     assert json.loads(rendered["data"]["sie-mcp.json"]) == dashboard
     assert rendered["metadata"]["labels"]["grafana_dashboard"] == "1"
+
+
+def test_graph_store_url_comes_from_a_secret_only_when_set():
+    """data.graphStore.existingSecret: SIE_GRAPH_STORE (a PostgreSQL URL with its password) from the Secret;
+    unset: no variable, graphs in SQLite in the data directory."""
+    default = one(render(), "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert "SIE_GRAPH_STORE" not in [e["name"] for e in default]
+    env = one(render(None, "data.graphStore.existingSecret=pg-url", "data.graphStore.secretKey=dsn"),
+              "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    ref = next(e for e in env if e["name"] == "SIE_GRAPH_STORE")["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "pg-url", "key": "dsn"}

@@ -49,7 +49,7 @@ def vectors_for(records: list[DocRecord]) -> dict[str, np.ndarray]:
     for r in records:
         for m in r.mentions:
             seed = int(hashlib.sha1(m[1].encode()).hexdigest()[:8], 16)
-            out[m[1]] = np.random.default_rng(seed).standard_normal(16).astype(np.float32)
+            out[m[1]] = np.random.default_rng(seed).standard_normal(64).astype(np.float32)
     return out
 
 
@@ -227,4 +227,35 @@ def test_bounds_evict_oldest_and_expired(tmp_path):
     assert [i.id for i in store.list()] == ["three", "two"]
     store.ttl_s = 0.0
     assert store.list() == [] and not store.exists("two")
+    store.close()
+
+
+def test_one_document_resolves_only_the_forms_it_touches(tmp_path, monkeypatch):
+    """Incremental cost without a clock: adding a document resolves its own forms and the stored forms they could
+    join, however large the graph is (here 400 other entities), and reads only the new forms' vectors."""
+    import ontology.store as store_module
+
+    sizes: list[int] = []
+    real = store_module.resolve
+    monkeypatch.setattr(store_module, "resolve", lambda forms, *a, **k: sizes.append(len(forms)) or real(forms, *a, **k))
+
+    def doc(i: int, names: list[tuple[str, str]]) -> DocRecord:
+        text, mentions = "", []
+        for k, (label, name) in enumerate(names):
+            text += " and " if k else ""
+            mentions.append(Mention(len(text), len(text) + len(name), name, label))
+            text += name
+        text += " met."
+        return extract(ParsedDoc(f"u{i}", text, ((0, len(text)),), tuple(mentions)))
+
+    store = GraphStore(tmp_path)
+    big = [doc(i, [("PERSON", f"Person{i} Surname{i}"), ("ORG", f"Company{i} Holdings"), ("GPE", f"Town{i}")])
+           for i in range(200)]
+    add(store, "g", big[:100])
+    add(store, "g", big[100:])
+    sizes.clear()
+    add(store, "g", [doc(999, [("PERSON", "Newcomer Person"), ("ORG", "Company7 Holdings"), ("GPE", "Town3")])])
+    assert sizes and max(sizes) <= 6, sizes  # the document's 3 forms and the 2 stored forms it names again
+    with store.reader("g") as r:
+        assert len(r.entity_rows()) == 601
     store.close()

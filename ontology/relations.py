@@ -12,6 +12,7 @@ Typed relations come from these constructions (the `pattern` each edge's evidenc
   apposition       "Maria Lopez, the mayor of Springfield"          role:mayor; "X, founder of Y" -> founded
   possessive       "Google's chief executive Sundar Pichai"         role:ceo; "Apex Foods' founder, Liam Grant"
   title            "Israeli Prime Minister Ariel Sharon"            role:prime_minister (Ariel Sharon -> Israeli)
+  affiliation      "Kerry Nettle from the Greens", "Mr Downer of Australia"   affiliated_with
   join_as          "Priya joined Vantage Capital as chief economist" works_for + role:chief_economist
 and coordination everywhere ("Tessa Moor and Omar Haddad founded …", "… acquired A and B", a second verb
 sharing the first one's subject). Relation names are normalised (RELATIONS, ROLE_RELATIONS): `founded`,
@@ -77,7 +78,7 @@ WEAK_PREPOSITIONS = {"for", "after", "before", "during", "over", "since", "despi
 PERSON_LABELS = {"PERSON", "PER", "person"}
 CONFIDENCE = {"verb_object": 0.9, "verb_prep": 0.85, "passive_agent": 0.9, "participle": 0.85,
               "relative_clause": 0.85, "copula": 0.85, "apposition": 0.85, "possessive": 0.75, "join_as": 0.8,
-              "title": 0.75}
+              "title": 0.75, "affiliation": 0.7}
 UNMAPPED = 0.6  # a verb outside RELATIONS: its lemma is the relation, less sure to be a fact an analyst wants
 
 
@@ -377,18 +378,31 @@ class _Sentence:
             h = t.head
             holders.append((h, "possessive"))
             owners += [k for k in kids[h] if tokens[k].dep == "poss" and self._in_mention(k) is not None]
-            holder = self._in_mention(h)
-            if holder is not None and holder.label in PERSON_LABELS:  # the title's modifiers: "Israeli", "US"
-                titled = [k for k in kids[n] if tokens[k].dep in ("amod", "compound", "nmod")
-                          and self._in_mention(k) not in (None, holder)]
         if not holders:
             return
+        # a person's title's own modifiers name what it is a title of: "Israeli Prime Minister Ariel Sharon",
+        # "Mr Zinni, a retired Marine Corps general"
+        holder = self._in_mention(holders[0][0])
+        if holder is not None and holder.label in PERSON_LABELS:
+            titled = [k for k in kids[n] if tokens[k].dep in ("amod", "compound", "nmod")
+                      and self._in_mention(k) not in (None, holder)]
         orgs = [(o, None) for o in self.prep_objects(n, ("of", "at", "for"))] + [(o, "possessive") for o in owners]
         orgs += [(o, "title") for o in titled]
         for x, how in holders:
             for o, via in orgs:
                 pattern = via or how
                 self.add(x, o, rel, pattern, CONFIDENCE[pattern])
+
+    def affiliation(self, i: int) -> None:
+        """"Kerry Nettle from the Greens", "Mr Downer of Australia": a person named with where they are from."""
+        tokens = self.tokens
+        m = self._in_mention(i)
+        if m is None or m.label not in PERSON_LABELS or tokens[i].dep in ("compound", "flat"):
+            return
+        for o in self.prep_objects(i, ("of", "from")):
+            other = self._in_mention(o)
+            if other is not None and other.label not in PERSON_LABELS and other != m:
+                self.add(i, o, "affiliated_with", "affiliation", CONFIDENCE["affiliation"])
 
     def read(self) -> list[Fact]:
         for i, t in enumerate(self.tokens):
@@ -398,6 +412,8 @@ class _Sentence:
                 self.verb(i)
             elif t.pos in ("NOUN", "PROPN"):
                 self.noun(i)
+                if t.pos == "PROPN":
+                    self.affiliation(i)
         return [self.facts[k] for k in sorted(self.facts)]
 
 

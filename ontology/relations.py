@@ -43,7 +43,7 @@ RELATIVE_PRONOUNS = {"which", "who", "that", "whom"}
 # verb lemma (with its preposition) -> (relation, inverse: the object is the relation's subject)
 RELATIONS: dict[str, tuple[str, bool]] = {
     "found": ("founded", False), "co-found": ("founded", False), "cofound": ("founded", False),
-    "establish": ("founded", False), "set_up": ("founded", False),
+    "establish": ("founded", False), "set_up": ("founded", False), "start": ("founded", False),
     "acquire": ("acquired", False), "buy": ("acquired", False), "purchase": ("acquired", False),
     "take_over": ("acquired", False),
     "work_for": ("works_for", False), "work_at": ("works_for", False), "teach_at": ("works_for", False),
@@ -52,6 +52,8 @@ RELATIONS: dict[str, tuple[str, bool]] = {
     "bear_in": ("born_in", False), "born_in": ("born_in", False),
     "lead": ("heads", False), "head": ("heads", False), "run": ("heads", False), "chair": ("heads", False),
     "own": ("owns", False), "marry": ("married", False), "marry_to": ("married", False), "sue": ("sued", False),
+    "married_to": ("married", False), "located_in": ("based_in", False), "based_in": ("based_in", False),
+    "headquartered_in": ("based_in", False), "employed_by": ("works_for", False),
     "live_in": ("lives_in", False), "study_at": ("studied_at", False), "graduate_from": ("studied_at", False),
     "invest_in": ("invested_in", False), "merge_with": ("merged_with", False), "sell": ("sold", False),
     "sell_to": ("sold_to", False), "partner_with": ("partnered_with", False), "move_to": ("moved_to", False),
@@ -59,6 +61,7 @@ RELATIONS: dict[str, tuple[str, bool]] = {
 }
 # role nouns that are a relation of their own ("founder of Y" is founded), others become role:<noun>
 ROLE_RELATIONS = {"founder": "founded", "co-founder": "founded", "cofounder": "founded", "owner": "owns",
+                  "head": "heads", "leader": "heads",
                   "headquarters": "based_in", "wife": "married", "husband": "married", "spouse": "married"}
 ROLE_NAMES = {"chief_executive": "ceo", "chief_executive_officer": "ceo", "ceo": "ceo", "boss": "ceo",
               "chief": "head", "chairwoman": "chairman", "chairperson": "chairman", "chair": "chairman"}
@@ -75,6 +78,7 @@ ORG_WORDS = {"Bank", "Capital", "Group", "Labs", "Inc", "Corp", "Ltd", "Airlines
 # ("granted bail for Reid", "severed ties after a Hamas attack")
 WEAK_PREPOSITIONS = {"for", "after", "before", "during", "over", "since", "despite", "like", "than", "as", "until",
                      "of", "about", "into", "through", "within", "without", "per"}
+HQ_NOUNS = {"headquarters", "headquarter", "office", "base"}
 PERSON_LABELS = {"PERSON", "PER", "person"}
 CONFIDENCE = {"verb_object": 0.9, "verb_prep": 0.85, "passive_agent": 0.9, "participle": 0.85,
               "relative_clause": 0.85, "copula": 0.85, "apposition": 0.85, "possessive": 0.75, "join_as": 0.8,
@@ -248,7 +252,7 @@ class _Sentence:
         return ROLE_NAMES.get(key, ROLE_NAMES.get(self.tokens[i].lemma.lower(), key))
 
     def add(self, s: int, o: int, relation: str, pattern: str, confidence: float, inverse: bool = False) -> None:
-        want_s, want_o = RELATION_TYPES.get(relation, (None, None))
+        want_s, want_o = RELATION_TYPES.get(relation, (None, "ORG" if relation.startswith("role:") else None))
         if inverse:
             s, o = o, s
         ms, mo = self.mention_at(s, want_s), self.mention_at(o, want_o)
@@ -278,7 +282,7 @@ class _Sentence:
         if verb.dep == "relcl" and subs:
             s = subs[0]
             # "…, whose headquarters are in Dublin": where the head noun is (its company: not the head's fact)
-            owner = tokens[s].lemma.lower() in ("headquarters", "headquarter", "office", "base") and any(
+            owner = tokens[s].lemma.lower() in HQ_NOUNS and any(
                 tokens[k].dep == "poss" and tokens[k].text.lower() == "whose" for k in kids[s])
             if tokens[s].text.lower() in RELATIVE_PRONOUNS or owner:
                 return _with_conjuncts(verb.head, tokens, kids), "relative_clause"
@@ -299,12 +303,27 @@ class _Sentence:
             return
         lemma = verb.lemma.lower()
         passive = any(tokens[c].dep in ("nsubjpass", "auxpass") for c in kids[v]) or (
-            verb.dep == "advcl" and any(tokens[c].dep in ("nsubjpass", "auxpass") for c in kids[verb.head]))
+            verb.dep == "advcl" and any(tokens[c].dep in ("nsubjpass", "auxpass") for c in kids[verb.head])) or (
+            via == "participle" and any(tokens[c].dep == "agent" for c in kids[v]))  # "Cargo Lane, owned by …"
         subject_noun = tokens[next((c for c in kids[v] if tokens[c].dep in SUBJECTS), v)].lemma.lower()
+        if subject_noun in HQ_NOUNS and via is None:  # "Sahara Solar's headquarters are in Rabat": the owner
+            owners = [k for s in subjects for k in kids[s] if tokens[k].dep == "poss" and self._in_mention(k)]
+            if owners:
+                subjects = owners
+        copula = lemma in ("be", "become", "remain")
         objects: list[int] = []
         for c in kids[v]:
             dep = tokens[c].dep
-            if dep in OBJECTS and lemma == "be":  # copula: "X is the chief executive of Y"
+            if dep == "acomp" and copula:  # "X is married to Y", "X is located in Y"
+                for p in kids[c]:
+                    if tokens[p].dep == "prep":
+                        objs = [k for o in kids[p] if tokens[o].dep in PREP_OBJECTS
+                                for k in _with_conjuncts(o, tokens, kids)]
+                        self._verb_rel(f"{tokens[c].text.lower()}_{tokens[p].text.lower()}", subjects, objs,
+                                       via or "copula")
+            elif dep in OBJECTS and lemma == "have" and tokens[c].lemma.lower() in HQ_NOUNS:  # "has its headquarters in"
+                self._verb_rel("base_in", subjects, self.prep_objects(c, ("in", "at")), via or "verb_prep")
+            elif dep in OBJECTS and copula:  # copula: "X is the chief executive of Y"
                 if self._in_mention(c) is None and tokens[c].pos == "NOUN":
                     rel = ROLE_RELATIONS.get(tokens[c].lemma.lower()) or "role:" + self.role(c)
                     for o in self.prep_objects(c, ("of", "at", "for")):
@@ -338,7 +357,7 @@ class _Sentence:
                             self.add(s, o, rel, "join_as", CONFIDENCE["join_as"])
                 continue
             key = f"{lemma}_{word}"
-            if subject_noun in ("headquarters", "office", "base") and word in ("in", "at"):
+            if subject_noun in HQ_NOUNS and word in ("in", "at"):
                 key = "base_in"  # "whose headquarters are in Dublin"
             self._verb_rel(key, subjects, pobjs, via or "verb_prep")
 

@@ -78,6 +78,9 @@ ORG_WORDS = {"Bank", "Capital", "Group", "Labs", "Inc", "Corp", "Ltd", "Airlines
 # ("granted bail for Reid", "severed ties after a Hamas attack")
 WEAK_PREPOSITIONS = {"for", "after", "before", "during", "over", "since", "despite", "like", "than", "as", "until",
                      "of", "about", "into", "through", "within", "without", "per"}
+# nouns that take "of" or a possessive without being a role ("as a whole", "First Class", "the legal team")
+NOT_ROLES = {"whole", "class", "team", "part", "rest", "number", "lot", "kind", "type", "sort", "death", "time",
+             "name", "side", "half", "end", "top", "bottom", "front", "back", "home", "area", "city", "town"}
 HQ_NOUNS = {"headquarters", "headquarter", "office", "base"}
 PERSON_LABELS = {"PERSON", "PER", "person"}
 CONFIDENCE = {"verb_object": 0.9, "verb_prep": 0.85, "passive_agent": 0.9, "participle": 0.85,
@@ -219,7 +222,10 @@ class _Sentence:
             return found
         if depth < 2:
             for k in self.kids[i]:
-                if self.tokens[k].dep in ("compound", "appos", "flat"):
+                # a common noun counts through its appositive ("founder, Liam Grant") but not through a name that
+                # modifies it ("the Wimbledon semi-finalist", "the Pacific solution" are not Wimbledon, the Pacific)
+                if self.tokens[k].dep == "appos" or (self.tokens[k].dep in ("compound", "flat")
+                                                     and self.tokens[i].pos == "PROPN"):
                     found = self.mention_at(k, None, depth + 1)
                     if found is not None:
                         return found
@@ -381,6 +387,8 @@ class _Sentence:
         if self._in_mention(n) is not None or not (t.pos == "NOUN" or (t.pos == "PROPN" and title)):
             return
         lemma = t.lemma.lower()
+        if lemma in NOT_ROLES:
+            return
         rel = ROLE_RELATIONS.get(lemma) or "role:" + self.role(n)
         owners = [k for k in kids[n] if tokens[k].dep == "poss" and self._in_mention(k) is not None]
         if rel == "based_in":  # "Helix's headquarters in Oslo"

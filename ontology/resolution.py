@@ -17,7 +17,8 @@ Steps, each within a type family (GPE/LOC/FAC are one family, "place"; every oth
    "Melbourne Track Classic");
 4. embedding similarity: names whose embeddings (any sentence embedder, computed by the caller) have cosine
    >= `threshold` join, unless one name's words are part of the other's ("New York" / "New York City"), or
-   they are two people whose given names or middle initials differ ("Amara J. Brandt" / "Amara K. Brandt").
+   they are two people whose given names or middle initials differ ("Amara J. Brandt" / "Amara K. Brandt"), or
+   their numbers differ ("Apollo 11" / "Apollo 13").
    The default is high on purpose: steps 1-3 do the safe merges, this one catches
    spelling variants, and a false merge costs an agent more than a missed one.
 Single-link union-find over a sorted input, so the result does not depend on input order: building
@@ -162,6 +163,12 @@ def _people_differ(a: str, b: str) -> bool:
     return bool(ma and mb and ma != mb)
 
 
+def _numbers_differ(a: str, b: str) -> bool:
+    """Names whose numbers differ name different things, however alike they read ("Apollo 11" / "Apollo 13",
+    "Firm19 Labs" / "Firm21 Labs")."""
+    return re.findall(r"\d+", a) != re.findall(r"\d+", b)
+
+
 def particle_surname(key: str) -> str | None:
     """"osama bin laden" -> "bin laden", "pieter van der berg" -> "van der berg"; None without a particle."""
     words = key.split()
@@ -276,7 +283,7 @@ def resolve(forms: Sequence[Form], vectors: Mapping[str, Sequence[float]] | None
                         continue
                     # no chain of similar names may put a name and a longer one containing it, or two people
                     # with different given names, into one entity: every pair of the two clusters is checked
-                    if any(_nested(a, b) or (pa and pb and _people_differ(a, b))
+                    if any(_nested(a, b) or _numbers_differ(a, b) or (pa and pb and _people_differ(a, b))
                            for a, pa in cluster_keys[ri] for b, pb in cluster_keys[rj]):
                         continue
                     joined = cluster_keys.pop(ri) + cluster_keys.pop(rj)

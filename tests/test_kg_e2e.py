@@ -208,8 +208,8 @@ def test_huge_files_are_streamed_with_bounded_memory(tmp_path):
 
 
 class Server:
-    def __init__(self, data_dir: Path, log: Path) -> None:
-        self.data_dir, self.log = data_dir, log
+    def __init__(self, data_dir: Path, log: Path, extra: list[str] | None = None) -> None:
+        self.data_dir, self.log, self.extra = data_dir, log, extra or []
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
@@ -221,7 +221,8 @@ class Server:
             port = s.getsockname()[1]
         with open(self.log, "a") as out:
             self.proc = subprocess.Popen([SIE, "serve", "--transport", "http", "--port", str(port), "--data-dir",
-                                          str(self.data_dir)], stdout=out, stderr=subprocess.STDOUT, env=ENV)
+                                          str(self.data_dir), *self.extra], stdout=out, stderr=subprocess.STDOUT,
+                                         env=ENV)
         self.url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
         while True:

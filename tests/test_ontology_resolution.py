@@ -196,3 +196,9 @@ def test_same_forms_in_any_order_or_split_give_the_same_entities(vectors_of):
         cut = rng.randrange(1, len(shuffled))  # counts given in two pieces sum
         again = resolve(shuffled[:cut] + shuffled[cut:], vecs)
         assert {k: (e.id, e.name, e.aliases) for k, e in again.items()} == base
+
+
+def test_names_with_different_numbers_stay_apart(vectors_of):
+    forms = [("ORG", "Firm19 Labs"), ("ORG", "Firm21 Labs"), ("PRODUCT", "Apollo 11"), ("PRODUCT", "Apollo 13")]
+    ids = _entities(forms, vectors_of([t for _, t in forms]))
+    assert len(set(ids.values())) == 4

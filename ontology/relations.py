@@ -327,7 +327,7 @@ class _Sentence:
                                 for k in _with_conjuncts(o, tokens, kids)]
                         self._verb_rel(f"{tokens[c].text.lower()}_{tokens[p].text.lower()}", subjects, objs,
                                        via or "copula")
-            elif dep in OBJECTS and lemma == "have" and tokens[c].lemma.lower() in HQ_NOUNS:  # "has its headquarters in"
+            elif dep in OBJECTS and lemma == "have" and tokens[c].lemma.lower() in HQ_NOUNS:  # "has headquarters in"
                 self._verb_rel("base_in", subjects, self.prep_objects(c, ("in", "at")), via or "verb_prep")
             elif dep in OBJECTS and copula:  # copula: "X is the chief executive of Y"
                 if self._in_mention(c) is None and tokens[c].pos == "NOUN":

@@ -237,7 +237,8 @@ def test_one_document_resolves_only_the_forms_it_touches(tmp_path, monkeypatch):
 
     sizes: list[int] = []
     real = store_module.resolve
-    monkeypatch.setattr(store_module, "resolve", lambda forms, *a, **k: sizes.append(len(forms)) or real(forms, *a, **k))
+    monkeypatch.setattr(store_module, "resolve",
+                        lambda forms, *a, **k: sizes.append(len(forms)) or real(forms, *a, **k))
 
     def doc(i: int, names: list[tuple[str, str]]) -> DocRecord:
         text, mentions = "", []

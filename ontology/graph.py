@@ -14,13 +14,15 @@ Node attributes
   class nodes (id "class:TYPE", or "class:A/B" for taxonomy categories): kind="class", label, and for a
     category its path (list of names from the root)
 Edge attributes (key = relation)
-  relation (the key again: a verb lemma such as "acquire", "work_for", or "co_occurs_with", "instance_of",
-  "subclass_of"), kind ("svo", "co-occurrence", "ontology"), weight (how many distinct sentences state it),
-  evidence (up to 20 of them: {doc, sentence, sentence_start, sentence_end, source_span, target_span})
+  relation (the key again: a normalised relation such as "acquired", "works_for", "role:mayor" (see
+  ontology.relations), or "co_occurs_with", "instance_of", "subclass_of"), kind ("typed", "co-occurrence",
+  "ontology"), weight (how many distinct sentences state it), evidence (up to 20 of them: {doc, sentence,
+  sentence_start, sentence_end, source_span, target_span} and for typed relations pattern and confidence)
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,8 +31,8 @@ from typing import Any
 import networkx as nx
 
 from ontology.inputs import Mention, ParsedDoc
-from ontology.relations import co_occurrences, sentence_of, svo_triples
-from ontology.resolution import DEFAULT_THRESHOLD, Entity, Form, resolve
+from ontology.relations import TYPED, Relation, _evidence, co_occurrences, sentence_of, typed_facts
+from ontology.resolution import DEFAULT_THRESHOLD, Entity, Form, _display, family, resolve
 
 # Types that are values rather than things: spaCy finds them, a graph of them is noise.
 VALUE_TYPES = frozenset({"DATE", "TIME", "CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY"})
@@ -64,11 +66,33 @@ class DocRecord:
         return cls(data["doc"], data["mentions"], data["sentences"], data["relations"])
 
 
-def extract(doc: ParsedDoc, skip_types: frozenset[str] = VALUE_TYPES) -> DocRecord:
-    """A parsed document -> its record: kept mentions, the sentences they sit in, and its relations."""
-    mentions = [m for m in doc.mentions if m.label not in skip_types and m.text.strip()]
-    surface: dict[Mention, str] = {m: _surface(m.label, m.text) for m in mentions}
+def _trim(m: Mention, doc: ParsedDoc) -> Mention:
+    """A mention that swallowed the verb after it ("Sundar Pichai leads") ends before that verb."""
+    if not doc.tokens:
+        return m
+    starts = [t.start for t in doc.tokens]
+    i = bisect.bisect_right(starts, m.end - 1) - 1
+    end = m.end
+    while i >= 0 and doc.tokens[i].start > m.start and doc.tokens[i].pos in ("VERB", "AUX"):
+        end = doc.tokens[i - 1].end
+        i -= 1
+    if end == m.end:
+        return m
+    return Mention(m.start, end, doc.text[m.start:end], m.label, m.score)
+
+
+def extract(doc: ParsedDoc, skip_types: frozenset[str] = VALUE_TYPES, allowed: set[str] | None = None) -> DocRecord:
+    """A parsed document -> its record: kept mentions, the sentences they sit in, and its relations (typed
+    relations from the parse, co-occurrence within sentences). `allowed`: the only entity types wanted (a
+    caller's labels); a relation argument the entity model missed becomes a mention only if its type is one."""
+    mentions = [m for m in (_trim(m, doc) for m in doc.mentions) if m.label not in skip_types and m.text.strip()]
     kept = ParsedDoc(doc.doc_id, doc.text, doc.sentences, tuple(mentions), doc.tokens)
+    facts, made = typed_facts(kept)
+    made = [m for m in made if allowed is None or m.label in allowed]
+    if made:
+        mentions = sorted([*mentions, *made], key=lambda m: (m.start, m.end))
+        kept = ParsedDoc(doc.doc_id, doc.text, doc.sentences, tuple(mentions), doc.tokens)
+    surface: dict[Mention, str] = {m: _surface(m.label, m.text) for m in mentions}
     sent_index: dict[int, int] = {}
     sentences: list[list[Any]] = []
     rows: list[list[Any]] = []
@@ -79,12 +103,40 @@ def extract(doc: ParsedDoc, skip_types: frozenset[str] = VALUE_TYPES) -> DocReco
             a, b = doc.sentences[s] if doc.sentences else (0, len(doc.text))
             sentences.append([a, b, doc.text[a:b].strip()])
         rows.append([m.label, m.text, m.start, m.end, sent_index[s]])
+    typed = []
+    for f in facts:
+        a, b = surface.get(f.source), surface.get(f.target)
+        if a is not None and b is not None and a != b:
+            typed.append(Relation(a, b, f.relation, TYPED, _evidence(kept, f.sentence, f.source, f.target, f.pattern,
+                                                                      f.confidence)))
     relations = []
-    for r in co_occurrences(kept, surface) + svo_triples(kept, surface):
+    for r in co_occurrences(kept, surface) + typed:
         sl, st = r.source.split("\x1f", 1)
         tl, tt = r.target.split("\x1f", 1)
         relations.append([sl, st, tl, tt, r.relation, r.kind, r.evidence.as_dict()])
     return DocRecord(doc.doc_id, rows, sentences, relations)
+
+
+def add_edges(g: nx.MultiDiGraph, grouped: Mapping[tuple[str, str, str], Mapping[tuple, dict]],
+              kinds: Mapping[tuple[str, str, str], str]) -> None:
+    """Edges from relation evidence grouped by (source id, target id, relation) and by (doc, sentence start)."""
+    for key in sorted(grouped):
+        a, b, rel = key
+        evs = [grouped[key][k] for k in sorted(grouped[key])]
+        g.add_edge(a, b, key=rel, relation=rel, kind=kinds[key], weight=len(evs), evidence=evs[:MAX_EDGE_EVIDENCE])
+
+
+def group_relation(grouped: dict, kinds: dict, a: str, b: str, rel: str, kind: str, ev: dict) -> None:
+    """One relation row (already mapped onto entity ids) into the edge groups: self-loops dropped,
+    co-occurrence stored once per pair from the smaller id, one count per sentence."""
+    if a == b:
+        return
+    if kind == "co-occurrence" and a > b:
+        a, b = b, a
+        ev = {**ev, "source_span": ev["target_span"], "target_span": ev["source_span"]}
+    key = (a, b, rel)
+    kinds[key] = kind
+    grouped.setdefault(key, {}).setdefault((ev["doc"], ev["sentence_start"]), ev)
 
 
 @dataclass
@@ -118,9 +170,12 @@ class KnowledgeGraph:
                 counts[(m[0], m[1])] += 1
         return [Form(text, label, n) for (label, text), n in sorted(counts.items())]
 
-    def rebuild(self, vectors: Mapping[str, Sequence[float]] | None = None) -> None:
-        """Derive the graph from all records (deterministic: sorted everywhere)."""
-        resolved = resolve(self.forms(), vectors, self.threshold)
+    def rebuild(self, vectors: Mapping[str, Sequence[float]] | None = None,
+                resolved: Mapping[tuple[str, str], Entity] | None = None) -> None:
+        """Derive the graph from all records (deterministic: sorted everywhere). `resolved`: a resolution
+        already made ((label, text) -> entity, e.g. the store's); else the forms are resolved here."""
+        if resolved is None:
+            resolved = resolve(self.forms(), vectors, self.threshold)
         g = nx.MultiDiGraph()
         g.graph.update({"format": "sie-mcp-kg", "version": FORMAT_VERSION, "documents": len(self.records)})
         entities: dict[str, Entity] = {e.id: e for e in resolved.values()}
@@ -140,26 +195,29 @@ class KnowledgeGraph:
             g.add_node(eid, kind="entity", label=e.name, type=e.type, aliases=e.aliases, mentions=e.mentions,
                        documents=len(docs), doc_ids=docs[:MAX_NODE_DOC_IDS], evidence=node_evidence[eid])
         self._add_ontology(g, sorted({e.type for e in entities.values()}), sorted(entities))
-        grouped: dict[tuple[str, str, str], dict[tuple, dict]] = defaultdict(dict)
+        grouped: dict[tuple[str, str, str], dict[tuple, dict]] = {}
         kinds: dict[tuple[str, str, str], str] = {}
         for doc_id in sorted(self.records):
             for sl, st, tl, tt, rel, kind, ev in self.records[doc_id].relations:
-                a, b = resolved[(sl, st)].id, resolved[(tl, tt)].id
-                if a == b:
-                    continue
-                if kind == "co-occurrence" and a > b:  # one undirected pair, stored from the smaller id
-                    a, b = b, a
-                    ev = {**ev, "source_span": ev["target_span"], "target_span": ev["source_span"]}
-                key = (a, b, rel)
-                kinds[key] = kind
-                # one count per sentence: two aliases of one entity in a sentence state the pair once
-                grouped[key].setdefault((ev["doc"], ev["sentence_start"]), ev)
-        for key in sorted(grouped):
-            a, b, rel = key
-            evs = [grouped[key][k] for k in sorted(grouped[key])]
-            g.add_edge(a, b, key=rel, relation=rel, kind=kinds[key], weight=len(evs),
-                       evidence=evs[:MAX_EDGE_EVIDENCE])
+                group_relation(grouped, kinds, resolved[(sl, st)].id, resolved[(tl, tt)].id, rel, kind, ev)
+        add_edges(g, grouped, kinds)
         self.graph = g
+
+    def assignment(self) -> dict[tuple[str, str], str]:
+        """(label, surface text) -> entity id, as the derived graph has it (how an old JSON graph's merges are
+        kept when it is imported into the database store: its vectors were never saved)."""
+        by_name: dict[str, list[tuple[str, str]]] = defaultdict(list)  # display name -> [(family, id)]
+        for n in self.entity_ids():
+            d = self.graph.nodes[n]
+            for name in {d["label"], *d["aliases"]}:
+                by_name[name].append((family(d["type"]), n))
+        out = {}
+        for label, text in {(m[0], m[1]) for r in self.records.values() for m in r.mentions}:
+            found = by_name.get(_display(text), [])
+            same = [n for fam, n in found if fam == family(label)] or [n for _, n in found]
+            if same:
+                out[(label, text)] = sorted(same)[0]
+        return out
 
     def _add_ontology(self, g: nx.MultiDiGraph, types: list[str], entity_ids: list[str]) -> None:
         """Entity types become classes (instances linked to them); classes go under taxonomy categories."""

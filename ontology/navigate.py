@@ -10,9 +10,10 @@ from typing import Any
 
 import networkx as nx
 
-from ontology.graph import KnowledgeGraph
+from ontology.graph import KnowledgeGraph, add_edges
 from ontology.relations import CO_OCCURS
 from ontology.resolution import normalize
+from ontology.store import GraphReader
 
 SNIPPET_CHARS = 200
 
@@ -181,3 +182,91 @@ def relation_counts(kg: KnowledgeGraph, k: int = 15) -> dict[str, int]:
         if d["kind"] != "ontology":
             counts[key] = counts.get(key, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k])
+
+
+# --- reading from the store: networkx on the bounded subgraph a call needs ------------------------------
+
+MAX_BALL_NODES = 5000  # a path or neighbourhood search stops growing past this many entities
+
+
+def bounded(reader: GraphReader, seeds: list[str], depth: int, relation: str | None = None,
+            stop: str | None = None) -> KnowledgeGraph:
+    """The entities within `depth` hops of `seeds` and the relation edges among them, as a KnowledgeGraph
+    (only what the call needs is read); with `stop`, growing ends once it is reached."""
+    grouped: dict[tuple[str, str, str], dict[tuple, dict]] = {}
+    kinds: dict[tuple[str, str, str], str] = {}
+    seen, frontier = set(seeds), set(seeds)
+    for _ in range(depth):
+        if not frontier:
+            break
+        g, k = reader.edges(frontier, relation)
+        for key, evs in g.items():
+            grouped.setdefault(key, {}).update(evs)
+        kinds.update(k)
+        reached = {x for a, b, _ in g for x in (a, b)} - seen
+        seen |= reached
+        frontier = reached
+        if len(seen) > MAX_BALL_NODES or (stop is not None and stop in seen):
+            break
+    return _as_graph(reader, seen, grouped, kinds)
+
+
+def _as_graph(reader: GraphReader, ids: set[str], grouped: dict, kinds: dict) -> KnowledgeGraph:
+    g = nx.MultiDiGraph()
+    for n, d in sorted(reader.nodes(ids).items()):
+        g.add_node(n, **d)
+    add_edges(g, {k: v for k, v in grouped.items() if k[0] in g and k[1] in g}, kinds)
+    return KnowledgeGraph(graph=g)
+
+
+def among(reader: GraphReader, ids: list[str]) -> KnowledgeGraph:
+    grouped, kinds = reader.edges(ids, among=True)
+    return _as_graph(reader, set(ids), grouped, kinds)
+
+
+def stored_find(reader: GraphReader, name: str) -> list[str]:
+    """Entity ids a name refers to (an exact id, else a normalised name or alias); most mentioned first."""
+    names = reader.names()
+    ids = set(names.get(normalize(name), []))
+    if reader.nodes([name]):
+        return [name]
+    nodes = reader.nodes(ids)
+    return sorted(nodes, key=lambda n: (-nodes[n]["mentions"], n))
+
+
+def stored_search(reader: GraphReader, query: str, limit: int) -> tuple[list[tuple[str, float, str]], dict]:
+    """lexical_search over the stored names; returns (hits, node attributes of the hits)."""
+    kg = KnowledgeGraph()
+    index = Index(reader.names())
+    q = normalize(query)
+    words = set(q.split())
+    candidates = {n for key, ids in index.names.items() if words & set(key.split()) for n in ids}
+    nodes = reader.nodes(candidates)
+    for n, d in nodes.items():
+        kg.graph.add_node(n, **d)
+    hits = lexical_search(kg, index, query, limit)
+    return hits, nodes
+
+
+def summary(reader: GraphReader, k_entities: int = 10, k_relations: int = 15) -> dict[str, Any]:
+    """What a build answers: entity and edge counts, classes, the most connected entities, relation counts."""
+    ents = reader.entity_rows()
+    edges = reader.edge_keys()
+    mentions = reader.mentions()
+    degree: dict[str, int] = dict.fromkeys(ents, 0)
+    rel_counts: dict[str, int] = {}
+    for a, b, rel, _ in edges:
+        degree[a] = degree.get(a, 0) + 1
+        degree[b] = degree.get(b, 0) + 1
+        rel_counts[rel] = rel_counts.get(rel, 0) + 1
+    ranked = sorted(ents, key=lambda n: (-degree[n], -mentions.get(n, 0), n))[:k_entities]
+    taxonomy = reader.taxonomy()
+    types = sorted({t for t, _ in ents.values()})
+    classes = set(types)
+    for t in types:
+        path = taxonomy.get(t) or []
+        for depth in range(1, len(path) + 1):
+            classes.add(path[0] if depth == 1 else " > ".join(path[:depth]))
+    return {"documents": reader.documents(), "nodes": len(ents), "edges": len(edges), "classes": sorted(classes),
+            "top_entities": [{"name": ents[n][1], "type": ents[n][0], "degree": degree[n]} for n in ranked],
+            "relation_types": dict(sorted(rel_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k_relations])}

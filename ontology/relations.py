@@ -1,22 +1,92 @@
-"""Relations from one parsed document: sentence co-occurrence, and subject-verb-object triples read off the
-dependency parse (the verb's lemma is the relation, a preposition joins it: "work_for", "move_to").
+"""Relations from one parsed document: sentence co-occurrence (context, never a fact), and typed relations read
+off the dependency parse (facts), each with its evidence and a confidence.
 
-Every relation carries its evidence: the document id, the sentence's text and character span, and the spans
-of the two mentions, all offsets into the document.
+Typed relations come from these constructions (the `pattern` each edge's evidence names):
+  verb_object      "Microsoft acquired LinkedIn"                    acquired
+  verb_prep        "Sam works for Orion Bank", "born in Cork"       works_for, born_in
+  passive_agent    "Brightleaf was founded by Tessa Moor"           founded (Tessa Moor -> Brightleaf)
+  participle       "Kestrel Labs, based in Bergen, …"               based_in
+  relative_clause  "Nordwind, which is headquartered in Rotterdam"  based_in
+                   "Tessa Moor, whose company is based in Dublin"   based_in (the clause's subject's owner)
+  copula           "Daniel Okafor is the chief executive of Helix"  role:ceo
+  apposition       "Maria Lopez, the mayor of Springfield"          role:mayor; "X, founder of Y" -> founded
+  possessive       "Google's chief executive Sundar Pichai"         role:ceo; "Apex Foods' founder, Liam Grant"
+  title            "Israeli Prime Minister Ariel Sharon"            role:prime_minister (Ariel Sharon -> Israeli)
+  affiliation      "Kerry Nettle from the Greens", "Mr Downer of Australia"   affiliated_with
+  join_as          "Priya joined Vantage Capital as chief economist" works_for + role:chief_economist
+and coordination everywhere ("Tessa Moor and Omar Haddad founded …", "… acquired A and B", a second verb
+sharing the first one's subject). Relation names are normalised (RELATIONS, ROLE_RELATIONS): `founded`,
+`acquired`, `works_for`, `based_in`, `born_in`, `heads`, `owns`, `married`, `sued`, `role:<noun>`; a verb
+outside the table keeps its lemma (`visit`, `move_to`), at a lower confidence.
+
+An argument the entity model missed but the parser marks as a proper noun ("founded Brightleaf") becomes a
+mention when the relation says what it must be (RELATION_TYPES), so the fact is not lost with the entity.
+
+Every relation carries its evidence: the document id, the sentence's text and character span, the spans of the
+two mentions (character offsets into the document), the pattern and the confidence.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass
 
 from ontology.inputs import Mention, ParsedDoc, Token
 
 CO_OCCURS = "co_occurs_with"
+TYPED = "typed"
 SUBJECTS = {"nsubj", "nsubjpass", "csubj"}
 OBJECTS = {"dobj", "obj", "attr", "dative", "oprd"}
-# a verb whose subject is a form of "be" + an attribute ("X is the CEO of Y") is handled as the attribute noun
 PREP_OBJECTS = {"pobj"}
+RELATIVE_PRONOUNS = {"which", "who", "that", "whom"}
+# verb lemma (with its preposition) -> (relation, inverse: the object is the relation's subject)
+RELATIONS: dict[str, tuple[str, bool]] = {
+    "found": ("founded", False), "co-found": ("founded", False), "cofound": ("founded", False),
+    "establish": ("founded", False), "set_up": ("founded", False), "start": ("founded", False),
+    "acquire": ("acquired", False), "buy": ("acquired", False), "purchase": ("acquired", False),
+    "take_over": ("acquired", False),
+    "work_for": ("works_for", False), "work_at": ("works_for", False), "teach_at": ("works_for", False),
+    "join": ("works_for", False), "employ": ("works_for", True), "hire": ("works_for", True),
+    "base_in": ("based_in", False), "headquarter_in": ("based_in", False), "locate_in": ("based_in", False),
+    "bear_in": ("born_in", False), "born_in": ("born_in", False),
+    "lead": ("heads", False), "head": ("heads", False), "run": ("heads", False), "chair": ("heads", False),
+    "own": ("owns", False), "marry": ("married", False), "marry_to": ("married", False), "sue": ("sued", False),
+    "married_to": ("married", False), "located_in": ("based_in", False), "based_in": ("based_in", False),
+    "headquartered_in": ("based_in", False), "employed_by": ("works_for", False),
+    "live_in": ("lives_in", False), "study_at": ("studied_at", False), "graduate_from": ("studied_at", False),
+    "invest_in": ("invested_in", False), "merge_with": ("merged_with", False), "sell": ("sold", False),
+    "sell_to": ("sold_to", False), "partner_with": ("partnered_with", False), "move_to": ("moved_to", False),
+    "visit": ("visited", False), "meet": ("met", False), "meet_with": ("met", False), "defeat": ("defeated", False),
+}
+# role nouns that are a relation of their own ("founder of Y" is founded), others become role:<noun>
+ROLE_RELATIONS = {"founder": "founded", "co-founder": "founded", "cofounder": "founded", "owner": "owns",
+                  "head": "heads", "leader": "heads",
+                  "headquarters": "based_in", "wife": "married", "husband": "married", "spouse": "married"}
+ROLE_NAMES = {"chief_executive": "ceo", "chief_executive_officer": "ceo", "ceo": "ceo", "boss": "ceo",
+              "chief": "head", "chairwoman": "chairman", "chairperson": "chairman", "chair": "chairman"}
+# what an argument the entity model missed must be, by relation: (subject type, object type); None: unknown
+RELATION_TYPES: dict[str, tuple[str | None, str | None]] = {
+    "founded": (None, "ORG"), "acquired": ("ORG", "ORG"), "works_for": ("PERSON", "ORG"),
+    "based_in": ("ORG", "GPE"), "born_in": ("PERSON", "GPE"), "heads": ("PERSON", "ORG"), "owns": (None, "ORG"),
+    "married": ("PERSON", "PERSON"), "lives_in": ("PERSON", "GPE"), "studied_at": ("PERSON", "ORG"),
+}
+ORG_WORDS = {"Bank", "Capital", "Group", "Labs", "Inc", "Corp", "Ltd", "Airlines", "Energy", "Foods", "Motors",
+             "University", "College", "Institute", "Association", "Council", "Ministry", "Agency", "Partners",
+             "Holdings", "Systems", "Technologies", "Solar", "Pharmaceuticals", "Logistics", "Media", "Bikes"}
+# a verb outside the table with one of these prepositions states when or for whom, not a fact between the two
+# ("granted bail for Reid", "severed ties after a Hamas attack")
+WEAK_PREPOSITIONS = {"for", "after", "before", "during", "over", "since", "despite", "like", "than", "as", "until",
+                     "of", "about", "into", "through", "within", "without", "per"}
+# nouns that take "of" or a possessive without being a role ("as a whole", "First Class", "the legal team")
+NOT_ROLES = {"whole", "class", "team", "part", "rest", "number", "lot", "kind", "type", "sort", "death", "time",
+             "name", "side", "half", "end", "top", "bottom", "front", "back", "home", "area", "city", "town"}
+HQ_NOUNS = {"headquarters", "headquarter", "office", "base"}
+PERSON_LABELS = {"PERSON", "PER", "person"}
+CONFIDENCE = {"verb_object": 0.9, "verb_prep": 0.85, "passive_agent": 0.9, "participle": 0.85,
+              "relative_clause": 0.85, "copula": 0.85, "apposition": 0.85, "possessive": 0.75, "join_as": 0.8,
+              "title": 0.75, "affiliation": 0.7}
+UNMAPPED = 0.6  # a verb outside RELATIONS: its lemma is the relation, less sure to be a fact an analyst wants
 
 
 @dataclass(frozen=True)
@@ -27,11 +97,16 @@ class Evidence:
     sentence_end: int
     source_span: tuple[int, int]
     target_span: tuple[int, int]
+    pattern: str | None = None  # typed relations: the construction that stated it
+    confidence: float | None = None
 
     def as_dict(self) -> dict:
-        return {"doc": self.doc, "sentence": self.sentence, "sentence_start": self.sentence_start,
-                "sentence_end": self.sentence_end, "source_span": list(self.source_span),
-                "target_span": list(self.target_span)}
+        out = {"doc": self.doc, "sentence": self.sentence, "sentence_start": self.sentence_start,
+               "sentence_end": self.sentence_end, "source_span": list(self.source_span),
+               "target_span": list(self.target_span)}
+        if self.pattern is not None:
+            out["pattern"], out["confidence"] = self.pattern, self.confidence
+        return out
 
 
 @dataclass(frozen=True)
@@ -39,7 +114,7 @@ class Relation:
     source: str  # entity id
     target: str
     relation: str
-    kind: str  # "co-occurrence" or "svo"
+    kind: str  # "co-occurrence" or "typed"
     evidence: Evidence
 
 
@@ -56,9 +131,10 @@ def sentence_of(doc: ParsedDoc, start: int) -> int:
     return best
 
 
-def _evidence(doc: ParsedDoc, sent: int, a: Mention, b: Mention) -> Evidence:
+def _evidence(doc: ParsedDoc, sent: int, a: Mention, b: Mention, pattern: str | None = None,
+              confidence: float | None = None) -> Evidence:
     s, e = doc.sentences[sent] if doc.sentences else (0, len(doc.text))
-    return Evidence(doc.doc_id, doc.text[s:e].strip(), s, e, (a.start, a.end), (b.start, b.end))
+    return Evidence(doc.doc_id, doc.text[s:e].strip(), s, e, (a.start, a.end), (b.start, b.end), pattern, confidence)
 
 
 def co_occurrences(doc: ParsedDoc, entity_of: Mapping[Mention, str]) -> list[Relation]:
@@ -93,67 +169,347 @@ def _with_conjuncts(i: int, tokens: Sequence[Token], kids: list[list[int]]) -> l
     while todo:
         j = todo.pop()
         out.append(j)
-        todo.extend(k for k in kids[j] if tokens[k].dep == "conj")
+        todo.extend(k for k in kids[j] if tokens[k].dep == "conj" and tokens[k].pos in ("PROPN", "NOUN", "PRON"))
+    return sorted(out)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A typed relation between two mentions of one sentence, before mentions become entities."""
+
+    source: Mention
+    target: Mention
+    relation: str
+    pattern: str
+    confidence: float
+    sentence: int
+
+
+def relation_name(key: str) -> tuple[str, bool, bool]:
+    """A verb lemma (+ "_prep") -> (normalised relation, inverse, mapped)."""
+    if key in RELATIONS:
+        name, inverse = RELATIONS[key]
+        return name, inverse, True
+    return key, False, False
+
+
+class _Sentence:
+    """The parse of one document, read for typed relations."""
+
+    def __init__(self, doc: ParsedDoc) -> None:
+        self.doc, self.tokens = doc, doc.tokens
+        self.kids = _children(doc.tokens)
+        self.spans = sorted(doc.mentions, key=lambda m: (m.start, -m.end))
+        self.new: dict[tuple[int, int], Mention] = {}  # mentions made for proper nouns the entity model missed
+        self.facts: dict[tuple, Fact] = {}
+
+    def _in_mention(self, i: int) -> Mention | None:
+        t = self.tokens[i]
+        for m in self.spans:
+            if m.start > t.start:
+                break
+            if t.start < m.end:
+                return m
+        return self.new.get((t.start, t.end)) or next(
+            (m for m in self.new.values() if m.start <= t.start < m.end), None)
+
+    def mention_at(self, i: int, want: str | None = None, depth: int = 0) -> Mention | None:
+        """The mention token i falls in; a head noun just outside one counts through its compound, flat or
+        appositive children ("the company Acme", "founder, Liam Grant"); with `want`, a proper noun no mention
+        covers becomes one of that type."""
+        found = self._in_mention(i)
+        if found is not None:
+            return found
+        if depth < 2:
+            for k in self.kids[i]:
+                # a common noun counts through its appositive ("founder, Liam Grant") but not through a name that
+                # modifies it ("the Wimbledon semi-finalist", "the Pacific solution" are not Wimbledon, the Pacific)
+                if self.tokens[k].dep == "appos" or (self.tokens[k].dep in ("compound", "flat")
+                                                     and self.tokens[i].pos == "PROPN"):
+                    found = self.mention_at(k, None, depth + 1)
+                    if found is not None:
+                        return found
+        t = self.tokens[i]
+        if t.pos != "PROPN":
+            return None
+        if want is None and t.text in ORG_WORDS:  # "Orion Bank sued …": the name says what it is
+            want = "ORG"
+        if want is None:
+            return None
+        first = i
+        while True:  # the proper noun's own compound words to its left, contiguous
+            left = [k for k in self.kids[first] if k == first - 1 and self.tokens[k].dep in ("compound", "flat")
+                    and self.tokens[k].pos == "PROPN" and self._in_mention(k) is None]
+            if not left:
+                break
+            first = left[0]
+        start, end = self.tokens[first].start, t.end
+        m = Mention(start, end, self.doc.text[start:end], want, 0.5)
+        self.new[(start, end)] = m
+        return m
+
+    def role(self, i: int) -> str:
+        """A role noun with its modifiers ("chief executive" -> ceo, "mayor" -> mayor)."""
+        words = [self.tokens[k].text.lower() for k in self.kids[i]
+                 if k < i and self.tokens[k].dep in ("compound", "amod")
+                 and self.tokens[k].pos in ("NOUN", "ADJ", "PROPN") and self._in_mention(k) is None]
+        words.append(self.tokens[i].lemma.lower())
+        key = "_".join(w.replace("-", "_") for w in words)
+        return ROLE_NAMES.get(key, ROLE_NAMES.get(self.tokens[i].lemma.lower(), key))
+
+    def add(self, s: int, o: int, relation: str, pattern: str, confidence: float, inverse: bool = False) -> None:
+        want_s, want_o = RELATION_TYPES.get(relation, (None, "ORG" if relation.startswith("role:") else None))
+        if inverse:
+            s, o = o, s
+        ms, mo = self.mention_at(s, want_s), self.mention_at(o, want_o)
+        if ms is None or mo is None or ms == mo or (ms.start, ms.end) == (mo.start, mo.end):
+            return
+        sent = sentence_of(self.doc, self.tokens[s].start)
+        key = (ms.start, ms.end, mo.start, mo.end, relation)
+        if key not in self.facts:
+            self.facts[key] = Fact(ms, mo, relation, pattern, confidence, sent)
+
+    def prep_objects(self, i: int, preps: tuple[str, ...] = ("of", "at", "for", "in", "with")) -> list[int]:
+        out = []
+        for p in self.kids[i]:
+            if self.tokens[p].dep == "prep" and self.tokens[p].text.lower() in preps:
+                for o in self.kids[p]:
+                    if self.tokens[o].dep in PREP_OBJECTS:
+                        out += _with_conjuncts(o, self.tokens, self.kids)
+        return out
+
+    # --- verbs ---------------------------------------------------------------------------------
+
+    def subjects(self, v: int, depth: int = 0) -> tuple[list[int], str | None]:
+        """The verb's subjects (with their conjuncts) and the pattern they came through, if not the plain one."""
+        tokens, kids = self.tokens, self.kids
+        verb = tokens[v]
+        subs = [c for c in kids[v] if tokens[c].dep in SUBJECTS]
+        if verb.dep == "relcl" and subs:
+            s = subs[0]
+            # "…, whose headquarters are in Dublin": where the head noun is (its company: not the head's fact)
+            owner = tokens[s].lemma.lower() in HQ_NOUNS and any(
+                tokens[k].dep == "poss" and tokens[k].text.lower() == "whose" for k in kids[s])
+            if tokens[s].text.lower() in RELATIVE_PRONOUNS or owner:
+                return _with_conjuncts(verb.head, tokens, kids), "relative_clause"
+        if not subs:
+            if verb.dep == "acl" and verb.head != v:
+                return [verb.head], "participle"
+            split = verb.dep == "advcl" and tokens[verb.head].text.lower() in ("co", "re")  # "co-founded"
+            if (verb.dep in ("conj", "xcomp") or split) and verb.head != v and depth < 3:
+                return self.subjects(verb.head, depth + 1)
+            return [], None
+        return [k for s in subs for k in _with_conjuncts(s, tokens, kids)], None
+
+    def verb(self, v: int) -> None:
+        tokens, kids = self.tokens, self.kids
+        verb = tokens[v]
+        subjects, via = self.subjects(v)
+        if not subjects:
+            return
+        lemma = verb.lemma.lower()
+        passive = any(tokens[c].dep in ("nsubjpass", "auxpass") for c in kids[v]) or (
+            verb.dep == "advcl" and any(tokens[c].dep in ("nsubjpass", "auxpass") for c in kids[verb.head])) or (
+            via == "participle" and any(tokens[c].dep == "agent" for c in kids[v]))  # "Cargo Lane, owned by …"
+        subject_noun = tokens[next((c for c in kids[v] if tokens[c].dep in SUBJECTS), v)].lemma.lower()
+        if subject_noun in HQ_NOUNS and via is None:  # "Sahara Solar's headquarters are in Rabat": the owner
+            owners = [k for s in subjects for k in kids[s] if tokens[k].dep == "poss" and self._in_mention(k)]
+            if owners:
+                subjects = owners
+        copula = lemma in ("be", "become", "remain")
+        objects: list[int] = []
+        for c in kids[v]:
+            dep = tokens[c].dep
+            if dep == "acomp" and copula:  # "X is married to Y", "X is located in Y"
+                for p in kids[c]:
+                    if tokens[p].dep == "prep":
+                        objs = [k for o in kids[p] if tokens[o].dep in PREP_OBJECTS
+                                for k in _with_conjuncts(o, tokens, kids)]
+                        self._verb_rel(f"{tokens[c].text.lower()}_{tokens[p].text.lower()}", subjects, objs,
+                                       via or "copula")
+            elif dep in OBJECTS and lemma == "have" and tokens[c].lemma.lower() in HQ_NOUNS:  # "has headquarters in"
+                self._verb_rel("base_in", subjects, self.prep_objects(c, ("in", "at")), via or "verb_prep")
+            elif dep in OBJECTS and copula:  # copula: "X is the chief executive of Y"
+                if self._in_mention(c) is None and tokens[c].pos == "NOUN":
+                    rel = ROLE_RELATIONS.get(tokens[c].lemma.lower()) or "role:" + self.role(c)
+                    for o in self.prep_objects(c, ("of", "at", "for")):
+                        for s in subjects:
+                            self.add(s, o, rel, via or "copula", CONFIDENCE[via or "copula"])
+            elif dep in OBJECTS:
+                objects += _with_conjuncts(c, tokens, kids)
+                self._verb_rel(lemma, subjects, _with_conjuncts(c, tokens, kids), via or "verb_object")
+            elif dep == "agent" and passive:
+                agents = [k for o in kids[c] if tokens[o].dep in PREP_OBJECTS for k in _with_conjuncts(o, tokens, kids)]
+                name, inverse, mapped = relation_name(lemma)
+                if lemma in ("be", "have", "do", "say") and not mapped:
+                    continue
+                for a in agents:
+                    for s in subjects:
+                        p = via or "passive_agent"
+                        self.add(a, s, name, p, CONFIDENCE[p] if mapped else UNMAPPED, inverse)
+        for c in kids[v]:
+            if tokens[c].dep != "prep":
+                continue
+            word = tokens[c].text.lower()
+            pobjs = [k for o in kids[c] if tokens[o].dep in PREP_OBJECTS for k in _with_conjuncts(o, tokens, kids)]
+            if word == "as":  # "joined X as chief economist", "serves as mayor of Y"
+                for r in pobjs:
+                    if self._in_mention(r) is not None or tokens[r].pos != "NOUN":
+                        continue
+                    rel = ROLE_RELATIONS.get(tokens[r].lemma.lower()) or "role:" + self.role(r)
+                    targets = objects or self.prep_objects(r, ("of", "at", "for"))
+                    for o in targets:
+                        for s in subjects:
+                            self.add(s, o, rel, "join_as", CONFIDENCE["join_as"])
+                continue
+            key = f"{lemma}_{word}"
+            if subject_noun in HQ_NOUNS and word in ("in", "at"):
+                key = "base_in"  # "whose headquarters are in Dublin"
+            self._verb_rel(key, subjects, pobjs, via or "verb_prep")
+
+    def _verb_rel(self, key: str, subjects: list[int], objects: list[int], pattern: str) -> None:
+        name, inverse, mapped = relation_name(key)
+        if not mapped and (key.split("_")[0] in ("be", "have", "do", "say", "tell", "get", "make")
+                           or key.rsplit("_", 1)[-1] in WEAK_PREPOSITIONS):
+            return
+        for o in objects:
+            for s in subjects:
+                self.add(s, o, name, pattern, CONFIDENCE[pattern] if mapped else UNMAPPED, inverse)
+
+    # --- nouns ---------------------------------------------------------------------------------
+
+    def noun(self, n: int) -> None:
+        """Role nouns: apposition ("X, the mayor of Y" / "the mayor of Y, X"), possessives ("Y's chief
+        executive X", "Y's founder, X"), "Y's headquarters in Z"."""
+        tokens, kids = self.tokens, self.kids
+        t = tokens[n]
+        title = t.dep == "compound" and self._in_mention(t.head) is not None  # "Prime Minister Ariel Sharon"
+        if self._in_mention(n) is not None or not (t.pos == "NOUN" or (t.pos == "PROPN" and title)):
+            return
+        lemma = t.lemma.lower()
+        if lemma in NOT_ROLES:
+            return
+        rel = ROLE_RELATIONS.get(lemma) or "role:" + self.role(n)
+        owners = [k for k in kids[n] if tokens[k].dep == "poss" and self._in_mention(k) is not None]
+        if rel == "based_in":  # "Helix's headquarters in Oslo"
+            for y in owners:
+                for z in self.prep_objects(n, ("in", "at")):
+                    self.add(y, z, "based_in", "possessive", CONFIDENCE["possessive"])
+            return
+        holders: list[tuple[int, str]] = []
+        titled: list[int] = []
+        if t.dep == "appos" and self._in_mention(t.head) is not None:
+            holders.append((t.head, "apposition"))
+        holders += [(k, "apposition") for k in kids[n] if tokens[k].dep == "appos" and self._in_mention(k) is not None]
+        if title:  # "Google's chief executive Sundar Pichai", "Israeli Prime Minister Ariel Sharon"
+            h = t.head
+            holders.append((h, "possessive"))
+            owners += [k for k in kids[h] if tokens[k].dep == "poss" and self._in_mention(k) is not None]
+        if not holders:
+            return
+        # a person's title's own modifiers name what it is a title of: "Israeli Prime Minister Ariel Sharon",
+        # "Mr Zinni, a retired Marine Corps general"
+        holder = self._in_mention(holders[0][0])
+        if holder is not None and holder.label in PERSON_LABELS:
+            titled = [k for k in kids[n] if tokens[k].dep in ("amod", "compound", "nmod")
+                      and self._in_mention(k) not in (None, holder)]
+        orgs = [(o, None) for o in self.prep_objects(n, ("of", "at", "for"))] + [(o, "possessive") for o in owners]
+        orgs += [(o, "title") for o in titled]
+        for x, how in holders:
+            for o, via in orgs:
+                pattern = via or how
+                self.add(x, o, rel, pattern, CONFIDENCE[pattern])
+
+    def affiliation(self, i: int) -> None:
+        """"Kerry Nettle from the Greens", "Mr Downer of Australia": a person named with where they are from."""
+        tokens = self.tokens
+        m = self._in_mention(i)
+        if m is None or m.label not in PERSON_LABELS or tokens[i].dep in ("compound", "flat"):
+            return
+        for o in self.prep_objects(i, ("of", "from")):
+            other = self._in_mention(o)
+            if other is not None and other.label not in PERSON_LABELS and other != m:
+                self.add(i, o, "affiliated_with", "affiliation", CONFIDENCE["affiliation"])
+
+    def read(self) -> list[Fact]:
+        for i, t in enumerate(self.tokens):
+            # a root with a subject is a verb whatever the tagger says ("Lena and Tom work for Bosch": NOUN)
+            if t.pos in ("VERB", "AUX") or (t.dep == "ROOT" and any(
+                    self.tokens[k].dep in SUBJECTS for k in self.kids[i])):
+                self.verb(i)
+            elif t.pos in ("NOUN", "PROPN"):
+                self.noun(i)
+                if t.pos == "PROPN":
+                    self.affiliation(i)
+        return [self.facts[k] for k in sorted(self.facts)]
+
+
+def typed_facts(doc: ParsedDoc) -> tuple[list[Fact], list[Mention]]:
+    """The typed relations of a document, and the mentions made for proper nouns the entity model missed."""
+    if not doc.tokens:
+        return [], []
+    reader = _Sentence(doc)
+    facts = reader.read()
+    return facts, sorted(reader.new.values(), key=lambda m: (m.start, m.end))
+
+
+def typed_relations(doc: ParsedDoc, entity_of: Mapping[Mention, str]) -> list[Relation]:
+    """typed_facts as Relations between the ids `entity_of` gives (facts whose mentions it lacks are dropped)."""
+    out = []
+    for f in typed_facts(doc)[0]:
+        a, b = entity_of.get(f.source), entity_of.get(f.target)
+        if a is None or b is None or a == b:
+            continue
+        out.append(Relation(a, b, f.relation, TYPED, _evidence(doc, f.sentence, f.source, f.target, f.pattern,
+                                                                 f.confidence)))
     return out
 
 
-def svo_triples(doc: ParsedDoc, entity_of: Mapping[Mention, str]) -> list[Relation]:
-    """Subject-verb-object relations where both ends fall inside an entity mention.
+svo_triples = typed_relations  # the earlier name
 
-    Active: nsubj + dobj -> lemma ("acquire"); nsubj + prep + pobj -> lemma_prep ("work_for").
-    Passive with an agent ("Y was founded by X") reads as active: X found Y. Passive without one
-    ("X was born in Y") keeps the participle: born_in."""
-    tokens = doc.tokens
-    if not tokens:
-        return []
-    kids = _children(tokens)
-    spans = sorted((m for m in doc.mentions if m in entity_of), key=lambda m: m.start)
 
-    def mention_at(i: int) -> Mention | None:
-        t = tokens[i]
-        for m in spans:
-            if m.start <= t.start < m.end:
-                return m
-        # a head noun just outside a mention ("the company Acme") counts through its compounds
-        for k in kids[i]:
-            if tokens[k].dep in ("compound", "appos", "flat"):
-                found = mention_at(k)
-                if found is not None:
-                    return found
-        return None
+# What each normalised relation says, in words an embedder compares with a caller's relation labels
+DESCRIPTIONS = {"founded": "founded, co-founded, established, founder of",
+                "acquired": "acquired, bought, purchased, took over",
+                "works_for": "works for, employed by, employee of, joined, teaches at",
+                "based_in": "based in, headquartered in, located in, headquarters",
+                "born_in": "born in, birthplace", "heads": "leads, heads, runs, chairs, leader of, head of",
+                "owns": "owns, owner of, owned by", "married": "married to, spouse of, wife, husband",
+                "sued": "sued, filed a lawsuit against", "lives_in": "lives in, resides in",
+                "studied_at": "studied at, graduated from, alumnus of", "invested_in": "invested in, investor",
+                "merged_with": "merged with", "sold": "sold", "sold_to": "sold to",
+                "partnered_with": "partnered with, partner of", "moved_to": "moved to, relocated to",
+                "visited": "visited", "met": "met, met with", "defeated": "defeated, beat"}
+MIN_RELATION_SIMILARITY = 0.6
 
-    out: list[Relation] = []
-    for v, verb in enumerate(tokens):
-        if verb.pos not in ("VERB", "AUX"):
+
+def describe(relation: str) -> list[str]:
+    """Phrases that say what a relation is (its name in words first)."""
+    if relation.startswith("role:"):
+        return [relation[5:].replace("_", " ") + " of"]
+    return [relation.replace("_", " "), *(p for p in DESCRIPTIONS.get(relation, "").split(", ") if p)]
+
+
+def map_relations(labels: Sequence[str], names: Sequence[str], label_vectors: Any, phrase_vectors: Sequence[Any],
+                  min_similarity: float = MIN_RELATION_SIMILARITY) -> dict[str, str]:
+    """Our relation names -> the caller's relation label each best matches: the best cosine between the label's
+    embedding and one of the relation's phrases (`describe`; `phrase_vectors[i]` are names[i]'s), at least
+    `min_similarity`; an exact name match always wins. Names matching no label are absent."""
+    import numpy as np
+
+    def unit(m: Any) -> Any:
+        m = np.asarray(m, dtype=np.float32)
+        return m / np.maximum(np.linalg.norm(m, axis=-1, keepdims=True), 1e-12)
+
+    out: dict[str, str] = {}
+    norm = {lab.strip().lower().replace(" ", "_").replace("-", "_"): lab for lab in labels}
+    lv = unit(label_vectors)
+    for name, phrases in zip(names, phrase_vectors, strict=True):
+        if name in norm:
+            out[name] = norm[name]
             continue
-        subjects = [k for c in kids[v] if tokens[c].dep in SUBJECTS for k in _with_conjuncts(c, tokens, kids)]
-        if not subjects:
-            continue
-        passive = any(tokens[c].dep in ("nsubjpass", "auxpass") for c in kids[v])
-        pairs: list[tuple[int, int, str, bool]] = []  # (subject tok, object tok, relation, swap)
-        for c in kids[v]:
-            dep = tokens[c].dep
-            if dep in OBJECTS:
-                pairs += [(s, o, verb.lemma.lower(), False) for s in subjects
-                          for o in _with_conjuncts(c, tokens, kids)]
-            elif dep == "agent" and passive:
-                for o in (k for k in kids[c] if tokens[k].dep in PREP_OBJECTS):
-                    pairs += [(s, oo, verb.lemma.lower(), True) for s in subjects
-                              for oo in _with_conjuncts(o, tokens, kids)]
-            elif dep == "prep":
-                word = verb.text.lower() if passive else verb.lemma.lower()
-                rel = f"{word}_{tokens[c].text.lower()}"
-                for o in (k for k in kids[c] if tokens[k].dep in PREP_OBJECTS):
-                    pairs += [(s, oo, rel, False) for s in subjects for oo in _with_conjuncts(o, tokens, kids)]
-        for s, o, rel, swap in pairs:
-            ms, mo = mention_at(s), mention_at(o)
-            if ms is None or mo is None:
-                continue
-            a, b = entity_of[ms], entity_of[mo]
-            if a == b:
-                continue
-            if swap:
-                a, b, ms, mo = b, a, mo, ms
-            sent = sentence_of(doc, verb.start)
-            out.append(Relation(a, b, rel, "svo", _evidence(doc, sent, ms, mo)))
+        sims = (unit(phrases) @ lv.T).max(axis=0)  # [labels]
+        j = int(np.argmax(sims))
+        if sims[j] >= min_similarity:
+            out[name] = labels[j]
     return out

@@ -8,10 +8,17 @@ Steps, each within a type family (GPE/LOC/FAC are one family, "place"; every oth
    possessive, and for organisations a trailing legal suffix ("Inc.", "Corp.") are ignored;
 2. acronyms: a short all-caps form joins the one multi-word name of its family whose initials it spells
    ("IBM" = "International Business Machines"); ambiguous acronyms stay apart;
-3. person short names: "Curie" joins "Marie Curie" when exactly one known person has that first or last
-   name ("Curie" stays apart when both Marie and Pierre Curie are mentioned);
+3. person short names: "Curie" joins "Marie Curie" when exactly one known person has that surname ("Curie"
+   stays apart when both Marie and Pierre Curie are mentioned); a surname with its particle
+   ("bin Laden", "van der Berg") joins the one full name that ends with it ("Osama bin Laden"). Both must be
+   people by most of their mentions, the short name must never be seen as a place or an organisation, and the
+   long one must look like a person's name (no hyphenated compound, no "Classic", "Cup", "Open" …): an alias is
+   never a longer name that denotes something else ("Sydney" is not "Sydney-Hobart", "Melbourne" not
+   "Melbourne Track Classic");
 4. embedding similarity: names whose embeddings (any sentence embedder, computed by the caller) have cosine
-   >= `threshold` join, unless one name's words are part of the other's ("New York" / "New York City").
+   >= `threshold` join, unless one name's words are part of the other's ("New York" / "New York City"), or
+   they are two people whose given names or middle initials differ ("Amara J. Brandt" / "Amara K. Brandt"), or
+   their numbers differ ("Apollo 11" / "Apollo 13").
    The default is high on purpose: steps 1-3 do the safe merges, this one catches
    spelling variants, and a false merge costs an agent more than a missed one.
 Single-link union-find over a sorted input, so the result does not depend on input order: building
@@ -35,6 +42,12 @@ STOPWORDS = {"of", "and", "the", "for", "de", "du", "la", "le", "von", "van", "d
 PERSON_TYPES = {"PERSON", "PER", "person"}
 ORG_TYPES = {"ORG", "organization", "organisation", "company"}
 DEFAULT_THRESHOLD = 0.9
+PARTICLES = {"bin", "ibn", "bint", "al", "el", "van", "von", "der", "den", "de", "da", "di", "del", "della", "du",
+             "la", "le", "ter", "ten", "zu", "dos", "das", "mac", "st"}
+# last words of names that are events, races, companies or places, not people
+NOT_PERSON_WORDS = {"classic", "cup", "open", "race", "marathon", "festival", "games", "championship", "trophy",
+                    "series", "prize", "award", "bank", "group", "club", "university", "council", "airport",
+                    "hospital", "stadium", "street", "road", "river", "city", "county", "hobart"}
 # Ties in type votes go to the type a small model gets wrong least often the other way round (it calls
 # organisations places or people far more often than people organisations); unknown types after these.
 TYPE_PRIORITY = ["ORG", "PERSON", "place", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW",
@@ -137,6 +150,39 @@ def _nested(a: str, b: str) -> bool:
     return wa != wb and (wa <= wb or wb <= wa)
 
 
+def _people_differ(a: str, b: str) -> bool:
+    """Two person keys that name different people: the same surname with different given names, or different
+    middle names or initials ("amara j brandt" / "amara k brandt"); one without a middle name is not a conflict."""
+    wa, wb = a.split(), b.split()
+    if len(wa) < 2 or len(wb) < 2 or wa[-1] != wb[-1]:
+        return False
+    if wa[0] != wb[0] and not (len(wa[0]) == 1 and wb[0].startswith(wa[0])) \
+            and not (len(wb[0]) == 1 and wa[0].startswith(wb[0])):
+        return True
+    ma, mb = wa[1:-1], wb[1:-1]
+    return bool(ma and mb and ma != mb)
+
+
+def _numbers_differ(a: str, b: str) -> bool:
+    """Names whose numbers differ name different things, however alike they read ("Apollo 11" / "Apollo 13",
+    "Firm19 Labs" / "Firm21 Labs")."""
+    return re.findall(r"\d+", a) != re.findall(r"\d+", b)
+
+
+def particle_surname(key: str) -> str | None:
+    """"osama bin laden" -> "bin laden", "pieter van der berg" -> "van der berg"; None without a particle."""
+    words = key.split()
+    for i in range(1, len(words) - 1):
+        if words[i] in PARTICLES:
+            return " ".join(words[i:])
+    return None
+
+
+def _looks_like_person(text: str, key: str) -> bool:
+    words = key.split()
+    return len(words) >= 2 and "-" not in text and words[-1] not in NOT_PERSON_WORDS
+
+
 def _majority_type(forms: Sequence[Form]) -> str:
     votes: Counter[str] = Counter()
     for f in forms:
@@ -162,6 +208,8 @@ def resolve(forms: Sequence[Form], vectors: Mapping[str, Sequence[float]] | None
     for f in items:
         votes[normalize(f.text, f.label)][family(f.label)] += f.count
     key_family = {k: min(c, key=lambda fam: (-c[fam], _tie_rank(fam))) for k, c in votes.items()}
+    # a key also seen as something other than a person (a place, an organisation) is never a person's short name
+    other_votes = {k: sum(n for fam, n in c.items() if fam not in PERSON_TYPES) for k, c in votes.items()}
     # step 1: one group per (family, key)
     group_of: dict[tuple[str, str], int] = {}
     groups: list[tuple[str, str]] = []
@@ -193,19 +241,33 @@ def resolve(forms: Sequence[Form], vectors: Mapping[str, Sequence[float]] | None
             targets = sorted(set(expansions.get(key, [])))
             if len(targets) == 1:
                 uf.union(g, targets[0])
-        # step 3: person short names
-        if any(f.label in PERSON_TYPES for g in members for f in group_forms[g]):
+        # step 3: person short names and particle surnames
+        def person(g: int) -> bool:
+            return _majority_type(group_forms[g]) in PERSON_TYPES
+
+        if any(person(g) for g in members):
             parts: dict[str, list[int]] = defaultdict(list)
             for g in members:
-                words = groups[g][1].split()
-                if len(words) > 1:
-                    for w in {words[0], words[-1]}:
-                        parts[w].append(g)
-            for g in members:
                 key = groups[g][1]
-                if " " not in key and len(set(parts.get(key, []))) == 1:
-                    uf.union(g, parts[key][0])
+                words = key.split()
+                if len(words) > 1 and person(g) and any(_looks_like_person(f.text, key) for f in group_forms[g]):
+                    for w in {words[-1], particle_surname(key)}:  # a surname; never a first name alone
+                        if w:
+                            parts[w].append(g)
+            # longer short names first ("bin laden" before "laden"), so a surname counts the entities it could
+            # be, not their spellings
+            for g in sorted(members, key=lambda g: (-len(groups[g][1].split()), g)):
+                key = groups[g][1]
+                short = " " not in key or (key.split()[0] in PARTICLES and len(key.split()) > 1)
+                if not short or not person(g) or other_votes.get(key):
+                    continue
+                targets = sorted({uf.find(t) for t in parts.get(key, [])} - {uf.find(g)})
+                if len(targets) == 1:
+                    uf.union(g, targets[0])
         # step 4: embedding similarity between each group's name
+        cluster_keys: dict[int, list[tuple[str, bool]]] = defaultdict(list)
+        for g in members:
+            cluster_keys[uf.find(g)].append((groups[g][1], person(g)))
         if vectors:
             named = [(g, _choose_name(group_forms[g])) for g in members]
             named = [(g, n) for g, n in named if n in vectors]
@@ -215,8 +277,18 @@ def resolve(forms: Sequence[Form], vectors: Mapping[str, Sequence[float]] | None
                 sim = m @ m.T
                 rows, cols = np.nonzero(np.triu(sim >= threshold, k=1))
                 for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
-                    if not _nested(groups[named[i][0]][1], groups[named[j][0]][1]):
-                        uf.union(named[i][0], named[j][0])
+                    gi, gj = named[i][0], named[j][0]
+                    ri, rj = uf.find(gi), uf.find(gj)
+                    if ri == rj:
+                        continue
+                    # no chain of similar names may put a name and a longer one containing it, or two people
+                    # with different given names, into one entity: every pair of the two clusters is checked
+                    if any(_nested(a, b) or _numbers_differ(a, b) or (pa and pb and _people_differ(a, b))
+                           for a, pa in cluster_keys[ri] for b, pb in cluster_keys[rj]):
+                        continue
+                    joined = cluster_keys.pop(ri) + cluster_keys.pop(rj)
+                    uf.union(gi, gj)
+                    cluster_keys[uf.find(gi)] = joined
     clusters: dict[int, list[Form]] = defaultdict(list)
     for f, g in zip(items, form_group, strict=True):
         clusters[uf.find(g)].append(f)

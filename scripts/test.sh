@@ -27,6 +27,7 @@ scripts/setup_gliner_ref.sh  # .venv-gliner: the gliner package, the reference o
 scripts/setup_gliner2_ref.sh  # .venv-gliner2: the gliner2 package, the reference of tests/test_gliner2.py
 scripts/install_helm.sh && scripts/install_prometheus.sh  # chart and scaling tests (tests/test_chart.py, test_deploy_*)
 scripts/install_haproxy.sh  # Debian's haproxy: `sie-tools router` (tests/test_router.py, the chart's router config)
+scripts/install_postgres.sh  # the graph store tests start a PostgreSQL server (tests/pg_server.py)
 scripts/install_chromium.sh  # the knowledge-graph HTML view test drives Debian's chromium
 scripts/install_langchain_env.sh  # .venv-langchain for the langchain-mcp-adapters test (it needs mcp<2)
 . .venv/bin/activate

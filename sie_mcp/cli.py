@@ -95,7 +95,7 @@ def _serve(settings: Settings) -> int:
     # `initialize` is answered before torch is imported; the engine starts and the models load behind it.
     # The graph store is made here (no torch) so `resources/list` answers before the engine is up.
     tools = surface(settings)  # an unknown --tools name stops here, before anything starts
-    graphs = settings.graph_store()
+    graphs = settings.open_graph_store()
     server = build_mcp(deferred_runtime(settings, graphs), graphs, tools)
     # stdout carries the protocol; logs go to stderr. Every line is answered (sie_mcp/stdio.py) on the SDK
     # version that was verified; on another, the SDK's own transport.
@@ -150,7 +150,7 @@ def _kg_build(args: argparse.Namespace, settings: Settings) -> int:
     try:
         report = build(Path(args.dir), Path(args.out), settings, server=args.server, labels=args.labels,
                        parse_model=args.parse_model, max_chars=settings.max_chars, batch_docs=args.batch,
-                       text_field=args.text_field)
+                       text_field=args.text_field, relations=args.relations)
     except BuildError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -210,9 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     kg_build.add_argument("--out", required=True, help="output folder (replaced once the new graph is complete)")
     kg_build.add_argument("--server", default=None, help="build on a running server (its URL, e.g. "
                                                          "http://127.0.0.1:8080) over MCP instead of in-process")
-    kg_build.add_argument("--labels", nargs="+", default=None, help="entity types to keep, e.g. person "
-                                                                    "organization place")
-    kg_build.add_argument("--parse-model", default=None, help="parse model (default: en_core_web_sm)")
+    kg_build.add_argument("--labels", nargs="+", default=None, help="entity types, e.g. person organization place "
+                                                                    "(with a zero-shot entity model: exactly the "
+                                                                    "graph's types)")
+    kg_build.add_argument("--parse-model", "--entity-model", dest="parse_model", default=None,
+                          help="a spaCy pipeline (parses and finds entities; default: en_core_web_sm), or an entity "
+                               "model (GLiNER with --labels, token classification) while spaCy parses")
+    kg_build.add_argument("--relations", nargs="+", default=None, help="relation labels typed edges are mapped "
+                                                                       "onto, e.g. founded 'works for'")
     kg_build.add_argument("--batch", type=int, default=64, help="documents per build call")
     kg_build.add_argument("--text-field", default="text", help="the text field of .jsonl records")
     _add_settings_flags(kg_build)

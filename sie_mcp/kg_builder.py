@@ -196,7 +196,7 @@ class BuildReport:
 
 
 async def _build_in_process(settings: Any, batches: Iterator[tuple[list[Doc], int]], bar: ProgressBar,
-                            labels: list[str] | None, parse_model: str | None):
+                            labels: list[str] | None, parse_model: str | None, relations: list[str] | None = None):
     from ontology.store import GraphStore
     from sie_mcp.runtime import build_runtime
     from tools.ontology import GraphService, build_ontology
@@ -211,7 +211,7 @@ async def _build_in_process(settings: Any, batches: Iterator[tuple[list[Doc], in
             for batch, consumed in batches:
                 if batch:
                     await build_ontology(ctx, documents=[{"id": d.id, "text": d.text} for d in batch], labels=labels,
-                                         model=parse_model, graph="kg")
+                                         model=parse_model, graph="kg", relations=relations)
                     docs += len(batch)
                 bar.update(consumed, docs)
             return None, (service.store.load("kg") if docs else None)
@@ -220,7 +220,7 @@ async def _build_in_process(settings: Any, batches: Iterator[tuple[list[Doc], in
 
 
 async def _build_remote(url: str, batches: Iterator[tuple[list[Doc], int]], bar: ProgressBar,
-                        labels: list[str] | None, parse_model: str | None):
+                        labels: list[str] | None, parse_model: str | None, relations: list[str] | None = None):
     import uuid
 
     from mcp import ClientSession
@@ -242,6 +242,8 @@ async def _build_remote(url: str, batches: Iterator[tuple[list[Doc], int]], bar:
                     args["labels"] = labels
                 if parse_model:
                     args["model"] = parse_model
+                if relations:
+                    args["relations"] = relations
                 result = await session.call_tool("build_ontology", args)
                 if result.is_error:
                     raise BuildError(f"the server refused a batch: {result.content[0].text}")  # type: ignore[union-attr]
@@ -255,7 +257,7 @@ async def _build_remote(url: str, batches: Iterator[tuple[list[Doc], int]], bar:
 
 def build(folder: Path, out: Path, settings: Any, server: str | None = None, labels: list[str] | None = None,
           parse_model: str | None = None, max_chars: int = 100_000, batch_docs: int = 64,
-          text_field: str = "text", progress: TextIO = sys.stderr) -> BuildReport:
+          text_field: str = "text", progress: TextIO = sys.stderr, relations: list[str] | None = None) -> BuildReport:
     from ontology.exports import write_all
 
     files = input_files(folder)
@@ -271,9 +273,9 @@ def build(folder: Path, out: Path, settings: Any, server: str | None = None, lab
         raise BuildError(f"no documents: every file under {folder} was skipped or empty")
     batches = itertools.chain([first], batches)
     if server:
-        graph_id, kg = asyncio.run(_build_remote(server, batches, bar, labels, parse_model))
+        graph_id, kg = asyncio.run(_build_remote(server, batches, bar, labels, parse_model, relations))
     else:
-        graph_id, kg = asyncio.run(_build_in_process(settings, batches, bar, labels, parse_model))
+        graph_id, kg = asyncio.run(_build_in_process(settings, batches, bar, labels, parse_model, relations))
     bar.close()
     for s in skipped:
         progress.write(f"skipped {s}\n")
@@ -288,5 +290,5 @@ def build(folder: Path, out: Path, settings: Any, server: str | None = None, lab
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    entities, relations = kg.summary_counts()
-    return BuildReport(len(kg.records), entities, relations, skipped, out, graph_id)
+    entities, edges = kg.summary_counts()
+    return BuildReport(len(kg.records), entities, edges, skipped, out, graph_id)

@@ -83,7 +83,7 @@ def build_runtime(settings: Settings, graphs: GraphStore | None = None) -> Runti
         catalog.register_path(spec)
     engine = Engine(catalog, settings.pool_config(), settings.scheduler_config())
     return Runtime(engine, settings.defaults(), settings.limits(), TaxonomyStore.from_specs(settings.taxonomy),
-                   GraphService(graphs or settings.graph_store()), settings.vector_store())
+                   GraphService(graphs or settings.open_graph_store()), settings.vector_store())
 
 
 def preload_models(settings: Settings) -> list[str]:

@@ -98,7 +98,10 @@ class Settings(BaseSettings):
                            description="Where state lives (a volume in a container): collections under collections/, "
                                        "knowledge graphs under graphs/ (default: $XDG_CACHE_HOME/sie-mcp, else "
                                        "~/.cache/sie-mcp)")
-    max_graphs: int = Field(100, description="Graphs kept in the data directory; the least recently written go first")
+    graph_store: str | None = Field(None, description="Where knowledge graphs live: a PostgreSQL URL "
+                                                      "(postgresql://user:pass@host:5432/db) shared by every replica, "
+                                                      "or none for SQLite in <data_dir>/graphs (one file, WAL)")
+    max_graphs: int = Field(100, description="Graphs kept in the graph store; the least recently written go first")
     max_graph_bytes: str = Field("1GiB", description="Total size of the stored graphs, e.g. 512MiB")
     graph_ttl_s: float = Field(30 * 86400, description="Seconds a graph is kept after its last write")
     vector_db_url: str | None = Field(None, description="A Chroma server (http://host:8000) that holds the "
@@ -194,8 +197,8 @@ class Settings(BaseSettings):
         return Defaults(embed_model=self.default_embed_model, rerank_model=self.default_rerank_model,
                         ner_model=self.default_ner_model, classify_model=self.default_classify_model)
 
-    def graph_store(self) -> GraphStore:
+    def open_graph_store(self) -> GraphStore:
         from ontology.store import GraphStore
 
-        return GraphStore(self.data_dir / "graphs", max_graphs=self.max_graphs,
+        return GraphStore(self.graph_store or self.data_dir / "graphs", max_graphs=self.max_graphs,
                           max_bytes=parse_bytes(self.max_graph_bytes) or 1 << 30, ttl_s=self.graph_ttl_s)

@@ -533,3 +533,14 @@ def test_the_chart_and_the_cli_render_the_same_router_configuration(sets):
 ], ids=["router-without-pools", "pools-without-router", "model-in-two-pools", "pool-name", "pool-unknown-field"])
 def test_pool_contradictions_fail_the_render(sets, message):
     assert message in render_error(*sets)
+
+
+def test_graph_store_url_comes_from_a_secret_only_when_set():
+    """data.graphStore.existingSecret: SIE_GRAPH_STORE (a PostgreSQL URL with its password) from the Secret;
+    unset: no variable, graphs in SQLite in the data directory."""
+    default = one(render(), "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert "SIE_GRAPH_STORE" not in [e["name"] for e in default]
+    env = one(render(None, "data.graphStore.existingSecret=pg-url", "data.graphStore.secretKey=dsn"),
+              "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    ref = next(e for e in env if e["name"] == "SIE_GRAPH_STORE")["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "pg-url", "key": "dsn"}

@@ -62,6 +62,28 @@ def vectors():
     return dict(zip(names, asyncio.run(run()), strict=True))
 
 
+@pytest.fixture(scope="module")
+def vectors_of():
+    """texts -> {text: MiniLM vector}, one engine for the module."""
+    cache: dict[str, np.ndarray] = {}
+
+    def get(texts):
+        missing = sorted(set(texts) - set(cache))
+        if missing:
+            async def run():
+                engine = Engine(Catalog.default())
+                await engine.start()
+                try:
+                    return (await engine.embed("all-MiniLM-L6-v2", missing)).vectors.float().numpy()
+                finally:
+                    await engine.shutdown()
+
+            cache.update(zip(missing, asyncio.run(run()), strict=True))
+        return {t: cache[t] for t in texts}
+
+    return get
+
+
 def test_normalize_and_acronyms():
     assert normalize("I.B.M.") == normalize("IBM") == "ibm"
     assert normalize("The Eiffel Tower") == "eiffel tower"
@@ -115,3 +137,68 @@ def test_order_does_not_matter(vectors):
     second = resolve(shuffled, vectors)
     assert {k: (e.id, e.name, e.aliases) for k, e in first.items()} == \
         {k: (e.id, e.name, e.aliases) for k, e in second.items()}
+
+
+def _entities(forms, vectors=None):
+    resolved = resolve([Form(t, label) for label, t in forms], vectors)
+    return {t: resolved[(label, t)].id for label, t in forms}
+
+
+def test_middle_initials_and_given_names_are_different_people(vectors_of):
+    forms = [("PERSON", "Amara J. Brandt"), ("PERSON", "Amara K. Brandt"), ("PERSON", "Amara Brandt"),
+             ("PERSON", "John Whitfield"), ("PERSON", "Jane Whitfield"), ("PERSON", "Brandt")]
+    ids = _entities(forms, vectors_of([t for _, t in forms]))
+    assert len({ids["Amara J. Brandt"], ids["Amara K. Brandt"], ids["John Whitfield"], ids["Jane Whitfield"]}) == 4
+    assert ids["Brandt"] not in (ids["Amara J. Brandt"], ids["Amara K. Brandt"])  # ambiguous surname: apart
+
+
+def test_surname_particles_resolve_to_the_full_name(vectors_of):
+    forms = [("PERSON", "Osama bin Laden"), ("PERSON", "bin Laden"), ("PERSON", "Pieter van der Berg"),
+             ("PERSON", "van der Berg"), ("PERSON", "Laden")]
+    ids = _entities(forms, vectors_of([t for _, t in forms]))
+    assert ids["bin Laden"] == ids["Osama bin Laden"] == ids["Laden"]
+    assert ids["van der Berg"] == ids["Pieter van der Berg"] != ids["Osama bin Laden"]
+    # without the full name in the graph, the particle surname stands alone
+    assert len(set(_entities([("PERSON", "bin Laden"), ("PERSON", "van der Berg")]).values())) == 2
+
+
+CITY_TRAPS = [  # a city and a longer name after it (a race, an event, a company, a team): never one entity,
+    # even when the small model calls the city a person
+    [("GPE", "Sydney"), ("PERSON", "Sydney"), ("PERSON", "Sydney-Hobart"), ("EVENT", "Sydney-Hobart")],
+    [("PERSON", "Melbourne"), ("GPE", "Melbourne"), ("PERSON", "Melbourne Track Classic")],
+    [("GPE", "Brisbane"), ("PERSON", "Brisbane"), ("PERSON", "Brisbane Broncos"), ("ORG", "Brisbane Broncos")],
+    [("GPE", "Adelaide"), ("ORG", "Adelaide Bank"), ("ORG", "Adelaide")],
+    [("GPE", "Perth"), ("EVENT", "Perth Festival"), ("PERSON", "Perth")],
+    [("GPE", "Hobart"), ("ORG", "Hobart Airport")],
+]
+
+
+@pytest.mark.parametrize("trap", CITY_TRAPS, ids=lambda t: t[0][1])
+def test_a_city_is_never_aliased_to_a_longer_name(trap, vectors_of):
+    resolved = resolve([Form(t, label) for label, t in trap], vectors_of([t for _, t in trap]))
+    city = trap[0][1]
+    entity = resolved[("GPE", city)] if ("GPE", city) in resolved else resolved[trap[0]]
+    assert all(len(a.split()) == 1 and "-" not in a for a in [entity.name, *entity.aliases]), entity
+    for label, text in trap:
+        if normalize(text) != normalize(city):
+            assert resolved[(label, text)].id != entity.id
+
+
+def test_same_forms_in_any_order_or_split_give_the_same_entities(vectors_of):
+    forms = [Form(t, label, 1 + i % 3) for i, (label, t, _) in enumerate(ALIASES)]
+    forms += [Form(t, label) for trap in TRAPS + CITY_TRAPS for label, t in trap]
+    vecs = vectors_of(sorted({f.text for f in forms}))
+    base = {k: (e.id, e.name, e.aliases) for k, e in resolve(forms, vecs).items()}
+    rng = random.Random(7)
+    for _ in range(5):
+        shuffled = forms[:]
+        rng.shuffle(shuffled)
+        cut = rng.randrange(1, len(shuffled))  # counts given in two pieces sum
+        again = resolve(shuffled[:cut] + shuffled[cut:], vecs)
+        assert {k: (e.id, e.name, e.aliases) for k, e in again.items()} == base
+
+
+def test_names_with_different_numbers_stay_apart(vectors_of):
+    forms = [("ORG", "Firm19 Labs"), ("ORG", "Firm21 Labs"), ("PRODUCT", "Apollo 11"), ("PRODUCT", "Apollo 13")]
+    ids = _entities(forms, vectors_of([t for _, t in forms]))
+    assert len(set(ids.values())) == 4

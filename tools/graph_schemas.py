@@ -21,7 +21,7 @@ class BuildOntologyResult(ToolResult):
     added: int = Field(description="Documents added by this call")
     replaced: int = Field(description="Documents whose id was already in the graph (their old version is replaced)")
     nodes: int = Field(description="Entity nodes (after merging aliases)")
-    edges: int = Field(description="Relation edges (typed relations and sentence co-occurrences)")
+    edges: int = Field(description="Relation edges (typed relations, i.e. facts, and sentence co-occurrences)")
     classes: list[str] = Field(description="Entity types (ontology classes), with taxonomy categories if given")
     top_entities: list[TopEntity] = Field(description="Most connected entities, best first")
     relation_types: dict[str, int] = Field(description="Relation -> edge count, most frequent first (top 15)")
@@ -35,7 +35,8 @@ class Evidence(BaseModel):
 class EdgeView(BaseModel):
     source: str = Field(description="Entity id")
     target: str = Field(description="Entity id")
-    relation: str = Field(description="Verb lemma ('acquire', 'work_for'), or co_occurs_with")
+    relation: str = Field(description="A typed fact ('acquired', 'works_for', 'based_in', 'role:ceo' …, or the caller's "
+                                      "relation label), or co_occurs_with (same sentence: context, not a fact)")
     weight: int = Field(description="Sentences that state it")
     evidence: Evidence | None
 

@@ -3,33 +3,37 @@
 This layer runs the models: documents are chunked (tools.chunking), parsed by the spaCy pipeline
 (entities + dependency parse, tools.parse), turned into ontology's input dataclasses, extracted, and the
 surface forms embedded with the default embedding model for entity resolution; an optional taxonomy places
-the entity types through `classify`. Graphs live in a `GraphService` (the store plus per-graph locks and a
-cache of entity-name vectors for graph_search's embedding fallback).
+the entity types through `classify`. Only forms the graph has not seen are embedded (the store keeps vectors).
+Graphs live in a database store (ontology.store) behind a `GraphService`: a build is one transaction, the
+navigation tools read the bounded piece of the graph they need in one snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from engine.errors import InputTooLong, InvalidInput
+from engine.errors import InputTooLong, InvalidInput, UnsupportedTask
 from ontology.errors import UnknownEntity, UnknownGraph
 from engine.parse import DocParse
+from engine.registry import Task
 from ontology import navigate
 from tools.chunking import chunk_text
-from ontology.graph import KnowledgeGraph, extract
+from ontology.graph import DocRecord, KnowledgeGraph, extract
+from ontology.relations import TYPED, describe, map_relations
 from ontology.inputs import Mention, ParsedDoc, Token
-from ontology.store import GraphNotFound, GraphStore, GraphTooLarge, valid_id
+from ontology.store import BuildCancelled, GraphNotFound, GraphStore, GraphTooLarge, valid_id
 from tools.classify import classify
 from tools.context import ToolContext, as_texts
 from tools.embed import embed_texts
+from tools.entities import extract_entities
 from tools.labels import type_names
 from tools.graph_schemas import (
     BuildOntologyResult,
@@ -85,23 +89,27 @@ def wanted_types(labels: list[str] | None) -> set[str] | None:
 
 @dataclass
 class GraphService:
-    """Graphs for the tools: the store, one lock per graph (builds of one graph never interleave), and a
-    small cache of entity-name vectors per graph version for graph_search."""
+    """Graphs for the tools: the store (a database: builds are transactions, so builds of one graph from this
+    process or another never lose each other's documents), and store calls run in worker threads."""
 
     store: GraphStore
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    _name_vectors: OrderedDict[str, tuple[KnowledgeGraph, list[str], np.ndarray]] = field(
-        default_factory=OrderedDict)
 
-    def lock(self, graph_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(graph_id, asyncio.Lock())
-
-    async def load(self, graph_id: str) -> KnowledgeGraph:
+    async def call(self, fn, *args, **kwargs):
         try:
-            return await asyncio.to_thread(self.store.load, graph_id)
+            return await asyncio.to_thread(fn, *args, **kwargs)
         except GraphNotFound as e:
             known = ", ".join(i.id for i in self.store.list()[:10]) or "none yet"
             raise UnknownGraph(f"{e.args[0]}; known graphs: {known}. Build one with build_ontology") from None
+
+    async def load(self, graph_id: str) -> KnowledgeGraph:
+        return await self.call(self.store.load, graph_id)
+
+    async def read(self, graph_id: str, fn, *args):
+        """fn(reader, *args) in one snapshot of the graph, in a worker thread."""
+        def run():
+            with self.store.reader(graph_id) as reader:
+                return fn(reader, *args)
+        return await self.call(run)
 
 
 def _service(ctx: ToolContext) -> GraphService:
@@ -151,10 +159,29 @@ async def _taxonomy_paths(ctx: ToolContext, types: list[str], taxonomy: list[str
     return {t: r[0].path for t, r in zip(types, result.results, strict=True) if r}
 
 
+async def _models(ctx: ToolContext, model: str | None, labels: list[str] | None) -> tuple[str, str | None]:
+    """Models by role: (the parser, the entity model or None when the parser's own entities are used).
+    A spaCy pipeline parses and finds entities; a zero-shot (GLiNER) or token-classification model finds the
+    entities while spaCy's default pipeline parses."""
+    if model is None:
+        return DEFAULT_PARSE_MODEL, None
+    info = await ctx.engine.info(ctx.engine.entry(model).id)
+    if info.task is Task.PARSE:
+        return model, None
+    if info.task is Task.ZERO_SHOT_NER and not labels:
+        raise InvalidInput(f"model {model} is zero-shot: name the entity types as labels, e.g. ['person', "
+                           "'company', 'city']; the graph's types are exactly those labels")
+    if info.task not in (Task.ZERO_SHOT_NER, Task.TOKEN_CLASSIFICATION):
+        raise UnsupportedTask(f"model {model} computes {info.task.value}: build_ontology takes a spaCy pipeline, a "
+                              "zero-shot NER model (GLiNER, with labels) or a token-classification NER model")
+    return DEFAULT_PARSE_MODEL, model
+
+
 async def build_ontology(ctx: ToolContext, texts: str | list[str] | None = None,
                          documents: list[dict[str, Any]] | None = None, labels: list[str] | None = None,
                          model: str | None = None, graph: str | None = None,
-                         taxonomy: list[str] | dict[str, Any] | None = None) -> BuildOntologyResult:
+                         taxonomy: list[str] | dict[str, Any] | None = None,
+                         relations: list[str] | None = None) -> BuildOntologyResult:
     service = _service(ctx)
     docs = _documents(ctx, texts, documents)
     if graph is not None and not valid_id(graph):
@@ -163,77 +190,144 @@ async def build_ontology(ctx: ToolContext, texts: str | list[str] | None = None,
     if taxonomy is not None:  # refused before the documents are parsed, not after
         check_taxonomy(taxonomy, ctx.limits)
         parse_taxonomy(taxonomy)
-    model_id = model or DEFAULT_PARSE_MODEL
-    types = wanted_types(labels)
+    parse_model, entity_model = await _models(ctx, model, labels)
+    # spaCy's entities are filtered to the caller's types; another entity model's types are its labels
+    types = wanted_types(labels) if entity_model is None else None
+    allowed = types if entity_model is None else set()  # no made-up mentions of types the caller did not ask
     pieces = [(i, c.start, c.text) for i, (_, text) in enumerate(docs) for c in chunk_text(text, CHUNK_CHARS, overlap=0)]
     parsed: list[list[tuple[int, DocParse]]] = [[] for _ in docs]
+    found: list[list[tuple[int, list[Mention]]]] = [[] for _ in docs]
     total = len(pieces) + 2  # + resolution + saving
     for b in range(0, len(pieces), PARSE_BATCH):
         batch = pieces[b:b + PARSE_BATCH]
-        for (i, offset, _), p in zip(batch, await parse(ctx.engine, model_id, [t for *_, t in batch]), strict=True):
+        chunk_texts = [t for *_, t in batch]
+        for (i, offset, _), p in zip(batch, await parse(ctx.engine, parse_model, chunk_texts), strict=True):
             parsed[i].append((offset, p))
+        if entity_model is not None:
+            result = await extract_entities(ctx, chunk_texts, model=entity_model, labels=labels)
+            for (i, offset, _), ents in zip(batch, result.entities, strict=True):
+                found[i].append((offset, [Mention(e.start, e.end, e.text, e.label, e.score) for e in ents]))
         await ctx.report(b + len(batch), total, f"parsed {b + len(batch)}/{len(pieces)} chunks")
     records = []
-    for (doc_id, text), parts in zip(docs, parsed, strict=True):
+    for k, ((doc_id, text), parts) in enumerate(zip(docs, parsed, strict=True)):
         doc = to_parsed(doc_id, text, parts)
-        if types is not None:
+        if entity_model is not None:
+            mentions = tuple(Mention(m.start + off, m.end + off, m.text, m.label, m.score)
+                             for off, ms in found[k] for m in ms)
+            doc = ParsedDoc(doc.doc_id, doc.text, doc.sentences, mentions, doc.tokens)
+        elif types is not None:
             doc = ParsedDoc(doc.doc_id, doc.text, doc.sentences,
                             tuple(m for m in doc.mentions if m.label in types), doc.tokens)
-        records.append(extract(doc))
-    async with service.lock(graph_id):
-        kg = await service.load(graph_id) if service.store.exists(graph_id) else KnowledgeGraph()
-        replaced = kg.add(records)
-        names = kg.surface_texts()
-        vectors = {}
-        if names:
-            out = await embed_texts(ctx, ctx.engine.entry(ctx.defaults.embed_model).id, names)
-            vectors = dict(zip(names, out.vectors.float().numpy(), strict=True))
-        await ctx.report(len(pieces) + 1, total, f"resolving {len(names)} surface forms")
-        if taxonomy is not None:
-            kg.taxonomy = {}
-            kg.rebuild(vectors)
-            kg.taxonomy = await _taxonomy_paths(ctx, sorted({kg.graph.nodes[n]["type"] for n in kg.entity_ids()}),
-                                                taxonomy)
-        await asyncio.to_thread(kg.rebuild, vectors)
+        records.append(extract(doc, allowed=allowed))
+    if relations is not None:
+        records = await _map_relations(ctx, records, relations)
+    names = sorted({m[1] for r in records for m in r.mentions})
+    missing = await service.call(service.store.missing_vectors, graph_id, names)
+    vectors = {}
+    if missing:
+        out = await embed_texts(ctx, ctx.engine.entry(ctx.defaults.embed_model).id, missing)
+        vectors = dict(zip(missing, out.vectors.float().numpy(), strict=True))
+    await ctx.report(len(pieces) + 1, total, f"resolving {len(names)} surface forms")
+    paths = None
+    if taxonomy is not None:  # every type the graph may hold after this build (the store keeps only those used)
+        known = set()
+        if service.store.exists(graph_id):
+            known = {t for t, _ in (await service.read(graph_id, lambda r: r.entity_rows())).values()}
+        paths = await _taxonomy_paths(ctx, sorted(known | {m[0] for r in records for m in r.mentions}), taxonomy)
+    added, replaced = await _commit(service, graph_id, records, vectors, paths)
+    await ctx.report(total, total, "saved")
+    s = await service.read(graph_id, navigate.summary)
+    return BuildOntologyResult(graph=graph_id, resource=f"graph://{graph_id}", documents=s["documents"],
+                               added=added, replaced=replaced, nodes=s["nodes"], edges=s["edges"],
+                               classes=s["classes"], top_entities=[TopEntity(**t) for t in s["top_entities"]],
+                               relation_types=s["relation_types"])
+
+
+async def _map_relations(ctx: ToolContext, records: list[DocRecord], relations: list[str]) -> list[DocRecord]:
+    """Typed edges renamed to the caller's relation labels they match (ontology.relations.map_relations, by the
+    embed model); typed edges matching no label are dropped; co-occurrence stays."""
+    labels = as_texts(relations, ctx.limits, "relations", max_items=ctx.limits.max_labels)
+    if not all(x.strip() for x in labels):
+        raise InvalidInput("relations must be non-empty strings, e.g. ['founded', 'works for', 'based in']")
+    names = sorted({r[4] for rec in records for r in rec.relations if r[5] == TYPED})
+    if not names:
+        return records
+    model = ctx.engine.entry(ctx.defaults.embed_model).id
+    phrases = [describe(n) for n in names]
+    out = await embed_texts(ctx, model, labels + [p for ps in phrases for p in ps])
+    vecs = out.vectors.float().numpy()
+    per_name, at = [], len(labels)
+    for ps in phrases:
+        per_name.append(vecs[at:at + len(ps)])
+        at += len(ps)
+    mapping = map_relations(labels, names, vecs[:len(labels)], per_name)
+    mapped = []
+    for rec in records:
+        rows = [r if r[5] != TYPED else [*r[:4], mapping[r[4]], *r[5:]] for r in rec.relations
+                if r[5] != TYPED or r[4] in mapping]
+        mapped.append(DocRecord(rec.doc_id, rec.mentions, rec.sentences, rows))
+    return mapped
+
+
+async def _commit(service: GraphService, graph_id: str, records: list, vectors: dict,
+                  taxonomy: dict[str, list[str]] | None) -> tuple[int, int]:
+    """The build's one transaction, in a worker thread. A cancelled call aborts it before its commit (the
+    thread checks the flag at its checkpoint; the call waits for the rollback, so when it returns cancelled
+    the graph is as it was)."""
+    cancelled = threading.Event()
+
+    def checkpoint() -> None:
+        if cancelled.is_set():
+            raise BuildCancelled("build cancelled before its commit")
+
+    task = asyncio.ensure_future(asyncio.to_thread(service.store.add_documents, graph_id, records, vectors, taxonomy,
+                                                   checkpoint))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        cancelled.set()
         try:
-            await asyncio.to_thread(service.store.save, graph_id, kg)
-        except GraphTooLarge as e:
-            raise InputTooLong(str(e)) from None
-        await ctx.report(total, total, "saved")
-    nodes, edges = kg.summary_counts()
-    classes = sorted(d["label"] if len(d.get("path", [])) < 2 else " > ".join(d["path"])
-                     for _, d in kg.graph.nodes(data=True) if d["kind"] == "class")
-    return BuildOntologyResult(graph=graph_id, resource=f"graph://{graph_id}", documents=len(kg.records),
-                               added=len(records) - len(replaced), replaced=len(replaced), nodes=nodes, edges=edges,
-                               classes=classes,
-                               top_entities=[TopEntity(**t) for t in navigate.top_entities(kg)],
-                               relation_types=navigate.relation_counts(kg))
+            await task
+        except BaseException:  # noqa: BLE001 - the rollback's BuildCancelled, or whatever ended it
+            pass
+        raise
+    except GraphTooLarge as e:
+        raise InputTooLong(str(e)) from None
 
 
-def _resolve(kg: KnowledgeGraph, index: navigate.Index, graph_id: str, name: str) -> list[str]:
-    ids = navigate.find(kg, index, name)
+def _first(reader, graph_id: str, name: str) -> str:
+    ids = navigate.stored_find(reader, name)
     if not ids:
         raise UnknownEntity(f"no entity {name!r} in graph {graph_id!r}: call graph_search to find its name")
-    return ids
+    return ids[0]
 
 
 async def graph_neighbors(ctx: ToolContext, graph: str, entity: str, depth: int = 1, relation: str | None = None,
                           limit: int = 20) -> GraphNeighborsResult:
-    kg = await _service(ctx).load(graph)
-    ids = _resolve(kg, navigate.Index.of(kg), graph, entity)
-    found, total = navigate.neighbors(kg, ids[0], min(depth, 3), relation, min(limit, MAX_RESULTS))
-    return GraphNeighborsResult(graph=graph, entity=EntityCard(**navigate.entity_card(kg, ids[0])),
-                                neighbors=found, total=total, other_matches=ids[1:6])  # type: ignore[arg-type]
+    def run(reader):
+        ids = navigate.stored_find(reader, entity)
+        if not ids:
+            raise UnknownEntity(f"no entity {entity!r} in graph {graph!r}: call graph_search to find its name")
+        kg = navigate.bounded(reader, ids[:1], min(depth, 3), relation)
+        found, total = navigate.neighbors(kg, ids[0], min(depth, 3), relation, min(limit, MAX_RESULTS))
+        return GraphNeighborsResult(graph=graph, entity=EntityCard(**navigate.entity_card(kg, ids[0])),
+                                    neighbors=found, total=total, other_matches=ids[1:6])  # type: ignore[arg-type]
+
+    return await _service(ctx).read(graph, run)
 
 
 async def graph_path(ctx: ToolContext, graph: str, source: str, target: str) -> GraphPathResult:
-    kg = await _service(ctx).load(graph)
-    index = navigate.Index.of(kg)
-    a, b = _resolve(kg, index, graph, source)[0], _resolve(kg, index, graph, target)[0]
-    hops = navigate.shortest_path(kg, a, b)
-    return GraphPathResult(graph=graph, source=EntityCard(**navigate.entity_card(kg, a)),
-                           target=EntityCard(**navigate.entity_card(kg, b)), found=hops is not None,
-                           hops=hops or [])  # type: ignore[arg-type]
+    def run(reader):
+        a, b = _first(reader, graph, source), _first(reader, graph, target)
+        kg = navigate.bounded(reader, [a], 6, stop=b)
+        if b not in kg.graph:
+            kg.graph.add_node(b, **reader.nodes([b])[b])
+        hops = navigate.shortest_path(kg, a, b)
+        return GraphPathResult(graph=graph, source=EntityCard(**navigate.entity_card(kg, a)),
+                               target=EntityCard(**navigate.entity_card(kg, b)), found=hops is not None,
+                               hops=hops or [])  # type: ignore[arg-type]
+
+    return await _service(ctx).read(graph, run)
 
 
 async def graph_subgraph(ctx: ToolContext, graph: str, entities: list[str], limit: int = 50) -> GraphSubgraphResult:
@@ -241,48 +335,60 @@ async def graph_subgraph(ctx: ToolContext, graph: str, entities: list[str], limi
         raise InvalidInput("entities is empty: name at least two entities")
     if len(entities) > MAX_RESULTS:
         raise InputTooLong(f"entities has {len(entities)} names; the limit is {MAX_RESULTS}")
-    kg = await _service(ctx).load(graph)
-    index = navigate.Index.of(kg)
-    ids, unknown = [], []
-    for name in entities:
-        found = navigate.find(kg, index, name)
-        if not found:
-            unknown.append(name)
-        elif found[0] not in ids:
-            ids.append(found[0])
-    nodes, edges, total = navigate.subgraph(kg, ids, min(limit, MAX_RESULTS))
-    return GraphSubgraphResult(graph=graph, nodes=nodes, edges=edges, total_edges=total,  # type: ignore[arg-type]
-                               unknown=unknown)
+
+    def run(reader):
+        ids, unknown = [], []
+        for name in entities:
+            found = navigate.stored_find(reader, name)
+            if not found:
+                unknown.append(name)
+            elif found[0] not in ids:
+                ids.append(found[0])
+        kg = navigate.among(reader, ids)
+        nodes, edges, total = navigate.subgraph(kg, ids, min(limit, MAX_RESULTS))
+        return GraphSubgraphResult(graph=graph, nodes=nodes, edges=edges, total_edges=total,  # type: ignore[arg-type]
+                                   unknown=unknown)
+
+    return await _service(ctx).read(graph, run)
 
 
 async def graph_search(ctx: ToolContext, graph: str, query: str, limit: int = 10) -> GraphSearchResult:
     if not query.strip():
         raise InvalidInput("query is empty: give a name, an alias or a description")
     service = _service(ctx)
-    kg = await service.load(graph)
     limit = min(limit, MAX_RESULTS)
-    hits = navigate.lexical_search(kg, navigate.Index.of(kg), query, limit)
+    hits, nodes = await service.read(graph, navigate.stored_search, query, limit)
     if not hits:
-        hits = await _embedding_search(ctx, service, graph, kg, query, limit)
-    matches = [SearchMatch(**navigate.entity_card(kg, n), score=round(s, 3), match=how) for n, s, how in hits]
+        hits, nodes = await _embedding_search(ctx, service, graph, query, limit)
+
+    def card(n: str) -> dict[str, Any]:
+        d = nodes[n]
+        return {"id": n, "name": d["label"], "type": d["type"], "aliases": d["aliases"][:5],
+                "mentions": d["mentions"], "documents": d["documents"]}
+
+    matches = [SearchMatch(**card(n), score=round(s, 3), match=how) for n, s, how in hits if n in nodes]
     return GraphSearchResult(graph=graph, matches=matches)
 
 
-async def _embedding_search(ctx: ToolContext, service: GraphService, graph: str, kg: KnowledgeGraph, query: str,
-                            limit: int) -> list[tuple[str, float, str]]:
+async def _embedding_search(ctx: ToolContext, service: GraphService, graph: str, query: str,
+                            limit: int) -> tuple[list[tuple[str, float, str]], dict]:
+    """Nearest stored surface-form vectors (each form was embedded once, when its document was added)."""
     model = ctx.engine.entry(ctx.defaults.embed_model).id
-    cached = service._name_vectors.get(graph)
-    if cached is None or cached[0] is not kg:  # a rebuilt or reloaded graph is a new object
-        ids = kg.entity_ids()
-        if not ids:
-            return []
-        out = await embed_texts(ctx, model, [kg.graph.nodes[n]["label"] for n in ids])
-        cached = (kg, ids, out.vectors.float().numpy())
-        service._name_vectors[graph] = cached
-        while len(service._name_vectors) > 8:
-            service._name_vectors.popitem(last=False)
-    _, ids, matrix = cached
     q = (await ctx.engine.embed(model, [query])).vectors.float().numpy()[0]
-    sims = matrix @ q / np.maximum(np.linalg.norm(matrix, axis=1) * np.linalg.norm(q), 1e-12)
-    order = np.argsort(-sims)[:limit]
-    return [(ids[i], float(sims[i]), "embedding") for i in order if sims[i] > 0.2]
+    q = q / max(float(np.linalg.norm(q)), 1e-12)
+
+    def run(reader):
+        stored = reader.vectors()
+        if stored is None:
+            return [], {}
+        ids, matrix = stored
+        sims = matrix @ q
+        best: dict[str, float] = {}
+        for i in np.argsort(-sims).tolist():
+            if sims[i] <= 0.2 or len(best) >= limit:
+                break
+            best.setdefault(ids[i], float(sims[i]))
+        hits = [(n, s, "embedding") for n, s in best.items()]
+        return hits, reader.nodes(best)
+
+    return await service.read(graph, run)

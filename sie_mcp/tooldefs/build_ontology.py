@@ -23,10 +23,12 @@ def arguments(limits: Limits) -> type[Arguments]:
             description="[{id, text}]")] = None
         labels: Annotated[list[Label] | None, Field(
             description="Entity types, e.g. ['person', 'company']")] = None
-        model: Annotated[str | None, Field(description="Entity model (default spaCy)")] = None
+        model: Annotated[str | None, Field(description="Entity model: spaCy, GLiNER (labels = types)")] = None
         graph: Annotated[str | None, Field(max_length=64, pattern=GRAPH_ID_PATTERN,
                                            description="Graph to add to")] = None
         taxonomy: Annotated[Taxonomy(limits) | None, Field(description="Category tree for types")] = None
+        relations: Annotated[list[Label] | None, Field(max_length=limits.max_labels,
+                                                       description="Relation names to keep")] = None
 
         model_config = ConfigDict(arbitrary_types_allowed=True,
                                   json_schema_extra=cast(Any, {"anyOf": exactly_one("texts", "documents")}))

@@ -140,6 +140,13 @@ spec:
               value: {{ and .Values.auth.enabled .Values.auth.metrics | quote }}
             - name: SIE_DATA_DIR
               value: {{ .Values.data.mountPath | quote }}
+            {{- with .Values.data.graphStore.existingSecret }}
+            - name: SIE_GRAPH_STORE
+              valueFrom:
+                secretKeyRef:
+                  name: {{ . | quote }}
+                  key: {{ $.Values.data.graphStore.secretKey | quote }}
+            {{- end }}
             - name: HF_HOME
               value: {{ printf "%s/hf" .Values.modelCache.mountPath | quote }}
             {{- if .Values.catalog.models }}

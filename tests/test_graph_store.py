@@ -1,0 +1,262 @@
+"""The database graph store, on SQLite and on a real PostgreSQL server (tests/pg_server.py): a refused, a cancelled
+and a failing build each leave the graph exactly as it was and the next build works; two processes building one
+graph at once keep every document; a restart keeps everything; an old JSON graph is imported once; readers see a
+snapshot; incremental builds in any order or split equal a one-shot build.
+
+Records are made by hand (mentions and co-occurrence, no model): what is tested is the store, not extraction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ontology.graph import DocRecord, KnowledgeGraph, extract
+from ontology.inputs import Mention, ParsedDoc
+from ontology.store import BuildCancelled, GraphStore, GraphTooLarge
+from tests.pg_server import PostgresServer, pg_bin
+
+NAMES = [("PERSON", "Amara Brandt"), ("ORG", "Northwind"), ("GPE", "Oslo"), ("PERSON", "Brandt"),
+         ("ORG", "Kestrel Labs"), ("GPE", "Bergen"), ("PERSON", "Tomas Veld"), ("ORG", "KL")]
+
+
+def record(i: int) -> DocRecord:
+    """Document i: two sentences, each naming two or three of NAMES (deterministic)."""
+    text, mentions, sentences = "", [], []
+    for s in range(2):
+        picks = [NAMES[(i + s + k * 3) % len(NAMES)] for k in range(2 + (i + s) % 2)]
+        start = len(text)
+        for k, (label, name) in enumerate(picks):
+            text += " and " if k else ""
+            mentions.append(Mention(len(text), len(text) + len(name), name, label))
+            text += name
+        text += f" met {i}."
+        sentences.append((start, len(text)))
+        text += " "
+    return extract(ParsedDoc(f"d{i:03d}", text, tuple(sentences), tuple(mentions)))
+
+
+def vectors_for(records: list[DocRecord]) -> dict[str, np.ndarray]:
+    """A fixed pseudo-random vector per text (no two texts similar: resolution merges by its rules only)."""
+    out = {}
+    for r in records:
+        for m in r.mentions:
+            seed = int(hashlib.sha1(m[1].encode()).hexdigest()[:8], 16)
+            out[m[1]] = np.random.default_rng(seed).standard_normal(64).astype(np.float32)
+    return out
+
+
+def add(store: GraphStore, graph: str, records: list[DocRecord], **kw) -> tuple[int, int]:
+    return store.add_documents(graph, records, vectors_for(records), **kw)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL server binaries missing: scripts/install_postgres.sh installs them")
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "graphs")
+    return request.getfixturevalue("postgres").database("t" + uuid.uuid4().hex[:10])
+
+
+def snapshot(store: GraphStore, graph: str) -> tuple:
+    info = store.info(graph)
+    return (info.version, info.bytes) if info else None, store.read_text(graph) if info else None
+
+
+def test_refused_cancelled_and_failing_builds_leave_the_graph_as_it_was(location):
+    store = GraphStore(location)
+    add(store, "g", [record(i) for i in range(3)])
+    before = snapshot(store, "g")
+    big = [record(i) for i in range(3, 40)]
+    store.max_bytes = store.info("g").bytes + 2000
+    with pytest.raises(GraphTooLarge):
+        add(store, "g", big)
+    assert snapshot(store, "g") == before
+    store.max_bytes = 1 << 30
+
+    def cancel():
+        raise BuildCancelled("cancelled")
+
+    with pytest.raises(BuildCancelled):
+        add(store, "g", big, checkpoint=cancel)
+    assert snapshot(store, "g") == before
+
+    def fail():
+        raise RuntimeError("disk gone")
+
+    with pytest.raises(RuntimeError):
+        add(store, "g", [record(0), *big], checkpoint=fail)  # a replacement too: rolled back with the rest
+    assert snapshot(store, "g") == before
+    # a new graph refused leaves no graph behind
+    store.max_bytes = 100
+    with pytest.raises(GraphTooLarge):
+        add(store, "fresh", [record(1)])
+    assert not store.exists("fresh") and [i.id for i in store.list()] == ["g"]
+    store.max_bytes = 1 << 30
+    assert add(store, "g", [record(3)]) == (1, 0)  # the next build works
+    assert store.reader("g").__enter__().documents() == 4
+    store.close()
+
+
+def test_incremental_any_order_or_split_equals_one_shot(location):
+    store = GraphStore(location)
+    records = [record(i) for i in range(12)]
+    add(store, "once", records)
+    for r in reversed(records):
+        add(store, "one_by_one", [r])
+    add(store, "split", records[5:])
+    add(store, "split", records[:5])
+    once = store.load("once").to_json()
+    for other in ("one_by_one", "split"):
+        assert store.load(other).to_json() == once
+    # and what the store derives equals deriving from the records at once
+    direct = KnowledgeGraph()
+    direct.add(records)
+    direct.rebuild(vectors_for(records))
+    assert store.load("once").to_json()["nodes"] == direct.to_json()["nodes"]
+    assert store.load("once").to_json()["edges"] == direct.to_json()["edges"]
+    # replacing a document equals never having had its old version
+    add(store, "split", [record(2)])
+    assert store.load("split").to_json() == once
+    store.close()
+
+
+def test_readers_see_a_snapshot(location):
+    store = GraphStore(location)
+    add(store, "g", [record(0)])
+    with store.reader("g") as r:
+        before = r.documents(), r.edge_keys()
+        t = threading.Thread(target=add, args=(store, "g", [record(i) for i in range(1, 6)]))
+        t.start()
+        t.join()
+        assert (r.documents(), r.edge_keys()) == before
+    with store.reader("g") as r:
+        assert r.documents() == 6
+    store.close()
+
+
+WRITER = """
+import sys
+from tests.test_graph_store import add, record
+from ontology.store import GraphStore
+store = GraphStore(sys.argv[1])
+for i in range(int(sys.argv[2]), int(sys.argv[3])):
+    add(store, "shared", [record(i)])
+"""
+
+
+def test_two_processes_building_one_graph_keep_every_document(location):
+    root = str(Path(__file__).resolve().parent.parent)
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, location, str(a), str(a + 25)], cwd=root,
+                              stderr=subprocess.PIPE, text=True) for a in (0, 25)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    store = GraphStore(location)
+    with store.reader("shared") as r:
+        assert r.documents() == 50
+    assert store.load("shared").to_json()["sie_kg"]["records"][-1]["doc"] == "d049"
+    # the same documents built by one writer: the same graph
+    add(store, "single", [record(i) for i in range(50)])
+    assert store.load("single").to_json()["nodes"] == store.load("shared").to_json()["nodes"]
+    store.close()
+
+
+READER = """
+import json, sys
+from ontology.store import GraphStore
+store = GraphStore(sys.argv[1])
+print(json.dumps([store.read_text("g"), [i.id for i in store.list()]]))
+"""
+
+
+def test_restart_keeps_everything(location):
+    store = GraphStore(location)
+    add(store, "g", [record(i) for i in range(8)])
+    add(store, "h", [record(1)])
+    expected = store.read_text("g")
+    store.close()
+    root = str(Path(__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-c", READER, location], capture_output=True, text=True, check=True,
+                         cwd=root)
+    text, ids = json.loads(out.stdout)
+    assert text == expected and ids == ["g", "h"]
+
+
+def test_old_json_graph_is_imported_once(tmp_path):
+    records = [record(i) for i in range(6)]
+    old = KnowledgeGraph()
+    old.add(records)
+    old.rebuild(vectors_for(records))
+    folder = tmp_path / "graphs"
+    folder.mkdir()
+    (folder / "legacy.json").write_text(json.dumps(old.to_json()))
+    store = GraphStore(folder)
+    assert store.exists("legacy") and not (folder / "legacy.json").exists()
+    assert (folder / "legacy.json.imported").exists()
+    back = store.load("legacy")
+    assert back.to_json()["nodes"] == old.to_json()["nodes"] and back.to_json()["edges"] == old.to_json()["edges"]
+    store.close()
+    (folder / "legacy.json.imported").rename(folder / "kept.json.imported")
+    again = GraphStore(folder)  # opened again: nothing imported twice, the graph still there
+    assert [i.id for i in again.list()] == ["legacy"]
+    add(again, "legacy", [record(7)])  # and it takes new documents
+    with again.reader("legacy") as r:
+        assert r.documents() == 7
+    again.close()
+
+
+def test_bounds_evict_oldest_and_expired(tmp_path):
+    store = GraphStore(tmp_path, max_graphs=2)
+    for name in ("one", "two", "three"):
+        add(store, name, [record(1)])
+    assert [i.id for i in store.list()] == ["three", "two"]
+    store.ttl_s = 0.0
+    assert store.list() == [] and not store.exists("two")
+    store.close()
+
+
+def test_one_document_resolves_only_the_forms_it_touches(tmp_path, monkeypatch):
+    """Incremental cost without a clock: adding a document resolves its own forms and the stored forms they could
+    join, however large the graph is (here 400 other entities), and reads only the new forms' vectors."""
+    import ontology.store as store_module
+
+    sizes: list[int] = []
+    real = store_module.resolve
+    monkeypatch.setattr(store_module, "resolve",
+                        lambda forms, *a, **k: sizes.append(len(forms)) or real(forms, *a, **k))
+
+    def doc(i: int, names: list[tuple[str, str]]) -> DocRecord:
+        text, mentions = "", []
+        for k, (label, name) in enumerate(names):
+            text += " and " if k else ""
+            mentions.append(Mention(len(text), len(text) + len(name), name, label))
+            text += name
+        text += " met."
+        return extract(ParsedDoc(f"u{i}", text, ((0, len(text)),), tuple(mentions)))
+
+    store = GraphStore(tmp_path)
+    big = [doc(i, [("PERSON", f"Person{i} Surname{i}"), ("ORG", f"Company{i} Holdings"), ("GPE", f"Town{i}")])
+           for i in range(200)]
+    add(store, "g", big[:100])
+    add(store, "g", big[100:])
+    sizes.clear()
+    add(store, "g", [doc(999, [("PERSON", "Newcomer Person"), ("ORG", "Company7 Holdings"), ("GPE", "Town3")])])
+    assert sizes and max(sizes) <= 6, sizes  # the document's 3 forms and the 2 stored forms it names again
+    with store.reader("g") as r:
+        assert len(r.entity_rows()) == 601
+    store.close()

@@ -1,4 +1,4 @@
-"""Two `sie-mcp serve` processes building one graph at once, over HTTP, keep every document: on one data directory
+"""Two `sie-tools serve` processes building one graph at once, over HTTP, keep every document: on one data directory
 (SQLite) and on one PostgreSQL server (`--graph-store`). Each server gets its half of the documents in small calls,
 both halves sent at the same time; then either server answers with all of them."""
 

@@ -53,7 +53,8 @@ def test_health_ready_metrics(client):
 def test_tool_listing_in_mcp_and_openai_shapes(client):
     body = client.get("/v1/tools").json()
     names = [t["name"] for t in body["tools"]]
-    assert names == ["embed", "rerank", "extract_entities", "classify", "list_models", "index_documents", "search",
+    assert names == ["embed", "rerank", "extract_entities", "extract_relations", "extract", "classify", "list_models",
+                     "index_documents", "search",
                      "list_collections", "delete_collection", "build_ontology", "graph_search", "graph_neighbors",
                      "graph_path", "graph_subgraph"]
     fn = body["openai_functions"][0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,13 @@ def test_tools_selects_names_and_groups_and_refuses_unknown_names():
     with pytest.raises(ValueError) as refused:
         select(["serch"], declared)
     assert "'serch'" in str(refused.value) and "search" in str(refused.value) and "graphs" in str(refused.value)
+
+
+def test_declaring_the_tools_imports_no_torch():
+    """stdio answers `initialize` before torch is imported: the declarations (and what they import) stay light."""
+    code = "import sys; from sie_mcp.declare import surface; surface(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_an_unknown_tool_name_stops_the_server_at_startup(tmp_path):

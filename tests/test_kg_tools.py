@@ -44,8 +44,11 @@ def test_build_navigate_cancel_and_add(store):
         assert "acquired" in first.relation_types
         before = ctx.graphs.store.read_text("g")
         # a build cancelled while it runs leaves the graph exactly as it was
-        task = asyncio.ensure_future(build_ontology(ctx, documents=DOCS[1:], graph="g"))
-        await asyncio.sleep(0.05)
+        # (40 documents: on a quiet machine one small document is built in less than the wait)
+        many = [{"id": f"b{i}", "text": DOCS[1]["text"]} for i in range(40)]
+        task = asyncio.ensure_future(build_ontology(ctx, documents=many, graph="g"))
+        await asyncio.sleep(0.02)
+        assert not task.done()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -28,7 +28,8 @@ def server(surface_catalog):
 async def test_tools_are_listed_with_schemas_and_annotations(server):
     async with Client(server) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) == {"embed", "rerank", "extract_entities", "classify", "list_models", "index_documents",
+    assert set(tools) == {"embed", "rerank", "extract_entities", "extract_relations", "extract", "classify",
+                          "list_models", "index_documents",
                           "search", "list_collections", "delete_collection", "build_ontology", "graph_neighbors",
                           "graph_path", "graph_subgraph", "graph_search"}
     for tool in tools.values():

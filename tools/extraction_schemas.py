@@ -7,6 +7,9 @@ from pydantic import BaseModel, Field
 
 from tools.schemas import Score, ToolResult
 
+MAX_NAMES = 100  # labels, relation types, structures, or fields of one structure, per call
+MAX_NAME_CHARS = 200
+
 
 class SpanRef(BaseModel):
     text: str = Field(description="The span's text, exactly as in the input")

@@ -18,12 +18,11 @@ from engine.gliner2_decoding import SpanValue, TextResult
 from engine.models.gliner2_prompt import Field, Gliner2Schema, SchemaTask, TaskKind
 from engine.tasks import Task
 from tools.context import ToolContext, as_texts, tool_model
-from tools.extraction_schemas import ExtractResult, FieldValue, Relation, RelationsResult, SpanRef
+from tools.extraction_schemas import (MAX_NAME_CHARS, MAX_NAMES, ExtractResult, FieldValue, Relation, RelationsResult,
+                                      SpanRef)
 from tools.schemas import ClassifyResult, EntitiesResult, Entity, LabelScore
 
 DEFAULT_THRESHOLD = 0.5  # gliner2's
-MAX_NAMES = 100  # labels, relation types, structures, or fields of one structure, per call
-MAX_NAME_CHARS = 200
 CLASSIFY_TASK = "classification"  # the task name in the prompt for classify's flat labels
 DEFAULT_EXTRACT_MODEL = "gliner2-base-v1"
 

@@ -7,16 +7,16 @@ from pydantic import Field, StringConstraints
 from sie_mcp.declare import Arguments, ToolDeclaration
 from sie_mcp.tooldefs._types import READ_ONLY, ModelName, Texts
 from tools.context import Limits
-from tools.extraction_schemas import ExtractResult
-from tools.gliner2 import MAX_NAME_CHARS, MAX_NAMES
+from tools.extraction_schemas import MAX_NAME_CHARS, MAX_NAMES, ExtractResult
 
 FieldSpec = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS * 4)]
+StructureName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)]
 
 
 def arguments(limits: Limits) -> type[Arguments]:
     class ExtractArguments(Arguments):
         texts: Texts(limits)
-        schema_: Annotated[dict[str, Annotated[list[FieldSpec], Field(min_length=1, max_length=MAX_NAMES)]], Field(
+        schema_: Annotated[dict[StructureName, Annotated[list[FieldSpec], Field(min_length=1, max_length=MAX_NAMES)]], Field(
             alias="schema", min_length=1, max_length=MAX_NAMES,
             description="{structure: [field]}; field: name, name::str (one value), name::[a|b] (choice)")]
         model: ModelName("extract") = None

@@ -7,8 +7,7 @@ from pydantic import Field, StringConstraints
 from sie_mcp.declare import Arguments, ToolDeclaration
 from sie_mcp.tooldefs._types import READ_ONLY, ModelName, Texts
 from tools.context import Limits
-from tools.extraction_schemas import RelationsResult
-from tools.gliner2 import MAX_NAME_CHARS, MAX_NAMES
+from tools.extraction_schemas import MAX_NAME_CHARS, MAX_NAMES, RelationsResult
 
 RelationName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)]
 

@@ -30,7 +30,7 @@ TOOL = ToolDeclaration(
     handler="tools.gliner2:extract", arguments=arguments, result=ExtractResult,
     description="""
         Fill a schema from texts, e.g. {{"deal": ["buyer", "target", "price::str"]}}: per text, each
-        structure's instances with every field's values (text, offsets, score). GLiNER2 models. Limits:
+        structure's instances with every field's values (text, offsets, score). Limits:
         {max_texts} texts.""",
     signature="extract(texts, schema, model?, threshold?)",
     summary="per text `{structure: [{field: [{text, start, end, score}]}]}` for a schema such as "

@@ -28,7 +28,7 @@ TOOL = ToolDeclaration(
     handler="tools.gliner2:extract_relations", arguments=arguments, result=RelationsResult,
     description="""
         Who did what to whom: per text, each instance of the relation types you name, with head and tail
-        spans (text, offsets, score). GLiNER2 models. Limits: {max_texts} texts.""",
+        spans (text, offsets, score). Limits: {max_texts} texts.""",
     summary="per text, `{relation, head: {text, start, end, score}, tail: {…}}` for the relation types you name "
             "(GLiNER2, [docs/gliner.md](docs/gliner.md))",
     default_model="`gliner2-base-v1`")

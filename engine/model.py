@@ -17,12 +17,10 @@ from engine.attention import AttentionBackend
 from engine.batch import PackedBatch, pack
 from engine.errors import InvalidInput
 from engine.heads.specs import HEADS, Head, OutputSplit
-from engine.models.layers import AttentionContext
 from engine.runnable import ModelInfo
 from engine.tokenization import Encoded, PairTemplate, TextTokenizer
 from engine.weights import BackboneAndHead
 
-DEFAULT_MAX_BATCH_TOKENS = {"cpu": 8192, "cuda": 32768}
 
 
 @dataclass(frozen=True)
@@ -81,13 +79,9 @@ def plan_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int
 class LoadedModel(BackboneAndHead):
     def __init__(self, info: ModelInfo, backbone: nn.Module, head: nn.Module, tokenizer: TextTokenizer,
                  attention: AttentionBackend, position_offset: int = 0) -> None:
-        self.info = info
-        self.backbone = backbone
-        self.head = head
+        super().__init__(info, backbone, head, attention)
         self.tokenizer = tokenizer
-        self.attention = attention
         self.position_offset = position_offset
-        self.max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS.get(info.device.type, 8192)
         self._split = HEADS[Head(info.head)].split
 
     @property
@@ -102,9 +96,7 @@ class LoadedModel(BackboneAndHead):
     @torch.inference_mode()
     def forward(self, batch: PackedBatch) -> torch.Tensor:
         """Head output for a packed batch: [B, D] per sequence, [T, L] per token, or sparse [B, V]."""
-        batch = batch.to(self.info.device)
-        attn = AttentionContext(self.attention, self.attention.prepare(batch))
-        hidden = self.backbone(batch, attn)  # [T, C]
+        batch, hidden = self.encode(batch)  # [T, C]
         return self.head(hidden, batch)
 
     def split_output(self, out: torch.Tensor, batch: PackedBatch) -> list[torch.Tensor]:

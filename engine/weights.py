@@ -10,8 +10,14 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
+from engine.attention import AttentionBackend
+from engine.batch import PackedBatch
 from engine.errors import ModelLoadError
+from engine.models.layers import AttentionContext
 from engine.runnable import ModelInfo
+
+# Real tokens per forward batch when the settings name no budget.
+DEFAULT_MAX_BATCH_TOKENS = {"cpu": 8192, "cuda": 32768}
 
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -82,12 +88,25 @@ def weights_nbytes(*modules: nn.Module) -> int:
 
 
 class BackboneAndHead:
-    """`nbytes` and `move` of a `Runnable` whose weights are a backbone and a head module (LoadedModel,
-    GlinerModel): what the pool budgets and how it moves the model between its tiers."""
+    """A `Runnable` whose weights are a backbone and a head module (LoadedModel, GlinerModel, Gliner2Model):
+    what they share — construction, the backbone pass over a packed batch, and `nbytes`/`move` (what the
+    pool budgets and how it moves the model between its tiers)."""
 
     backbone: nn.Module
     head: nn.Module
     info: ModelInfo
+
+    def __init__(self, info: ModelInfo, backbone: nn.Module, head: nn.Module, attention: AttentionBackend) -> None:
+        self.info = info
+        self.backbone = backbone
+        self.head = head
+        self.attention = attention
+        self.max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS.get(info.device.type, 8192)
+
+    def encode(self, batch: PackedBatch) -> tuple[PackedBatch, torch.Tensor]:
+        """The batch on the model's device and the backbone's hidden states for it: [T, C]."""
+        batch = batch.to(self.info.device)
+        return batch, self.backbone(batch, AttentionContext(self.attention, self.attention.prepare(batch)))
 
     def nbytes(self) -> int:
         """Bytes held by parameters and buffers; a tensor both modules share (a tied decoder) counts once."""

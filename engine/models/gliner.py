@@ -43,7 +43,7 @@ from engine.batch import PackedBatch, pack
 from engine.errors import InvalidInput, ModelLoadError, UnsupportedArchitecture
 from engine.loading import LoadOptions, resolve_dtype
 from engine.models.conversion import convert_state_dict
-from engine.models.layers import AttentionContext, Linear, pack_linear_weights
+from engine.models.layers import Linear, pack_linear_weights
 from engine.registry import resolve
 from engine.runnable import ModelInfo
 from engine.tasks import Task
@@ -56,7 +56,6 @@ WORD_PATTERN = re.compile(r"\w+(?:[-_]\w+)*|\S")
 BACKBONE_PREFIX = "token_rep_layer.bert_layer.model."
 SPAN_MODES = ("markerV0", "token_level")
 BACKBONE_FAMILIES = ("deberta_v2", "modernbert")  # engine.models modules GLiNER runs on
-DEFAULT_MAX_BATCH_TOKENS = {"cpu": 8192, "cuda": 32768}
 
 
 @dataclass(frozen=True)
@@ -371,13 +370,9 @@ class GlinerModel(BackboneAndHead):
 
     def __init__(self, info: ModelInfo, cfg: GlinerConfig, backbone: nn.Module, head: GlinerHead,
                  front: GlinerFront, attention: AttentionBackend) -> None:
-        self.info = info
+        super().__init__(info, backbone, head, attention)
         self.cfg = cfg
-        self.backbone = backbone
-        self.head = head
         self._front = front
-        self.attention = attention
-        self.max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS.get(info.device.type, 8192)
 
     @property
     def front(self) -> GlinerFront:
@@ -399,8 +394,7 @@ class GlinerModel(BackboneAndHead):
     @torch.inference_mode()
     def forward(self, batch: GlinerBatch) -> list[torch.Tensor]:
         device = self.info.device
-        packed = batch.packed.to(device)
-        hidden = self.backbone(packed, AttentionContext(self.attention, self.attention.prepare(packed)))  # [T, C]
+        _, hidden = self.encode(batch.packed)  # [T, C]
         hidden = torch.cat([hidden, hidden.new_zeros(1, hidden.shape[1])])  # row T: a word with no token
         word_rows = batch.word_rows.to(device)
         labels = hidden[batch.label_rows.to(device)]

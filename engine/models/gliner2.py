@@ -38,7 +38,7 @@ from engine.loading import LoadOptions, resolve_dtype
 from engine.models.conversion import convert_state_dict
 from engine.models.gliner import SpanMarkerV0, _max_length
 from engine.models.gliner2_prompt import Gliner2Front, Gliner2Item
-from engine.models.layers import AttentionContext, Linear, pack_linear_weights
+from engine.models.layers import Linear, pack_linear_weights
 from engine.registry import resolve
 from engine.runnable import ModelInfo
 from engine.tasks import Task
@@ -50,7 +50,6 @@ CONFIG_FILE = "config.json"
 ENCODER_CONFIG = Path("encoder_config") / "config.json"
 BACKBONE_PREFIX = "encoder."
 MAX_COUNT = 20  # count_pred's classes and count_embed's step embeddings
-DEFAULT_MAX_BATCH_TOKENS = {"cpu": 8192, "cuda": 32768}
 
 
 @dataclass(frozen=True)
@@ -223,13 +222,9 @@ class Gliner2Model(BackboneAndHead):
 
     def __init__(self, info: ModelInfo, cfg: Gliner2Config, backbone: nn.Module, head: Gliner2Head,
                  front: Gliner2Front, attention: AttentionBackend) -> None:
-        self.info = info
+        super().__init__(info, backbone, head, attention)
         self.cfg = cfg
-        self.backbone = backbone
-        self.head = head
         self._front = front
-        self.attention = attention
-        self.max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS.get(info.device.type, 8192)
 
     @property
     def front(self) -> Gliner2Front:
@@ -241,8 +236,7 @@ class Gliner2Model(BackboneAndHead):
     @torch.inference_mode()
     def forward(self, batch: Gliner2Batch) -> list[Gliner2Output]:
         device = self.info.device
-        packed = batch.packed.to(device)
-        hidden = self.backbone(packed, AttentionContext(self.attention, self.attention.prepare(packed)))  # [T, D]
+        _, hidden = self.encode(batch.packed)  # [T, D]
         offsets, o = [], 0
         for it in batch.items:
             offsets.append(o)

@@ -33,7 +33,7 @@ from engine.catalog import Catalog, CatalogEntry  # noqa: E402
 from engine.engine import Engine  # noqa: E402
 from engine.pool import PoolConfig  # noqa: E402
 from engine.scheduler import SchedulerConfig  # noqa: E402
-from tests.gliner_fixtures import REF_PYTHON, WORDS, build_tokenizer, deberta_v3, gliner_config, run_reference  # noqa: E402
+from tests.gliner_fixtures import REF_PYTHON, ReferenceWorker, WORDS, build_tokenizer, deberta_v3, gliner_config, run_reference  # noqa: E402
 
 LABELS = ["person", "company", "city", "product"]
 # Random weights put span probabilities anywhere: the threshold is this quantile of them on a few of the texts
@@ -60,29 +60,6 @@ def build_checkpoint(work: Path, texts: list[str]) -> tuple[Path, float]:
     return out / "model", threshold
 
 
-class Reference:
-    def __init__(self, model_dir: Path, texts: list[str], threshold: float, threads: int, work: Path) -> None:
-        spec = work / "bench_texts.json"
-        spec.write_text(json.dumps({"texts": texts, "labels": LABELS, "threshold": threshold}))
-        self.proc = subprocess.Popen([str(REF_PYTHON), str(ROOT / "bench" / "gliner_ref_worker.py"), str(model_dir),
-                                      str(spec), str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                                                     "TOKENIZERS_PARALLELISM": "false", "PATH": "/usr/bin:/bin"})
-        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
-
-    def run(self, batch_size: int) -> tuple[float, int]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(f"run {batch_size}\n")
-        self.proc.stdin.flush()
-        seconds, entities = self.proc.stdout.readline().split()
-        return float(seconds), int(entities)
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=60)
-
-
 async def main_async(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     texts = make_texts(args.texts)
@@ -96,7 +73,8 @@ async def main_async(args: argparse.Namespace) -> None:
                                  dtype=dtype))
     engine = Engine(catalog, PoolConfig(device="cpu"), SchedulerConfig(request_timeout_s=3600))
     await engine.start(preload=[f"ours-{d}" for d in args.dtypes])
-    ref = Reference(model_dir, texts, threshold, args.threads, work)
+    ref = ReferenceWorker(REF_PYTHON, ROOT / "bench" / "gliner_ref_worker.py", model_dir, texts, LABELS, threshold,
+                          work, str(args.threads))
 
     async def ours(model_id: str) -> tuple[float, int]:
         t0 = time.perf_counter()

@@ -43,7 +43,7 @@ from engine.engine import Engine  # noqa: E402
 from engine.models.gliner2 import Gliner2Model  # noqa: E402
 from engine.pool import PoolConfig  # noqa: E402
 from engine.scheduler import SchedulerConfig  # noqa: E402
-from tests.gliner_fixtures import REF2_PYTHON, WORDS, build_tokenizer, deberta_v3, run_gliner2_reference  # noqa: E402
+from tests.gliner_fixtures import REF2_PYTHON, ReferenceWorker, WORDS, build_tokenizer, deberta_v3, run_gliner2_reference  # noqa: E402
 from tools.gliner2 import entities_schema  # noqa: E402
 
 LABELS = ["person", "company", "city", "product"]
@@ -92,31 +92,6 @@ def build_checkpoint(work: Path, texts: list[str], tiny: bool) -> tuple[Path, fl
     return out / "model", torch.load(out / "ref.pt")["runs"]["entities"]["threshold"]
 
 
-class Reference:
-    def __init__(self, model_dir: Path, texts: list[str], threshold: float, threads: int, dtype: str,
-                 work: Path) -> None:
-        spec = work / "bench_texts.json"
-        spec.write_text(json.dumps({"texts": texts, "labels": LABELS, "threshold": threshold}))
-        self.proc = subprocess.Popen([str(REF2_PYTHON), str(ROOT / "bench" / "gliner2_ref_worker.py"),
-                                      str(model_dir), str(spec), str(threads), dtype],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                                          "TOKENIZERS_PARALLELISM": "false", "PATH": "/usr/bin:/bin"})
-        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
-
-    def run(self, batch_size: int) -> tuple[float, int]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(f"run {batch_size}\n")
-        self.proc.stdin.flush()
-        seconds, entities = self.proc.stdout.readline().split()
-        return float(seconds), int(entities)
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=60)
-
-
 def linear_flops(model: Gliner2Model, tokens: int) -> float:
     """2 x tokens x the backbone's linear-layer parameters (the GEMMs that dominate a pass)."""
     params = sum(m.weight.numel() for m in model.backbone.modules() if isinstance(m, torch.nn.Linear))
@@ -137,7 +112,8 @@ async def main_async(args: argparse.Namespace) -> None:
                                  dtype=dtype))
     engine = Engine(catalog, PoolConfig(device="cpu"), SchedulerConfig(request_timeout_s=3600))
     await engine.start(preload=[f"ours-{d}" for d in dtypes])
-    refs = {d: Reference(model_dir, texts, threshold, args.threads, d, work) for d in dtypes}
+    refs = {d: ReferenceWorker(REF2_PYTHON, ROOT / "bench" / "gliner2_ref_worker.py", model_dir, texts, LABELS,
+                               threshold, work, str(args.threads), d) for d in dtypes}
     schema = entities_schema(LABELS)
 
     async def ours(model_id: str) -> tuple[float, int]:

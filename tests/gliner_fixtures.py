@@ -100,3 +100,31 @@ def run_gliner2_reference(spec: dict, work: Path, timeout: float = 600) -> Path:
         raise RuntimeError(f"the gliner2 reference failed:\n{done.stderr[-4000:]}")
     (work / "reference.log").write_text(done.stderr)
     return Path(spec["out"])
+
+
+class ReferenceWorker:
+    """A benchmark's reference library in its own venv, kept running: `run N` timed passes over the texts the
+    worker script read at start (bench/gliner_ref_worker.py, bench/gliner2_ref_worker.py), answered with
+    `seconds entities`."""
+
+    def __init__(self, python: Path, script: Path, model_dir: Path, texts: list[str], labels: list[str],
+                 threshold: float, work: Path, *extra: str) -> None:
+        spec = work / "bench_texts.json"
+        spec.write_text(json.dumps({"texts": texts, "labels": labels, "threshold": threshold}))
+        self.proc = subprocess.Popen([str(python), str(script), str(model_dir), str(spec), *extra],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                                          "TOKENIZERS_PARALLELISM": "false", "PATH": "/usr/bin:/bin"})
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
+
+    def run(self, batch_size: int) -> tuple[float, int]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"run {batch_size}\n")
+        self.proc.stdin.flush()
+        seconds, entities = self.proc.stdout.readline().split()
+        return float(seconds), int(entities)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)

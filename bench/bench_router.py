@@ -48,7 +48,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from sie_mcp.router import Pool, RouterConfig, find_haproxy, render_haproxy, render_map  # noqa: E402
-from tests.serve import free_port, serve  # noqa: E402  (the same server starter the tests use)
+from tests.serve import free_port, serve, wait_until_ok  # noqa: E402  (the same server starter the tests use)
 
 CORPUS = [json.loads(line) for line in (ROOT / "bench" / "data" / "corpus.jsonl").read_text().splitlines()]
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
@@ -101,16 +101,8 @@ def haproxy(config: Path, metrics_port: int):
     proc = subprocess.Popen([find_haproxy(), "-db", "-f", str(config)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{metrics_port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("haproxy did not start")
-            time.sleep(0.1)
+        wait_until_ok(f"http://127.0.0.1:{metrics_port}/healthz", proc, time.monotonic() + 20,
+                      "haproxy did not start", poll_s=0.1)
         yield proc
     finally:
         proc.terminate()

@@ -41,6 +41,21 @@ class Server:
         return 0.0
 
 
+def wait_until_ok(url: str, proc: subprocess.Popen, deadline: float, what: str, log: Path | None = None,
+                  headers: dict[str, str] | None = None, poll_s: float = 0.2) -> None:
+    """Poll `url` until it answers 200; a RuntimeError naming `what` (with `log`'s text) if `proc` exits first
+    or the monotonic `deadline` passes."""
+    while True:
+        try:
+            if httpx.get(url, timeout=1, headers=headers).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what}" + (f":\n{log.read_text()}" if log is not None else ""))
+        time.sleep(poll_s)
+
+
 @contextmanager
 def serve(catalog: Path | None, log_dir: Path, *args: str, env: dict[str, str] | None = None,
           host: str = "127.0.0.1", port: int | None = None, inherit_sie_env: bool = True, cwd: Path | None = None,
@@ -62,17 +77,9 @@ def serve(catalog: Path | None, log_dir: Path, *args: str, env: dict[str, str] |
         proc = subprocess.Popen([SIE, "serve", "--transport", "http", "--host", host, "--port", str(port), *args],
                                 stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=cwd)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
     try:
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1, headers=ready_headers).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not become ready:\n{log.read_text()}")
-            time.sleep(0.2)
+        wait_until_ok(f"{url}/readyz", proc, time.monotonic() + timeout_s, "server did not become ready", log,
+                      ready_headers)
         yield Server(url, proc, log, port)
     finally:
         if proc.poll() is None:

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from sie_mcp.router import RETRYABLE_TOOLS, Pool, RouterConfig, find_haproxy, render_haproxy, render_map
-from tests.serve import SIE, free_port
+from tests.serve import SIE, free_port, wait_until_ok
 
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
@@ -53,16 +53,8 @@ def router(tmp_path: Path, *args: str) -> Iterator[tuple[str, str, subprocess.Po
                                  "--metrics-listen", f"127.0.0.1:{metrics}", *args], stdout=out,
                                 stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{metrics}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"router did not start:\n{log.read_text()}")
-            time.sleep(0.1)
+        wait_until_ok(f"http://127.0.0.1:{metrics}/healthz", proc, time.monotonic() + 30, "router did not start",
+                      log, poll_s=0.1)
         yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics}", proc
     finally:
         if proc.poll() is None:
@@ -286,15 +278,7 @@ def replicas(make_hf_model, tmp_path_factory) -> Iterator[list[tuple[str, subpro
         try:
             deadline = time.monotonic() + 180
             for (addr, proc), log in zip(procs, logs, strict=True):
-                while True:
-                    try:
-                        if httpx.get(f"http://{addr}/readyz", timeout=1).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"replica {addr} did not become ready:\n{log.read_text()}")
-                    time.sleep(0.2)
+                wait_until_ok(f"http://{addr}/readyz", proc, deadline, f"replica {addr} did not become ready", log)
             yield procs
         finally:
             for _, proc in procs:

@@ -31,7 +31,7 @@ from typing import Any
 import networkx as nx
 
 from ontology.inputs import Mention, ParsedDoc
-from ontology.relations import TYPED, Relation, _evidence, co_occurrences, sentence_of, typed_facts
+from ontology.relations import CO_OCCURRENCE, TYPED, Relation, _evidence, co_occurrences, sentence_of, typed_facts
 from ontology.resolution import DEFAULT_THRESHOLD, Entity, Form, _display, family, resolve
 
 # Types that are values rather than things: spaCy finds them, a graph of them is noise.
@@ -131,7 +131,7 @@ def group_relation(grouped: dict, kinds: dict, a: str, b: str, rel: str, kind: s
     co-occurrence stored once per pair from the smaller id, one count per sentence."""
     if a == b:
         return
-    if kind == "co-occurrence" and a > b:
+    if kind == CO_OCCURRENCE and a > b:
         a, b = b, a
         ev = {**ev, "source_span": ev["target_span"], "target_span": ev["source_span"]}
     key = (a, b, rel)

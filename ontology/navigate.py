@@ -249,24 +249,25 @@ def stored_search(reader: GraphReader, query: str, limit: int) -> tuple[list[tup
 
 
 def summary(reader: GraphReader, k_entities: int = 10, k_relations: int = 15) -> dict[str, Any]:
-    """What a build answers: entity and edge counts, classes, the most connected entities, relation counts."""
-    ents = reader.entity_rows()
-    edges = reader.edge_keys()
-    mentions = reader.mentions()
-    degree: dict[str, int] = dict.fromkeys(ents, 0)
-    rel_counts: dict[str, int] = {}
-    for a, b, rel, _ in edges:
-        degree[a] = degree.get(a, 0) + 1
-        degree[b] = degree.get(b, 0) + 1
-        rel_counts[rel] = rel_counts.get(rel, 0) + 1
-    ranked = sorted(ents, key=lambda n: (-degree[n], -mentions.get(n, 0), n))[:k_entities]
+    """What a build answers: entity and edge counts, classes, the most connected entities (ties: more mentions,
+    then id), relation counts. Aggregates in the database over its edge table: no relation is read here."""
+    nodes, edges = reader.counts()
+    kth = reader.kth_degree(k_entities)
+    degree = reader.degrees(kth)  # every entity that can rank (all with a degree when kth is 0)
+    ids = set(degree)
+    if len(ids) < k_entities:  # fewer connected entities than asked: the rest by mentions
+        ids = set(reader.entity_rows())
+    mentions = reader.mentions(ids)
+    ranked = sorted(ids, key=lambda n: (-degree.get(n, 0), -mentions.get(n, 0), n))[:k_entities]
+    rows = reader.entity_rows(ranked)
+    types = reader.types()
     taxonomy = reader.taxonomy()
-    types = sorted({t for t, _ in ents.values()})
     classes = set(types)
     for t in types:
         path = taxonomy.get(t) or []
         for depth in range(1, len(path) + 1):
             classes.add(path[0] if depth == 1 else " > ".join(path[:depth]))
-    return {"documents": reader.documents(), "nodes": len(ents), "edges": len(edges), "classes": sorted(classes),
-            "top_entities": [{"name": ents[n][1], "type": ents[n][0], "degree": degree[n]} for n in ranked],
-            "relation_types": dict(sorted(rel_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k_relations])}
+    return {"documents": reader.documents(), "nodes": nodes, "edges": edges, "classes": sorted(classes),
+            "top_entities": [{"name": rows[n][1], "type": rows[n][0], "degree": degree.get(n, 0)}
+                             for n in ranked if n in rows],
+            "relation_types": reader.relation_counts(k_relations)}

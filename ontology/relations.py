@@ -36,6 +36,7 @@ from ontology.inputs import Mention, ParsedDoc, Token
 
 CO_OCCURS = "co_occurs_with"
 TYPED = "typed"
+CO_OCCURRENCE = "co-occurrence"  # the kind of a co_occurs_with relation
 SUBJECTS = {"nsubj", "nsubjpass", "csubj"}
 OBJECTS = {"dobj", "obj", "attr", "dative", "oprd"}
 PREP_OBJECTS = {"pobj"}
@@ -151,7 +152,7 @@ def co_occurrences(doc: ParsedDoc, entity_of: Mapping[Mention, str]) -> list[Rel
         ids = sorted(found)
         for i, a in enumerate(ids):
             for b in ids[i + 1:]:
-                out.append(Relation(a, b, CO_OCCURS, "co-occurrence", _evidence(doc, sent, found[a], found[b])))
+                out.append(Relation(a, b, CO_OCCURS, CO_OCCURRENCE, _evidence(doc, sent, found[a], found[b])))
     return out
 
 

@@ -52,6 +52,11 @@ SCHEMA = [
        PRIMARY KEY (graph, doc, n))""",
     "CREATE INDEX IF NOT EXISTS rels_src ON rels (graph, src_label, src_text)",
     "CREATE INDEX IF NOT EXISTS rels_tgt ON rels (graph, tgt_label, tgt_text)",
+    # the edges those relations make under the current merges, with how many relations each has: kept in step
+    # by every write, so counts, degrees and relation types are aggregates here, not a join over every relation
+    """CREATE TABLE IF NOT EXISTS edges (graph TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, rel TEXT NOT NULL,
+       kind TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (graph, a, b, rel, kind))""",
+    "CREATE INDEX IF NOT EXISTS edges_b ON edges (graph, b)",
 ]
 
 
@@ -209,7 +214,7 @@ class PostgresDatabase(Database):
         self.execute("COMMIT")
 
     def _schema_ready(self) -> bool:
-        row = self.one("SELECT to_regclass('rels_tgt')")  # the last object SCHEMA creates
+        row = self.one("SELECT to_regclass('edges_b')")  # the last object SCHEMA creates
         return row is not None and row[0] is not None
 
     def _connect(self) -> Any:

@@ -4,7 +4,9 @@ PostgreSQL for shared deployments), built in transactions, resolved incrementall
 What is stored (one row each, keyed by graph): a document's extraction record; each surface form with its
 mention count, embedding and the entity it resolved to; each entity (type, name, aliases); each mention and
 each relation between two surface forms. Edges are relations mapped onto entities when read, so merging two
-entities or renaming one updates form rows only.
+entities or renaming one updates form rows, and the edge table: each edge with how many relations make it, kept in
+step by every write (a build counts its documents' relations, uncounts a replaced document's, and moves the
+relations of forms whose entity changed), so a build's summary is a few aggregates, not a join over the graph.
 
 Guarantees
 - A build (`add_documents`) is one transaction holding the graph's write lock: it merges into the graph as it
@@ -14,8 +16,10 @@ Guarantees
   none of it.
 - Resolution is incremental: a new surface form is resolved against the stored forms it can merge with (the
   same key, an acronym's expansion, a person's name parts, the nearest stored vectors of its family above the
-  threshold) and the entities those belong to, not against every form; vectors are stored, so a form is
-  embedded once. The cost of adding a document does not grow with the graph beyond those nearest forms.
+  threshold) and the entities those belong to, not against every form; names that share only a first word or
+  a common last word ("… Group") are not candidates, and the names behind a stored short form (a surname, an
+  acronym) are read only when such a form is stored. Vectors are stored, so a form is embedded once. The cost
+  of adding a document does not grow with the graph beyond those nearest forms.
 - Bounds: a graph over `max_bytes` (its documents' records and vectors) is refused; after a build, graphs idle
   for `ttl_s` are deleted, then the least recently written until at most `max_graphs` remain and they hold at
   most `max_bytes` together. The graph just written is never evicted.
@@ -38,8 +42,10 @@ from typing import Any
 import numpy as np
 
 from ontology.graph import MAX_NODE_DOC_IDS, MAX_NODE_EVIDENCE, DocRecord, KnowledgeGraph, group_relation
+from ontology.relations import CO_OCCURRENCE
 from ontology.resolution import (
     DEFAULT_THRESHOLD,
+    PARTICLES,
     Entity,
     Form,
     family,
@@ -125,9 +131,17 @@ class GraphStore:
         self._lock = threading.Lock()
         if self.db.kind == "sqlite":
             self._import_json(Path(root))
+        self._count_old_graphs()
 
     def close(self) -> None:
         self.db.close()
+
+    def _count_old_graphs(self) -> None:
+        """Graphs written before the edge table existed get theirs once."""
+        for (gid,) in self.db.all("SELECT id FROM graphs g WHERE EXISTS (SELECT 1 FROM rels r WHERE r.graph = g.id) "
+                                  "AND NOT EXISTS (SELECT 1 FROM edges e WHERE e.graph = g.id)"):
+            with self.db.write(gid, time.time(), self.threshold):
+                self._recount_edges(gid)
 
     # --- listing ---------------------------------------------------------------------------------
 
@@ -197,6 +211,8 @@ class GraphStore:
                 size, version = 0, 0
             self._tl.version = (float(row[5]), version)  # which state of the graph this build starts from
             self._tl.pending = None
+            self._tl.edges = Counter()  # edge key -> change in its relation count, applied before the commit
+            self._tl.new_docs = set()  # documents written by this build: their relations are counted once, last
             delta: Counter[tuple[str, str]] = Counter()
             replaced = 0
             for r in records:
@@ -206,12 +222,18 @@ class GraphStore:
                     size -= int(old[1])
                     for m in json.loads(old[0])["mentions"]:
                         delta[(m[0], m[1])] -= 1
+                    if r.doc_id not in self._tl.new_docs:
+                        self._count_edges(graph_id, -1, "r.doc = ?", (r.doc_id,))
                     for table in ("documents", "mentions", "rels"):
                         db.execute(f"DELETE FROM {table} WHERE graph = ? AND doc = ?", (graph_id, r.doc_id))
                 for m in r.mentions:
                     delta[(m[0], m[1])] += 1
                 size += self._insert_record(graph_id, r)
+                self._tl.new_docs.add(r.doc_id)
             size += self._apply_forms(graph_id, delta, vectors or {}, threshold)
+            for part in _chunks(sorted(self._tl.new_docs)):
+                self._count_edges(graph_id, +1, f"r.doc IN ({_marks(len(part))})", part)
+            self._apply_edge_counts(graph_id)
             tax = json.loads(row[2])
             tax.update(taxonomy or {})
             if size > self.max_bytes:
@@ -298,7 +320,7 @@ class GraphStore:
     def _candidates(self, graph_id: str, label: str, text: str, vector: np.ndarray | None,
                     matrix: tuple[list[tuple[str, str, str]], np.ndarray] | None) -> set[tuple[str, str]]:
         """Stored forms a new form could merge with, or whose merge it could change (see the module docstring)."""
-        fam, key, _, first, last, ini1, ini2 = _keys(label, text)
+        fam, key, _, _, last, ini1, ini2 = _keys(label, text)
         found: set[tuple[str, str]] = set()
 
         def add(where: str, params: Sequence[Any]) -> None:
@@ -306,12 +328,24 @@ class GraphStore:
                 f"SELECT label, text FROM forms WHERE graph = ? AND ({where})", (graph_id, *params)))
 
         add("key = ?", (key,))
-        if " " not in key:
-            add("ini1 = ? OR ini2 = ? OR first = ? OR last = ?", (key, key, key, key))
+        words = key.split()
+        if len(words) == 1:  # an acronym's expansions, the long names a surname could be (steps 2 and 3)
+            add("ini1 = ? OR ini2 = ?", (key, key))
+            add("last = ?", (key,))
         else:
-            names = sorted(k for k in {ini1, ini2, first, last, particle_surname(key)} if k)
-            add(f"key IN ({_marks(len(names))})", names)
-            add("first = ? OR last = ? OR first = ? OR last = ?", (first, first, last, last))
+            # stored short forms this name could take as aliases: its acronyms, surname, particle surname. A short
+            # form's merge depends on every name it could stand for (one target or none), so when one is stored,
+            # or this form is itself a particle surname, the names sharing its initials or surname come too;
+            # names sharing only a first word or a common last word ("Group") never change a merge.
+            shorts = sorted(k for k in {ini1, ini2, last, particle_surname(key)} if k)
+            stored = {r[0] for r in self.db.all(f"SELECT DISTINCT key FROM forms WHERE graph = ? AND key IN "
+                                               f"({_marks(len(shorts))})", (graph_id, *shorts))}
+            if stored:
+                add(f"key IN ({_marks(len(stored))})", sorted(stored))
+            for short in sorted(stored & {ini1, ini2}):
+                add("ini1 = ? OR ini2 = ?", (short, short))
+            if stored - {ini1, ini2} or words[0] in PARTICLES:
+                add("last = ?", (last,))
         if vector is not None and matrix is not None and len(matrix[0]):
             keys, m = matrix
             q = vector / max(float(np.linalg.norm(vector)), 1e-12)
@@ -384,13 +418,70 @@ class GraphStore:
             db.execute("DELETE FROM entities WHERE graph = ? AND id = ?", (graph_id, e.id))
             db.execute("INSERT INTO entities (graph, id, type, name, aliases) VALUES (?, ?, ?, ?, ?)",
                        (graph_id, e.id, e.type, e.name, json.dumps(e.aliases, ensure_ascii=False)))
+        moved = sorted(k for k, e in resolved.items() if k in rows and rows[k].entity is not None
+                       and rows[k].entity != e.id)
+        counted = self._counted_rels(graph_id, moved)
+        self._count_rels(graph_id, -1, counted)  # under the old entities …
         db.executemany("UPDATE forms SET entity = ? WHERE graph = ? AND label = ? AND text = ?",
                        [(e.id, graph_id, label, text) for (label, text), e in sorted(resolved.items())])
+        self._count_rels(graph_id, +1, counted)  # … and the new ones
         # an entity left without forms (its last mention's document was replaced) goes
         for part in _chunks(ent_list):
             db.execute(f"DELETE FROM entities WHERE graph = ? AND id IN ({_marks(len(part))}) AND NOT EXISTS "
                        "(SELECT 1 FROM forms f WHERE f.graph = entities.graph AND f.entity = entities.id)",
                        (graph_id, *part))
+
+    # --- the edge table: relations counted under the current merges --------------------------------
+
+    def _count_edges(self, graph_id: str, sign: int, where: str, params: Sequence[Any]) -> None:
+        """Add sign x the relations matching `where` (over `rels r`) to this build's edge changes, each under the
+        entities its two forms resolve to now."""
+        rows = self.db.all(
+            "SELECT fa.entity, fb.entity, r.rel, r.kind, COUNT(*) FROM rels r JOIN forms fa ON fa.graph = r.graph "
+            "AND fa.label = r.src_label AND fa.text = r.src_text JOIN forms fb ON fb.graph = r.graph AND "
+            f"fb.label = r.tgt_label AND fb.text = r.tgt_text WHERE r.graph = ? AND ({where}) "
+            "GROUP BY fa.entity, fb.entity, r.rel, r.kind", (graph_id, *params))
+        changes: Counter = self._tl.edges
+        for a, b, rel, kind, n in rows:
+            if a is None or b is None:
+                continue
+            if kind == CO_OCCURRENCE and a > b:  # one edge per pair, as edge_key has it
+                a, b = b, a
+            changes[(a, b, rel, kind)] += sign * int(n)
+
+    def _counted_rels(self, graph_id: str, forms: Sequence[tuple[str, str]]) -> list[tuple[str, int]]:
+        """(doc, n) of the relations touching `forms` that are already counted (not this build's documents)."""
+        found: set[tuple[str, int]] = set()
+        for part in _chunks(forms, 100):
+            pairs = [x for f in part for x in f]
+            for end in ("src", "tgt"):
+                cond = " OR ".join([f"({end}_label = ? AND {end}_text = ?)"] * len(part))
+                found.update((d, int(n)) for d, n in self.db.all(
+                    f"SELECT doc, n FROM rels WHERE graph = ? AND ({cond})", (graph_id, *pairs)))
+        return sorted(k for k in found if k[0] not in self._tl.new_docs)
+
+    def _count_rels(self, graph_id: str, sign: int, keys: Sequence[tuple[str, int]]) -> None:
+        for part in _chunks(keys, 200):
+            self._count_edges(graph_id, sign, " OR ".join(["(r.doc = ? AND r.n = ?)"] * len(part)),
+                              [x for k in part for x in k])
+
+    def _apply_edge_counts(self, graph_id: str) -> None:
+        changes: Counter = self._tl.edges
+        rows = [((graph_id, *key), int(n)) for key, n in sorted(changes.items()) if n]
+        self.db.executemany("INSERT INTO edges (graph, a, b, rel, kind, n) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT "
+                            "(graph, a, b, rel, kind) DO UPDATE SET n = edges.n + excluded.n",
+                            [(*key, n) for key, n in rows])
+        self.db.executemany("DELETE FROM edges WHERE graph = ? AND a = ? AND b = ? AND rel = ? AND kind = ? AND n <= 0",
+                            [key for key, n in rows if n < 0])
+        changes.clear()
+
+    def _recount_edges(self, graph_id: str) -> None:
+        """The whole edge table of one graph from its relations (a graph written whole, or a database from
+        before the table existed)."""
+        self.db.execute("DELETE FROM edges WHERE graph = ?", (graph_id,))
+        self._tl.edges = Counter()
+        self._count_edges(graph_id, +1, "1 = 1", ())
+        self._apply_edge_counts(graph_id)
 
     def save(self, graph_id: str, kg: KnowledgeGraph) -> GraphInfo:
         """Replace a graph with `kg` (its records, and its merges as its derived graph has them): one transaction."""
@@ -422,11 +513,12 @@ class GraphStore:
         if size > self.max_bytes:
             raise GraphTooLarge(f"graph {graph_id!r} would take {size} bytes; the store holds at most "
                                 f"{self.max_bytes}: split the documents over several graphs")
+        self._recount_edges(graph_id)
         db.execute("UPDATE graphs SET bytes = ?, version = version + 1, updated = ?, taxonomy = ?, threshold = ? "
                    "WHERE id = ?", (size, now, json.dumps(kg.taxonomy, sort_keys=True), kg.threshold, graph_id))
 
     def _delete_rows(self, graph_id: str) -> None:
-        for table in ("documents", "forms", "entities", "mentions", "rels"):
+        for table in ("documents", "forms", "entities", "mentions", "rels", "edges"):
             self.db.execute(f"DELETE FROM {table} WHERE graph = ?", (graph_id,))
 
     def delete(self, graph_id: str) -> None:
@@ -622,28 +714,67 @@ class GraphReader:
         return grouped, kinds
 
     def edge_keys(self) -> set[tuple[str, str, str, str]]:
-        """Every relation edge of the graph as (source id, target id, relation, kind): counts and degrees."""
-        out = set()
-        for a, b, rel, kind in self.db.all(
-                "SELECT DISTINCT fa.entity, fb.entity, r.rel, r.kind FROM rels r JOIN forms fa ON fa.graph = r.graph "
-                "AND fa.label = r.src_label AND fa.text = r.src_text JOIN forms fb ON fb.graph = r.graph AND "
-                "fb.label = r.tgt_label AND fb.text = r.tgt_text WHERE r.graph = ?", (self.graph_id,)):
-            if a is None or b is None or a == b:
-                continue
-            if kind == "co-occurrence" and a > b:
-                a, b = b, a
-            out.add((a, b, rel, kind))
+        """Every relation edge of the graph as (source id, target id, relation, kind)."""
+        return {(a, b, rel, kind) for a, b, rel, kind in self.db.all(
+            "SELECT a, b, rel, kind FROM edges WHERE graph = ? AND a <> b", (self.graph_id,))}
+
+    def entity_rows(self, ids: Iterable[str] | None = None) -> dict[str, tuple[str, str]]:
+        """Entity id -> (type, name), for `ids` (every entity without)."""
+        if ids is None:
+            return {r[0]: (r[1], r[2]) for r in self.db.all("SELECT id, type, name FROM entities WHERE graph = ?",
+                                                             (self.graph_id,))}
+        out: dict[str, tuple[str, str]] = {}
+        for part in _chunks(sorted(set(ids))):
+            out.update((r[0], (r[1], r[2])) for r in self.db.all(
+                f"SELECT id, type, name FROM entities WHERE graph = ? AND id IN ({_marks(len(part))})",
+                (self.graph_id, *part)))
         return out
 
-    def entity_rows(self) -> dict[str, tuple[str, str]]:
-        """Entity id -> (type, name) for every entity."""
-        return {r[0]: (r[1], r[2]) for r in self.db.all("SELECT id, type, name FROM entities WHERE graph = ?",
-                                                         (self.graph_id,))}
+    def mentions(self, ids: Iterable[str] | None = None) -> dict[str, int]:
+        """Entity id -> mentions, for `ids` (every entity without)."""
+        if ids is None:
+            return {r[0]: int(r[1]) for r in self.db.all(
+                "SELECT entity, SUM(count) FROM forms WHERE graph = ? AND entity IS NOT NULL GROUP BY entity",
+                (self.graph_id,))}
+        out: dict[str, int] = {}
+        for part in _chunks(sorted(set(ids))):
+            out.update((r[0], int(r[1])) for r in self.db.all(
+                f"SELECT entity, SUM(count) FROM forms WHERE graph = ? AND entity IN ({_marks(len(part))}) "
+                "GROUP BY entity", (self.graph_id, *part)))
+        return out
 
-    def mentions(self) -> dict[str, int]:
+    # aggregates (a build's summary): over the edge table and the entity rows, in the database
+
+    def counts(self) -> tuple[int, int]:
+        """(entities, edges)."""
+        ents = self.db.one("SELECT COUNT(*) FROM entities WHERE graph = ?", (self.graph_id,))
+        edges = self.db.one("SELECT COUNT(*) FROM edges WHERE graph = ? AND a <> b", (self.graph_id,))
+        return int(ents[0]) if ents else 0, int(edges[0]) if edges else 0
+
+    def types(self) -> list[str]:
+        return [r[0] for r in self.db.all("SELECT DISTINCT type FROM entities WHERE graph = ? ORDER BY type",
+                                          (self.graph_id,))]
+
+    def relation_counts(self, k: int) -> dict[str, int]:
+        """The k most frequent relations: relation -> edges (ties by name)."""
         return {r[0]: int(r[1]) for r in self.db.all(
-            "SELECT entity, SUM(count) FROM forms WHERE graph = ? AND entity IS NOT NULL GROUP BY entity",
-            (self.graph_id,))}
+            "SELECT rel, COUNT(*) AS c FROM edges WHERE graph = ? AND a <> b GROUP BY rel ORDER BY c DESC, rel LIMIT ?",
+            (self.graph_id, k))}
+
+    def degrees(self, at_least: int) -> dict[str, int]:
+        """Entity id -> edges touching it, for the entities with at least `at_least` (>= 1)."""
+        return {r[0]: int(r[1]) for r in self.db.all(
+            "SELECT e, COUNT(*) AS c FROM (SELECT a AS e FROM edges WHERE graph = ? AND a <> b UNION ALL "
+            "SELECT b AS e FROM edges WHERE graph = ? AND a <> b) x GROUP BY e HAVING COUNT(*) >= ?",
+            (self.graph_id, self.graph_id, max(1, at_least)))}
+
+    def kth_degree(self, k: int) -> int:
+        """The k-th largest degree (0 when fewer than k entities have an edge)."""
+        row = self.db.one(
+            "SELECT c FROM (SELECT e, COUNT(*) AS c FROM (SELECT a AS e FROM edges WHERE graph = ? AND a <> b UNION "
+            "ALL SELECT b AS e FROM edges WHERE graph = ? AND a <> b) x GROUP BY e) y ORDER BY c DESC LIMIT 1 OFFSET ?",
+            (self.graph_id, self.graph_id, k - 1))
+        return int(row[0]) if row else 0
 
     def documents(self) -> int:
         row = self.db.one("SELECT COUNT(*) FROM documents WHERE graph = ?", (self.graph_id,))

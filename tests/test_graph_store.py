@@ -27,20 +27,25 @@ NAMES = [("PERSON", "Amara Brandt"), ("ORG", "Northwind"), ("GPE", "Oslo"), ("PE
          ("ORG", "Kestrel Labs"), ("GPE", "Bergen"), ("PERSON", "Tomas Veld"), ("ORG", "KL")]
 
 
-def record(i: int) -> DocRecord:
-    """Document i: two sentences, each naming two or three of NAMES (deterministic)."""
-    text, mentions, sentences = "", [], []
-    for s in range(2):
-        picks = [NAMES[(i + s + k * 3) % len(NAMES)] for k in range(2 + (i + s) % 2)]
+def make_record(doc_id: str, sentences: list[list[tuple[str, str]]]) -> DocRecord:
+    """A document of one sentence per list, each naming its (label, name)s: "A and B met."."""
+    text, mentions, spans = "", [], []
+    for picks in sentences:
         start = len(text)
         for k, (label, name) in enumerate(picks):
             text += " and " if k else ""
             mentions.append(Mention(len(text), len(text) + len(name), name, label))
             text += name
-        text += f" met {i}."
-        sentences.append((start, len(text)))
+        text += f" met {doc_id}."
+        spans.append((start, len(text)))
         text += " "
-    return extract(ParsedDoc(f"d{i:03d}", text, tuple(sentences), tuple(mentions)))
+    return extract(ParsedDoc(doc_id, text, tuple(spans), tuple(mentions)))
+
+
+def record(i: int, doc_id: str | None = None) -> DocRecord:
+    """Document i (id `doc_id`, default d<i>): two sentences, each naming two or three of NAMES (deterministic)."""
+    return make_record(doc_id or f"d{i:03d}", [[NAMES[(i + s + k * 3) % len(NAMES)] for k in range(2 + (i + s) % 2)]
+                                               for s in range(2)])
 
 
 def vectors_for(records: list[DocRecord]) -> dict[str, np.ndarray]:
@@ -133,6 +138,52 @@ def test_incremental_any_order_or_split_equals_one_shot(location):
     # replacing a document equals never having had its old version
     add(store, "split", [record(2)])
     assert store.load("split").to_json() == once
+    store.close()
+
+
+def kept_edges_agree(store: GraphStore, graph: str) -> None:
+    """The edge table kept in step by the builds equals the edges counted from the relations afresh, and the
+    build summary (aggregates over it) equals the one computed on the graph derived at once."""
+    from ontology import navigate
+
+    db = store.db
+    kept = {(a, b, rel, kind): int(n) for a, b, rel, kind, n in db.all(
+        "SELECT a, b, rel, kind, n FROM edges WHERE graph = ?", (graph,))}
+    afresh: dict[tuple, int] = {}
+    for a, b, rel, kind in db.all(
+            "SELECT fa.entity, fb.entity, r.rel, r.kind FROM rels r JOIN forms fa ON fa.graph = r.graph AND "
+            "fa.label = r.src_label AND fa.text = r.src_text JOIN forms fb ON fb.graph = r.graph AND "
+            "fb.label = r.tgt_label AND fb.text = r.tgt_text WHERE r.graph = ?", (graph,)):
+        key = (min(a, b), max(a, b), rel, kind) if kind == "co-occurrence" else (a, b, rel, kind)
+        afresh[key] = afresh.get(key, 0) + 1
+    assert kept == afresh
+    kg = store.load(graph)
+    derived = {(u, v, k, d["kind"]) for u, v, k, d in kg.graph.edges(keys=True, data=True) if d["kind"] != "ontology"}
+    with store.reader(graph) as r:
+        assert r.edge_keys() == derived
+        s = navigate.summary(r, k_entities=5, k_relations=5)
+    assert (s["nodes"], s["edges"]) == (len(kg.entity_ids()), len(derived))
+    assert s["top_entities"] == navigate.top_entities(kg, 5)
+    assert s["relation_types"] == navigate.relation_counts(kg, 5)
+
+
+def test_edge_table_follows_merges_and_replacements(location):
+    store = GraphStore(location)
+    amara, brandt, piet = ("PERSON", "Amara Brandt"), ("PERSON", "Brandt"), ("PERSON", "Piet Brandt")
+    oslo, north = ("GPE", "Oslo"), ("ORG", "Northwind")
+    steps = [[make_record("a", [[brandt, oslo]])],  # "Brandt" alone: an entity of its own
+             [make_record("b", [[amara, north]])],  # now it is Amara Brandt's surname: its edge to Oslo moves
+             [make_record("c", [[piet, oslo, north]])],  # two Brandts: "Brandt" stands alone again
+             [make_record("c", [[north, oslo]])],  # replaced: Piet goes, and "Brandt" joins Amara again
+             [make_record("a", [[oslo, north]]), make_record("a", [[brandt, north]])],  # one id twice: last wins
+             [record(i) for i in range(6)]]
+    for records in steps:
+        add(store, "g", records)
+        kept_edges_agree(store, "g")
+    store.db.execute("DELETE FROM edges")  # a database from before the edge table: counted when it opens
+    store.close()
+    store = GraphStore(location)
+    kept_edges_agree(store, "g")
     store.close()
 
 

@@ -14,7 +14,9 @@ Hits per construction, and every miss and every wrong edge, are listed.
 
 News (`--news`: gensim's lee_background.cor, one document per line; by default read from an installed gensim's
 test data if there is one): the first `--news-docs` documents are built into one graph with the tools' own
-build_ontology (database store in a temp dir): entity and edge counts and the typed share; `--sample-out`
+build_ontology (database store in a temp dir): entity and edge counts and the typed share, under the graph's
+co-occurrence (neighbouring names) and under the first definition (every pair of entities in a sentence,
+counted from the same graph's mentions); `--sample-out`
 writes 50 typed edges chosen at random (seed 0) with their sentences for judging by hand.
 Markdown on stdout.
 """
@@ -135,11 +137,15 @@ async def build_news(lines: list[str], sample_out: Path | None) -> dict:
             for b in range(0, len(docs), 64):
                 await build_ontology(ctx, documents=docs[b:b + 64], graph="news")
             kg = store.load("news")
+            entity = {(label, text): eid for label, text, eid in store.db.all(
+                "SELECT label, text, entity FROM forms WHERE graph = ?", ("news",))}
             store.close()
     finally:
         await engine.shutdown()
     nodes, edges = kg.summary_counts()
     typed = [(u, v, k, d) for u, v, k, d in kg.graph.edges(keys=True, data=True) if d["kind"] == "typed"]
+    co = sum(1 for *_, d in kg.graph.edges(keys=True, data=True) if d["kind"] == "co-occurrence")
+    every_pair = sentence_pairs(kg, entity)
     relations = Counter(k for *_, k, _ in typed)
     if sample_out is not None:
         rng = random.Random(0)
@@ -150,8 +156,25 @@ async def build_news(lines: list[str], sample_out: Path | None) -> dict:
                 f.write(json.dumps({"source": kg.graph.nodes[u]["label"], "relation": k,
                                     "target": kg.graph.nodes[v]["label"], "pattern": ev.get("pattern"),
                                     "sentence": ev["sentence"], "correct": None}, ensure_ascii=False) + "\n")
-    return {"documents": len(kg.records), "entities": nodes, "edges": edges, "typed": len(typed),
-            "typed_share": len(typed) / max(edges, 1), "relations": relations.most_common(15)}
+    return {"documents": len(kg.records), "entities": nodes, "edges": edges, "typed": len(typed), "co": co,
+            "typed_share": len(typed) / max(edges, 1), "every_pair": every_pair,
+            "typed_share_every_pair": len(typed) / max(len(typed) + every_pair, 1),
+            "relations": relations.most_common(15)}
+
+
+def sentence_pairs(kg, entity: dict[tuple[str, str], str]) -> int:
+    """How many co-occurrence edges the first definition (every pair of entities in a sentence) gives this graph:
+    distinct pairs of entity ids named in one sentence, counted from the records' mentions (`entity`: (label,
+    surface text) -> entity id, as the store resolved them)."""
+    pairs = set()
+    for r in kg.records.values():
+        by_sentence = defaultdict(set)
+        for label, text, _, _, s in r.mentions:
+            by_sentence[s].add(entity[(label, text)])
+        for ids in by_sentence.values():
+            ids = sorted(ids)
+            pairs.update((a, b) for i, a in enumerate(ids) for b in ids[i + 1:])
+    return len(pairs)
 
 
 def main() -> None:
@@ -191,8 +214,11 @@ def main() -> None:
              if line.strip()][:args.news_docs]
     n = asyncio.run(build_news(lines, args.sample_out))
     print(f"\n## News: {n['documents']} documents of {news.name}\n")
-    print("| entities | edges | typed edges | typed share |\n|---|---|---|---|")
-    print(f"| {n['entities']} | {n['edges']} | {n['typed']} | {n['typed_share']:.1%} |\n")
+    print("| co-occurrence | entities | edges | typed edges | co-occurrence edges | typed share |\n|---|---|---|---|---|---|")
+    print(f"| neighbouring names (the graph's) | {n['entities']} | {n['edges']} | {n['typed']} | {n['co']} | "
+          f"{n['typed_share']:.1%} |")
+    print(f"| every pair in a sentence (the first definition) | {n['entities']} | {n['typed'] + n['every_pair']} | "
+          f"{n['typed']} | {n['every_pair']} | {n['typed_share_every_pair']:.1%} |\n")
     print("Most frequent typed relations: " + ", ".join(f"{k} {c}" for k, c in n["relations"]))
     if args.sample_out:
         print(f"\n50 typed edges to judge by hand: {args.sample_out} (fill `correct` with true/false)")

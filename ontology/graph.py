@@ -31,7 +31,16 @@ from typing import Any
 import networkx as nx
 
 from ontology.inputs import Mention, ParsedDoc
-from ontology.relations import CO_OCCURRENCE, TYPED, Relation, _evidence, co_occurrences, sentence_of, typed_facts
+from ontology.relations import (
+    CO_OCCURRENCE,
+    TYPED,
+    CoOccurrence,
+    Relation,
+    _evidence,
+    co_occurrences,
+    sentence_of,
+    typed_facts,
+)
 from ontology.resolution import DEFAULT_THRESHOLD, Entity, Form, _display, family, resolve
 
 # Types that are values rather than things: spaCy finds them, a graph of them is noise.
@@ -81,10 +90,12 @@ def _trim(m: Mention, doc: ParsedDoc) -> Mention:
     return Mention(m.start, end, doc.text[m.start:end], m.label, m.score)
 
 
-def extract(doc: ParsedDoc, skip_types: frozenset[str] = VALUE_TYPES, allowed: set[str] | None = None) -> DocRecord:
+def extract(doc: ParsedDoc, skip_types: frozenset[str] = VALUE_TYPES, allowed: set[str] | None = None,
+            co_occurrence: CoOccurrence = CoOccurrence.NEIGHBOURS) -> DocRecord:
     """A parsed document -> its record: kept mentions, the sentences they sit in, and its relations (typed
-    relations from the parse, co-occurrence within sentences). `allowed`: the only entity types wanted (a
-    caller's labels); a relation argument the entity model missed becomes a mention only if its type is one."""
+    relations from the parse, co-occurrence within sentences as `co_occurrence` says). `allowed`: the only entity
+    types wanted (a caller's labels); a relation argument the entity model missed becomes a mention only if its
+    type is one."""
     mentions = [m for m in (_trim(m, doc) for m in doc.mentions) if m.label not in skip_types and m.text.strip()]
     kept = ParsedDoc(doc.doc_id, doc.text, doc.sentences, tuple(mentions), doc.tokens)
     facts, made = typed_facts(kept)
@@ -110,7 +121,7 @@ def extract(doc: ParsedDoc, skip_types: frozenset[str] = VALUE_TYPES, allowed: s
             typed.append(Relation(a, b, f.relation, TYPED, _evidence(kept, f.sentence, f.source, f.target, f.pattern,
                                                                       f.confidence)))
     relations = []
-    for r in co_occurrences(kept, surface) + typed:
+    for r in co_occurrences(kept, surface, co_occurrence) + typed:
         sl, st = r.source.split("\x1f", 1)
         tl, tt = r.target.split("\x1f", 1)
         relations.append([sl, st, tl, tt, r.relation, r.kind, r.evidence.as_dict()])

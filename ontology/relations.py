@@ -1,5 +1,6 @@
-"""Relations from one parsed document: sentence co-occurrence (context, never a fact), and typed relations read
-off the dependency parse (facts), each with its evidence and a confidence.
+"""Relations from one parsed document: co-occurrence in a sentence (context, never a fact: by default each name
+and the next other name of its sentence, CoOccurrence), and typed relations read off the dependency parse
+(facts), each with its evidence and a confidence.
 
 Typed relations come from these constructions (the `pattern` each edge's evidence names):
   verb_object      "Microsoft acquired LinkedIn"                    acquired
@@ -11,12 +12,21 @@ Typed relations come from these constructions (the `pattern` each edge's evidenc
   copula           "Daniel Okafor is the chief executive of Helix"  role:ceo
   apposition       "Maria Lopez, the mayor of Springfield"          role:mayor; "X, founder of Y" -> founded
   possessive       "Google's chief executive Sundar Pichai"         role:ceo; "Apex Foods' founder, Liam Grant"
+                   "Westpac's Bill Evans", "Arafat's Fatah movement" affiliated_with
+                   "Sydney's St George Hospital"                    based_in (located_in for a place)
   title            "Israeli Prime Minister Ariel Sharon"            role:prime_minister (Ariel Sharon -> Israeli)
+                   "Russian cosmonauts Vladimir Dezhurov and Mikhail Tyurin"  role:cosmonaut, both
+                   "fellow Australian Alicia Molik"                 affiliated_with
   affiliation      "Kerry Nettle from the Greens", "Mr Downer of Australia"   affiliated_with
   join_as          "Priya joined Vantage Capital as chief economist" works_for + role:chief_economist
+  place_in         "Burswood Dome in Perth"                          located_in (based_in for an organisation)
+  place_apposition "Bonn, Germany"                                   located_in
+  place_noun       "the West Bank town of Ramallah"                  located_in
+and an apposition of a group to a person ("Mr Giuliani, a Republican": affiliated_with), "X-based Y" (based_in)
 and coordination everywhere ("Tessa Moor and Omar Haddad founded …", "… acquired A and B", a second verb
 sharing the first one's subject). Relation names are normalised (RELATIONS, ROLE_RELATIONS): `founded`,
-`acquired`, `works_for`, `based_in`, `born_in`, `heads`, `owns`, `married`, `sued`, `role:<noun>`; a verb
+`acquired`, `works_for`, `based_in`, `located_in`, `born_in`, `heads`, `owns`, `married`, `sued`, `met`,
+`told`, `affiliated_with`, `role:<noun>`; a verb
 outside the table keeps its lemma (`visit`, `move_to`), at a lower confidence.
 
 An argument the entity model missed but the parser marks as a proper noun ("founded Brightleaf") becomes a
@@ -31,8 +41,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 from dataclasses import dataclass
+from enum import Enum
 
 from ontology.inputs import Mention, ParsedDoc, Token
+from ontology.resolution import ORG_TYPES, PERSON_TYPES
 
 CO_OCCURS = "co_occurs_with"
 TYPED = "typed"
@@ -58,7 +70,7 @@ RELATIONS: dict[str, tuple[str, bool]] = {
     "live_in": ("lives_in", False), "study_at": ("studied_at", False), "graduate_from": ("studied_at", False),
     "invest_in": ("invested_in", False), "merge_with": ("merged_with", False), "sell": ("sold", False),
     "sell_to": ("sold_to", False), "partner_with": ("partnered_with", False), "move_to": ("moved_to", False),
-    "visit": ("visited", False), "meet": ("met", False), "meet_with": ("met", False), "defeat": ("defeated", False),
+    "visit": ("visited", False), "meet": ("met", False), "tell": ("told", False), "meet_with": ("met", False), "defeat": ("defeated", False),
 }
 # role nouns that are a relation of their own ("founder of Y" is founded), others become role:<noun>
 ROLE_RELATIONS = {"founder": "founded", "co-founder": "founded", "cofounder": "founded", "owner": "owns",
@@ -81,12 +93,32 @@ WEAK_PREPOSITIONS = {"for", "after", "before", "during", "over", "since", "despi
                      "of", "about", "into", "through", "within", "without", "per"}
 # nouns that take "of" or a possessive without being a role ("as a whole", "First Class", "the legal team")
 NOT_ROLES = {"whole", "class", "team", "part", "rest", "number", "lot", "kind", "type", "sort", "death", "time",
-             "name", "side", "half", "end", "top", "bottom", "front", "back", "home", "area", "city", "town"}
+             "name", "side", "half", "end", "top", "bottom", "front", "back", "home", "area", "city", "town", "pair",
+             "duo", "trio"}
+# where, not who: "Cessnock, west of Newcastle" is no role, "in South Australia's far north" is South Australia
+COMPASS = {"north", "south", "east", "west", "north-east", "north-west", "south-east", "south-west", "northeast",
+           "northwest", "southeast", "southwest", "outskirts", "outback"}
+# a portfolio the small entity model cuts off as a name of its own ("British Home" of "British Home Secretary")
+PORTFOLIOS = {"home", "interior", "foreign", "defence", "defense", "state", "treasury", "health", "justice",
+              "finance", "immigration", "trade", "education", "environment", "transport", "attorney"}
+# common nouns that name a place ("the West Bank town of Ramallah") or a group ("Arafat's Fatah movement")
+PLACE_NOUNS = {"town", "city", "village", "suburb", "settlement", "capital", "province", "region", "district",
+               "state", "island", "port", "camp"}
+GROUP_NOUNS = {"movement", "network", "group", "party", "faction", "militia", "organisation", "organization"}
+STANDALONE_PORTFOLIOS = {"home", "foreign", "interior"}  # these name no department on their own
 HQ_NOUNS = {"headquarters", "headquarter", "office", "base"}
-PERSON_LABELS = {"PERSON", "PER", "person"}
+PERSON_LABELS = PERSON_TYPES
+PLACE_LABELS = {"GPE", "LOC", "FAC", "location", "place"}
+GROUP_LABELS = {"NORP"}  # nationalities, religious and political groups: "Australian", "Republican"
+# where a name sits, by what the name is: an organisation is based in a place, a place is located in one
+PLACE_RELATION = {**dict.fromkeys(ORG_TYPES, "based_in"), **dict.fromkeys(PLACE_LABELS, "located_in")}
+# the preposition a place's name is the object of, when a following "in Y" may be where it is ("at Burswood Dome
+# in Perth"; not "the Test against New Zealand in Perth", "the inspector for the United Nations in Iraq")
+PLACE_PREPOSITIONS = {"in", "at", "from", "to", "into", "on", "near", "outside", "inside", "around", "across"}
 CONFIDENCE = {"verb_object": 0.9, "verb_prep": 0.85, "passive_agent": 0.9, "participle": 0.85,
               "relative_clause": 0.85, "copula": 0.85, "apposition": 0.85, "possessive": 0.75, "join_as": 0.8,
-              "title": 0.75, "affiliation": 0.7}
+              "title": 0.75, "affiliation": 0.7, "place_in": 0.8, "place_apposition": 0.8, "place_noun": 0.8}
+NO_MENTION = Mention(0, 0, "", "")  # what a token outside every mention is, where only a label is asked
 UNMAPPED = 0.6  # a verb outside RELATIONS: its lemma is the relation, less sure to be a fact an analyst wants
 
 
@@ -138,21 +170,40 @@ def _evidence(doc: ParsedDoc, sent: int, a: Mention, b: Mention, pattern: str | 
     return Evidence(doc.doc_id, doc.text[s:e].strip(), s, e, (a.start, a.end), (b.start, b.end), pattern, confidence)
 
 
-def co_occurrences(doc: ParsedDoc, entity_of: Mapping[Mention, str]) -> list[Relation]:
-    """One relation per pair of distinct entities mentioned in the same sentence (their first mentions
-    there), directed from the smaller id to the larger so the pair has one edge."""
-    by_sentence: dict[int, dict[str, Mention]] = {}
-    for m in doc.mentions:
+class CoOccurrence(str, Enum):
+    """Which pairs of entities named in one sentence are context for each other (a `co_occurs_with` edge)."""
+
+    NEIGHBOURS = "neighbours"
+    """Each mention and the next mention of another entity in the sentence: linear in the names of a sentence,
+    so a list of twelve players or towns is a chain of eleven pairs, not 66; "Mr Downer says Mr Hicks …" is kept.
+    The default (see docs/ontology.md)."""
+    SENTENCE = "sentence"
+    """Every pair of distinct entities in the sentence (the first definition): grows with the square of the
+    names in a sentence."""
+
+
+def co_occurrences(doc: ParsedDoc, entity_of: Mapping[Mention, str],
+                   scope: CoOccurrence = CoOccurrence.NEIGHBOURS) -> list[Relation]:
+    """Pairs of distinct entities mentioned in one sentence (`scope` says which), each pair once per sentence with
+    the mentions that made it, directed from the smaller id to the larger so the pair has one edge."""
+    by_sentence: dict[int, list[tuple[str, Mention]]] = {}
+    for m in sorted(doc.mentions, key=lambda m: (m.start, m.end)):
         eid = entity_of.get(m)
-        if eid is None:
-            continue
-        by_sentence.setdefault(sentence_of(doc, m.start), {}).setdefault(eid, m)
+        if eid is not None:
+            by_sentence.setdefault(sentence_of(doc, m.start), []).append((eid, m))
     out: list[Relation] = []
-    for sent, found in sorted(by_sentence.items()):
-        ids = sorted(found)
-        for i, a in enumerate(ids):
-            for b in ids[i + 1:]:
-                out.append(Relation(a, b, CO_OCCURS, CO_OCCURRENCE, _evidence(doc, sent, found[a], found[b])))
+    for sent, named in sorted(by_sentence.items()):
+        pairs: dict[tuple[str, str], tuple[Mention, Mention]] = {}
+        if scope == CoOccurrence.NEIGHBOURS:
+            steps = [(a, b) for a, b in zip(named, named[1:]) if a[0] != b[0]]
+        else:
+            first = {eid: m for eid, m in reversed(named)}
+            steps = [((a, first[a]), (b, first[b])) for i, a in enumerate(sorted(first)) for b in sorted(first)[i + 1:]]
+        for (a, ma), (b, mb) in steps:
+            key, mentions = ((a, b), (ma, mb)) if a < b else ((b, a), (mb, ma))
+            pairs.setdefault(key, mentions)
+        for (a, b), (ma, mb) in sorted(pairs.items()):
+            out.append(Relation(a, b, CO_OCCURS, CO_OCCURRENCE, _evidence(doc, sent, ma, mb)))
     return out
 
 
@@ -385,10 +436,16 @@ class _Sentence:
         tokens, kids = self.tokens, self.kids
         t = tokens[n]
         title = t.dep == "compound" and self._in_mention(t.head) is not None  # "Prime Minister Ariel Sharon"
-        if self._in_mention(n) is not None or not (t.pos == "NOUN" or (t.pos == "PROPN" and title)):
+        named = any(tokens[k].dep == "appos" and (self._in_mention(k) or NO_MENTION).label in PERSON_LABELS
+                    for k in kids[n])  # "the US Defence Secretary, Donald Rumsfeld"
+        if self._in_mention(n) is not None or not (t.pos == "NOUN" or (t.pos == "PROPN" and (title or named))):
             return
         lemma = t.lemma.lower()
-        if lemma in NOT_ROLES:
+        if lemma in PLACE_NOUNS:
+            self.place_noun(n)
+        if lemma in GROUP_NOUNS:
+            self.group_noun(n)
+        if lemma in NOT_ROLES or lemma in COMPASS or lemma in PLACE_NOUNS or lemma in GROUP_NOUNS:
             return
         rel = ROLE_RELATIONS.get(lemma) or "role:" + self.role(n)
         owners = [k for k in kids[n] if tokens[k].dep == "poss" and self._in_mention(k) is not None]
@@ -404,7 +461,7 @@ class _Sentence:
         holders += [(k, "apposition") for k in kids[n] if tokens[k].dep == "appos" and self._in_mention(k) is not None]
         if title:  # "Google's chief executive Sundar Pichai", "Israeli Prime Minister Ariel Sharon"
             h = t.head
-            holders.append((h, "possessive"))
+            holders += [(c, "possessive") for c in self._shared(h)]
             owners += [k for k in kids[h] if tokens[k].dep == "poss" and self._in_mention(k) is not None]
         if not holders:
             return
@@ -412,14 +469,138 @@ class _Sentence:
         # "Mr Zinni, a retired Marine Corps general"
         holder = self._in_mention(holders[0][0])
         if holder is not None and holder.label in PERSON_LABELS:
-            titled = [k for k in kids[n] if tokens[k].dep in ("amod", "compound", "nmod")
-                      and self._in_mention(k) not in (None, holder)]
+            # and those of its own compound nouns: "Israeli army spokesman", "French team captain"
+            mods = kids[n] + [g for k in kids[n] if tokens[k].dep == "compound" and tokens[k].pos == "NOUN"
+                              and t.pos == "NOUN" and self._in_mention(k) is None for g in kids[k]]
+            titled = [k for k in mods if tokens[k].dep in ("amod", "compound", "nmod")
+                      and self._in_mention(k) not in (None, holder) and not self._portfolio(k, n)]
         orgs = [(o, None) for o in self.prep_objects(n, ("of", "at", "for"))] + [(o, "possessive") for o in owners]
         orgs += [(o, "title") for o in titled]
         for x, how in holders:
             for o, via in orgs:
                 pattern = via or how
                 self.add(x, o, rel, pattern, CONFIDENCE[pattern])
+
+    def place_noun(self, n: int) -> None:
+        """"the West Bank town of Ramallah", "Afghanistan's Paktika province", "the Kashmiri summer capital
+        Srinagar" is no fact (a nationality is no place): the named place is in the place that modifies the noun."""
+        tokens = self.tokens
+        wheres = [k for k in self.kids[n] if tokens[k].dep in ("compound", "poss", "nmod")
+                  and (self._in_mention(k) or NO_MENTION).label in PLACE_LABELS]
+        names = self.prep_objects(n, ("of",)) + [k for k in self.kids[n] if tokens[k].dep == "appos"]
+        if tokens[n].dep in ("compound", "appos"):  # "the Pakistan capital Islamabad", "Sharana, the capital of Paktika"
+            names.append(tokens[n].head)
+        for x in names:
+            m = self._in_mention(x)
+            if m is not None and m.label not in PERSON_LABELS:
+                for w in wheres:
+                    self.add(x, w, "located_in", "place_noun", CONFIDENCE["place_noun"])
+
+    def group_noun(self, n: int) -> None:
+        """"Yasser Arafat's Fatah movement", "Osama bin Laden's Al Qaeda network": the person belongs to the group."""
+        tokens = self.tokens
+        people = [k for k in self.kids[n] if tokens[k].dep == "poss"
+                  and (self._in_mention(k) or NO_MENTION).label in PERSON_LABELS]
+        groups = [k for k in self.kids[n] if tokens[k].dep == "compound"
+                  and (self._in_mention(k) or NO_MENTION).label in ORG_TYPES]
+        for p in people:
+            for g in groups:
+                self.add(p, g, "affiliated_with", "possessive", CONFIDENCE["possessive"])
+
+    def _shared(self, h: int) -> list[int]:
+        """A titled name and the bare names coordinated with it, which share its title ("Russian cosmonauts
+        Vladimir Dezhurov and Mikhail Tyurin"; not "… Ariel Sharon and Palestinian leader Yasser Arafat")."""
+        out, todo = [h], [h]
+        while todo:
+            for c in self.kids[todo.pop()]:
+                m = self._in_mention(c)
+                if self.tokens[c].dep == "conj" and m is not None and all(
+                        self._in_mention(k) == m or self.tokens[k].dep in ("cc", "punct") for k in self.kids[c] if k < c):
+                    out.append(c)
+                    todo.append(c)
+        return out
+
+    def _portfolio(self, k: int, n: int) -> bool:
+        """Name k is a portfolio cut off the title noun n it stands right before ("British Home" Secretary)."""
+        m = self._in_mention(k)
+        words = m.text.lower().split() if m is not None else []
+        # "Defence" alone still names a department; "British Defence", "Home" do not
+        return (m is not None and words[-1] in PORTFOLIOS and (len(words) > 1 or words[0] in STANDALONE_PORTFOLIOS)
+                and not self.doc.text[m.end:self.tokens[n].start].strip())
+
+    def name(self, i: int) -> None:
+        """Constructions between two names, from the head token of one: "Westpac's Bill Evans", "fellow Australian
+        Alicia Molik", "Mr Giuliani, a Republican" (affiliated_with); "Sydney's St George Hospital", "Burswood
+        Dome in Perth", "Bonn, Germany" (located_in, based_in for an organisation)."""
+        tokens = self.tokens
+        m = self._in_mention(i)
+        if m is None or self._in_mention(tokens[i].head) == m and tokens[i].head != i:
+            return
+        for k in [k for part in self._parts(i, m) for k in self.kids[part]]:
+            other = self._in_mention(k)
+            dep = tokens[k].dep
+            if dep == "prep" and tokens[k].text.lower() in ("in", "at"):
+                self.place_in(i, k, m)
+            elif dep == "amod" and tokens[k].text.lower() == "based":  # "Pakistan-based Lashkar-e-Taiba"
+                for w in self.kids[k]:
+                    if tokens[w].dep == "npadvmod" and (self._in_mention(w) or NO_MENTION).label in PLACE_LABELS:
+                        self.add(i, w, "based_in", "participle", CONFIDENCE["participle"])
+            elif other is None or other == m:
+                continue
+            elif dep == "poss":  # "Westpac's Bill Evans", "Sydney's St George Hospital"
+                if not any(tokens[c].dep == "compound" and tokens[c].pos in ("NOUN", "PROPN")
+                           and self._in_mention(c) is None for c in self.kids[i]):  # a title's: noun() reads it
+                    self._belongs(i, k, m, other, "possessive")
+            elif dep == "appos":  # "Mr Giuliani, a Republican", "Bonn, Germany"
+                self._belongs(i, k, m, other, "apposition") if m.label in PERSON_LABELS else self.place_apposition(i, k)
+            elif dep in ("compound", "amod", "nmod") and m.label in PERSON_LABELS and other.label in GROUP_LABELS:
+                self.add(i, k, "affiliated_with", "title", CONFIDENCE["title"])  # "fellow Australian Alicia Molik"
+        if tokens[i].dep == "appos" and m.label in GROUP_LABELS:  # "the Australian, David Hicks"
+            holder = self._in_mention(tokens[i].head)
+            if holder is not None and holder.label in PERSON_LABELS:
+                self.add(tokens[i].head, i, "affiliated_with", "apposition", CONFIDENCE["apposition"])
+
+    def _parts(self, i: int, m: Mention) -> list[int]:
+        """A name's head token and its compound and flat words inside the same mention."""
+        return [i] + [k for k in self.kids[i] if self.tokens[k].dep in ("compound", "flat") and self._in_mention(k) == m]
+
+    def _belongs(self, i: int, k: int, m: Mention, other: Mention, pattern: str) -> None:
+        """Name i is said to belong to name k: a person to a group, party, organisation or country; an
+        organisation or a place to a place."""
+        if m.label in PERSON_LABELS and other.label not in PERSON_LABELS:
+            self.add(i, k, "affiliated_with", pattern, CONFIDENCE[pattern])
+        elif m.label in PLACE_RELATION and other.label in PLACE_LABELS:
+            self.add(i, k, PLACE_RELATION[m.label], pattern, CONFIDENCE[pattern])
+
+    def place_in(self, i: int, p: int, m: Mention) -> None:
+        """"Burswood Dome in Perth", "the Woomera Detention Centre in South Australia's far north": where a place
+        or an organisation is, unless the name is the object of a preposition that makes "in Y" where something
+        else happened ("the Test against New Zealand in Perth")."""
+        tokens = self.tokens
+        if m.label not in PLACE_RELATION:
+            return
+        if tokens[i].dep == "pobj" and tokens[tokens[i].head].text.lower() not in PLACE_PREPOSITIONS:
+            return
+        for o in self.kids[p]:
+            if tokens[o].dep not in PREP_OBJECTS:
+                continue
+            if self._in_mention(o) is None and tokens[o].lemma.lower() in COMPASS:
+                o = next((k for k in self.kids[o] if tokens[k].dep == "poss"), o)
+            where = self._in_mention(o)
+            if where is not None and where.label in PLACE_LABELS:
+                self.add(i, o, PLACE_RELATION[m.label], "place_in", CONFIDENCE["place_in"])
+
+    def place_apposition(self, i: int, k: int) -> None:
+        """"Bonn, Germany", "Fort Campbell, Kentucky": a place, a comma, the place it is in; not a list
+        ("Western Australia, the Northern Territory and South Australia")."""
+        tokens = self.tokens
+        m, where = self._in_mention(i), self._in_mention(k)
+        listed = any(tokens[c].dep in ("conj", "cc") for c in self.kids[i] + self.kids[k]) or tokens[i].dep == "conj"
+        if (m is None or where is None or listed or m.label not in PLACE_LABELS or where.label not in PLACE_LABELS
+                or self.doc.text[m.end:where.start].strip() != ","
+                or self.doc.text[where.end:].split(maxsplit=1)[:1] in (["and"], ["or"])):
+            return
+        self.add(i, k, "located_in", "place_apposition", CONFIDENCE["place_apposition"])
 
     def affiliation(self, i: int) -> None:
         """"Kerry Nettle from the Greens", "Mr Downer of Australia": a person named with where they are from."""
@@ -442,6 +623,8 @@ class _Sentence:
                 self.noun(i)
                 if t.pos == "PROPN":
                     self.affiliation(i)
+            if t.pos in ("PROPN", "NOUN", "ADJ") and self._in_mention(i) is not None:
+                self.name(i)
         return [self.facts[k] for k in sorted(self.facts)]
 
 
@@ -480,7 +663,9 @@ DESCRIPTIONS = {"founded": "founded, co-founded, established, founder of",
                 "studied_at": "studied at, graduated from, alumnus of", "invested_in": "invested in, investor",
                 "merged_with": "merged with", "sold": "sold", "sold_to": "sold to",
                 "partnered_with": "partnered with, partner of", "moved_to": "moved to, relocated to",
-                "visited": "visited", "met": "met, met with", "defeated": "defeated, beat"}
+                "visited": "visited", "met": "met, met with", "defeated": "defeated, beat",
+                "located_in": "located in, lies in, part of", "told": "told, said to",
+                "affiliated_with": "affiliated with, member of, from, belongs to"}
 MIN_RELATION_SIMILARITY = 0.6
 
 

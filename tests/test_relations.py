@@ -10,6 +10,7 @@ import pytest
 from engine.catalog import Catalog
 from engine.engine import Engine
 from ontology.graph import extract
+from ontology.relations import CoOccurrence
 from tools.ontology import to_parsed
 from tools.parse import DEFAULT_PARSE_MODEL, parse
 
@@ -67,11 +68,40 @@ CASES = {
                  [("Nordwind Logistics", "owns", "Cargo Lane", "passive_agent")]),
     "weak": ("Judge Amy Dein refused to grant bail for Peter Reid after the hearing.", []),
     "bought_by": ("YouTube was bought by Google in 2006.", [("Google", "acquired", "YouTube", "passive_agent")]),
+    "possessive_place": ("Pakistan's Foreign Ministry has announced sanctions.",
+                         [("Foreign Ministry", "based_in", "Pakistan", "possessive")]),
+    "possessive_group": ("Apaches blasted a building of Mr Arafat's Fatah movement.",
+                         [("Arafat", "affiliated_with", "Fatah", "possessive")]),
+    "place_in": ("The Woomera Detention Centre in South Australia was quiet overnight.",
+                 [("The Woomera Detention Centre", "based_in", "South Australia", "place_in")]),
+    "place_in_compass": ("Smoke is billowing from the Woomera Detention Centre in South Australia's far north.",
+                         [("the Woomera Detention Centre", "based_in", "South Australia's", "place_in")]),
+    "not_place_in": ("Australia escaped with a draw in the Test against New Zealand in Perth.", []),
+    "place_apposition": ("The accord was signed on December 5 in Bonn, Germany, by the groups.",
+                         [("Bonn", "located_in", "Germany", "place_apposition")]),
+    "place_noun": ("A Palestinian was killed in the West Bank town of Ramallah.",
+                   [("Ramallah", "located_in", "West Bank", "place_noun")]),
+    "shared_title": ("The shuttle, carrying Russian cosmonauts Vladimir Dezhurov and Mikhail Tyurin, landed at noon.",
+                     [("Vladimir Dezhurov", "role:cosmonaut", "Russian", "title"),
+                      ("Mikhail Tyurin", "role:cosmonaut", "Russian", "title")]),
+    "nationality": ("Hewitt teamed with fellow Australian Alicia Molik to beat Switzerland.",
+                    [("Alicia Molik", "affiliated_with", "Australian", "title")]),
+    "group_apposition": ("Mr Giuliani, a Republican, has served two terms as mayor.",
+                         [("Giuliani", "affiliated_with", "Republican", "apposition")]),
+    "appositive_title": ("In Brussels, the US Defence Secretary, Donald Rumsfeld, has told NATO allies to prepare.",
+                         [("Donald Rumsfeld", "role:defence_secretary", "US", "title")]),
+    "told": ("Mr Downer has told Channel Seven it should not be dismissed.",
+             [("Downer", "told", "Channel Seven", "verb_object")]),
+    "based": ("India has accused Pakistan-based Lashkar-e-Taiba of carrying out the attack.",
+              [("Lashkar-e-Taiba", "based_in", "Pakistan", "participle")]),
+    "compass": ("Shane Bradford of Ballidu, just west of Burakin, says the quake shook his house.", []),
+    "list": ("Rain has fallen in Sydney, Brisbane, Melbourne and Perth.", []),
 }
+NO_TYPED = ("weak", "not_place_in", "list")
 
 
 @pytest.fixture(scope="module")
-def records():
+def parsed():
     async def run():
         engine = Engine(Catalog.default())
         await engine.start()
@@ -81,8 +111,12 @@ def records():
             await engine.shutdown()
 
     parses = asyncio.run(run())
-    return {name: extract(to_parsed(name, text, [(0, p)]))
-            for (name, (text, _)), p in zip(CASES.items(), parses, strict=True)}
+    return {name: to_parsed(name, text, [(0, p)]) for (name, (text, _)), p in zip(CASES.items(), parses, strict=True)}
+
+
+@pytest.fixture(scope="module")
+def records(parsed):
+    return {name: extract(doc) for name, doc in parsed.items()}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -98,9 +132,21 @@ def test_construction(records, name):
         assert ev["sentence_start"] <= ev["source_span"][0] < ev["sentence_end"]
 
 
-def test_weak_prepositions_state_no_fact(records):
-    """A verb outside the relation table with "for", "after" …: no typed edge ("granted bail for Reid")."""
-    assert not [r for r in records["weak"].relations if r[5] == "typed"]
+@pytest.mark.parametrize("name", NO_TYPED)
+def test_no_fact(records, name):
+    """A verb outside the relation table with "for", "after" … ("granted bail for Reid"); "in Y" after a name that
+    is the object of "against" (where the match was, not where New Zealand is); a compass word ("west of
+    Burakin") is no role; a list of places: no typed edge."""
+    assert not [r for r in records[name].relations if r[5] == "typed"]
+
+
+def test_co_occurrence_pairs_neighbours(parsed, records):
+    """Four places in a list: three co-occurrence pairs, each name with the next; every pair (the first
+    definition) gives six."""
+    pairs = {(r[1], r[3]) for r in records["list"].relations if r[5] == "co-occurrence"}
+    assert pairs == {("Brisbane", "Sydney"), ("Brisbane", "Melbourne"), ("Melbourne", "Perth")}
+    every = extract(parsed["list"], co_occurrence=CoOccurrence.SENTENCE)
+    assert len([r for r in every.relations if r[5] == "co-occurrence"]) == 6
 
 
 def test_co_occurrence_is_never_typed(records):

@@ -28,6 +28,7 @@ from functools import cache
 from typing import Any, cast
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from engine.batch import PackedBatch
@@ -153,17 +154,27 @@ def log_bucket_position(relative_pos: torch.Tensor, bucket_size: int, max_positi
     return torch.where(abs_pos <= mid, relative_pos.type_as(log_pos), log_pos * sign)
 
 
-def relative_position_index(length: int, cfg: DebertaV2Config, device: torch.device
-                            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(c2p, p2c) indices into the 2·span relative-embedding rows, each [L, L] (query, key)."""
+def relative_rows(length: int, cfg: DebertaV2Config, device: torch.device) -> torch.Tensor:
+    """[2L-1]: the relative-embedding row of each distance d = query - key, from -(L-1) up to L-1 (bucketed and
+    clamped as transformers has it: row = clamp(bucket(d) + span, 0, 2·span - 1))."""
     distances = torch.arange(-(length - 1), length, dtype=torch.long, device=device)  # [2L-1]
     if cfg.position_buckets > 0 and cfg.max_relative > 0:  # bucket the 2L-1 distances, not the L² pairs
         distances = log_bucket_position(distances, cfg.position_buckets, cfg.max_relative).to(torch.long)
-    pos = torch.arange(length, device=device)
-    rel = distances[pos[:, None] - pos[None, :] + length - 1]  # [L, L] bucket(query - key)
     span = cfg.att_span
-    return (torch.clamp(rel + span, 0, 2 * span - 1),  # c2p: query i looks at key j's relative row
-            torch.clamp(-rel + span, 0, 2 * span - 1))  # p2c: key j's row for query i (transposed below)
+    return torch.clamp(distances + span, 0, 2 * span - 1)
+
+
+def by_distance(scores: torch.Tensor, descending: bool) -> torch.Tensor:
+    """[b, H, L, 2L-1] scores of each query (rows) against each distance (columns, d = query - key ascending, or
+    descending with `descending`) -> [b, H, L, L] (query, key) as a strided view, no copy: the distance of
+    (i, j) is a diagonal of the columns, so stepping one row moves 2L-2 along the storage. With distances
+    descending, entry (i, j) sits at column j - i + L - 1 of row i (content -> position, rows are queries);
+    ascending, at column i - j + L - 1 of row j (position -> content, rows are keys: the view is transposed)."""
+    b, h, length, width = scores.shape
+    assert width == 2 * length - 1 and scores.is_contiguous()
+    batch_strides = (h * length * width, length * width)
+    inner = (width - 1, 1) if descending else (1, width - 1)
+    return scores.as_strided((b, h, length, length), (*batch_strides, *inner), scores.storage_offset() + length - 1)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -207,7 +218,7 @@ class DisentangledSelfAttention(FusedQKV):
                 self.pos_query_proj = Linear(cfg.hidden_size, inner)
 
     def position_projections(self, rel: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """rel [2S, C] -> (pos_key, pos_query), each [H, 2S, D] or None where the term is off."""
+        """rel [2S, C] -> (pos_key, pos_query / scale), each [H, 2S, D] or None where the term is off."""
         if not self.terms or rel is None:
             return None, None
         rows = rel.shape[0]
@@ -217,35 +228,43 @@ class DisentangledSelfAttention(FusedQKV):
             q = self.pos_query_proj(rel).view(rows, self.num_heads, self.head_dim) if "p2c" in self.terms else None
             k = self.pos_key_proj(rel).view(rows, self.num_heads, self.head_dim) if "c2p" in self.terms else None
         return (k.transpose(0, 1) if k is not None and "c2p" in self.terms else None,  # [H, 2S, D]
-                q.transpose(0, 1) if q is not None and "p2c" in self.terms else None)
+                q.transpose(0, 1) / self.scale if q is not None and "p2c" in self.terms else None)
+
+    @property
+    def scale(self) -> float:
+        return math.sqrt(self.head_dim * self.cfg.scale_factor)
 
     def forward(self, x: torch.Tensor, groups: list, pos: tuple[torch.Tensor | None, torch.Tensor | None],
-                index) -> torch.Tensor:
+                rows) -> torch.Tensor:
         q, k, v = super().forward(x)  # [T, H, D] each
         out = torch.empty_like(q)
         for g in groups:  # runs of equal-length sequences: (start, count, length)
             end = g.start + g.count * g.length
             out[g.start:end] = self._attend(q[g.start:end], k[g.start:end], v[g.start:end], g.count, g.length,
-                                            pos, index)
+                                            pos, rows)
         return out.reshape(x.shape[0], -1)  # [T, H*D]
 
-    def _attend(self, q, k, v, b: int, length: int, pos, index) -> torch.Tensor:
+    def _attend(self, q, k, v, b: int, length: int, pos, rows) -> torch.Tensor:
+        """softmax((q·kᵀ + c2p + p2c) / scale)·v for b sequences of one length. The two relative terms are one
+        GEMM each against the position rows of every distance (rows(length), [2L-1]) and read back per (query,
+        key) through a strided view (by_distance): no gather and no division over the [L, L] scores; SDPA
+        fuses the rest."""
         shape = (b, length, self.num_heads, self.head_dim)
-        q, k, v = (t.reshape(shape).transpose(1, 2) for t in (q, k, v))  # [b, H, L, D]
-        scale = math.sqrt(self.head_dim * self.cfg.scale_factor)
-        scores = torch.matmul(q, k.transpose(-1, -2) / scale)  # [b, H, L, L]
+        q = (q.reshape(shape).transpose(1, 2) / self.scale).contiguous()  # [b, H, L, D], scaled once
+        k = k.reshape(shape).transpose(1, 2).contiguous()
+        v = v.reshape(shape).transpose(1, 2)
         pos_key, pos_query = pos
+        bias = None
         if pos_key is not None or pos_query is not None:
-            c2p_idx, p2c_idx = index(length)  # [L, L] each
-            full = (b, self.num_heads, length, length)
-            if pos_key is not None:  # content -> position: q_i · pos_key[row(i, j)]
-                c2p = torch.matmul(q, pos_key.transpose(-1, -2))  # [b, H, L, 2S]
-                scores = scores + torch.gather(c2p, -1, c2p_idx.expand(full)) / scale
-            if pos_query is not None:  # position -> content: k_j · pos_query[row(j, i)], transposed to (i, j)
-                p2c = torch.matmul(k, pos_query.transpose(-1, -2))  # [b, H, L, 2S]
-                scores = scores + torch.gather(p2c, -1, p2c_idx.expand(full)).transpose(-1, -2) / scale
-        probs = torch.softmax(scores, dim=-1)
-        return torch.matmul(probs, v).transpose(1, 2).reshape(b * length, self.num_heads, self.head_dim)
+            at = rows(length)  # [2L-1], distances ascending
+            if pos_key is not None:  # content -> position: q_i · pos_key[row(i - j)]
+                c2p = torch.matmul(q, pos_key[:, at.flip(0)].transpose(-1, -2))  # [b, H, L, 2L-1]
+                bias = by_distance(c2p, descending=True)
+            if pos_query is not None:  # position -> content: k_j · pos_query[row(i - j)]
+                p2c = by_distance(torch.matmul(k, pos_query[:, at].transpose(-1, -2)), descending=False)
+                bias = p2c if bias is None else bias + p2c
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)  # [b, H, L, D]
+        return out.transpose(1, 2).reshape(b * length, self.num_heads, self.head_dim)
 
 
 class DebertaV2Attention(nn.Module):
@@ -263,8 +282,8 @@ class DebertaV2Layer(nn.Module):
         self.intermediate = BertIntermediate(cfg)  # pyright: ignore[reportArgumentType]
         self.output = BertDenseLN(cfg.intermediate_size, cfg.hidden_size, cfg.layer_norm_eps)
 
-    def forward(self, x: torch.Tensor, groups: list, pos, index) -> torch.Tensor:
-        x = self.attention.output(self.attention.self(x, groups, pos, index), x)
+    def forward(self, x: torch.Tensor, groups: list, pos, rows) -> torch.Tensor:
+        x = self.attention.output(self.attention.self(x, groups, pos, rows), x)
         return self.output(self.intermediate(x), x)
 
 
@@ -328,11 +347,11 @@ class DebertaV2Model(Backbone):
     def forward(self, batch: PackedBatch, attn: AttentionContext) -> torch.Tensor:
         groups = attn.meta  # sdpa_grouped's runs of equal-length sequences (start, count, length)
         device = batch.input_ids.device
-        index = cache(lambda length: relative_position_index(length, self.config, device))  # once per length
+        rows = cache(lambda length: relative_rows(length, self.config, device))  # once per length
         rel = self.encoder.rel_embedding()
         x = emb = self.embeddings(batch)  # [T, C]
         for i, layer in enumerate(cast(list[DebertaV2Layer], self.encoder.layer)):
-            x = layer(x, groups, layer.attention.self.position_projections(rel), index)
+            x = layer(x, groups, layer.attention.self.position_projections(rel), rows)
             if i == 0 and self.encoder.conv is not None:
                 x = self.encoder.conv(emb, x, groups)
         return x  # [T, C]

@@ -304,7 +304,8 @@ class _Sentence:
         """A role noun with its modifiers ("chief executive" -> ceo, "mayor" -> mayor)."""
         words = [self.tokens[k].text.lower() for k in self.kids[i]
                  if k < i and self.tokens[k].dep in ("compound", "amod")
-                 and self.tokens[k].pos in ("NOUN", "ADJ", "PROPN") and self._in_mention(k) is None]
+                 and self.tokens[k].pos in ("NOUN", "ADJ", "PROPN") and self._in_mention(k) is None
+                 and not (k > 0 and self.tokens[k - 1].text == "-")]  # "right-wing": not a part of the role
         words.append(self.tokens[i].lemma.lower())
         key = "_".join(w.replace("-", "_") for w in words)
         return ROLE_NAMES.get(key, ROLE_NAMES.get(self.tokens[i].lemma.lower(), key))

@@ -45,6 +45,8 @@ CASES = {
                             ("Liam Grant", "born_in", "Cork", "verb_prep")]),
     "title": ("Israeli Prime Minister Ariel Sharon met reporters.",
               [("Ariel Sharon", "role:prime_minister", "Israeli", "title")]),
+    "title_hyphenated_modifier": ("Israeli right-wing Prime Minister Ariel Sharon met reporters.",
+                                  [("Ariel Sharon", "role:prime_minister", "Israeli", "title")]),
     "affiliation": ("Kerry Nettle from the Greens took the final position.",
                     [("Kerry Nettle", "affiliated_with", "Greens", "affiliation")]),
     "apposition_title": ("Mr Downer met Mr Zinni, a retired Marine Corps general.",

@@ -17,7 +17,8 @@ Edge attributes (key = relation)
   relation (the key again: a normalised relation such as "acquired", "works_for", "role:mayor" (see
   ontology.relations), or "co_occurs_with", "instance_of", "subclass_of"), kind ("typed", "co-occurrence",
   "ontology"), weight (how many distinct sentences state it), evidence (up to 20 of them: {doc, sentence,
-  sentence_start, sentence_end, source_span, target_span} and for typed relations pattern and confidence)
+  sentence_start, sentence_end, source_span, target_span} and for typed relations pattern (the construction,
+  or "gliner2" for a relation GLiNER2 found) and confidence)
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ from ontology.relations import (
     CO_OCCURRENCE,
     TYPED,
     CoOccurrence,
+    FoundRelation,
     Relation,
     _evidence,
     co_occurrences,
+    found_facts,
     sentence_of,
     typed_facts,
 )
@@ -91,14 +94,16 @@ def _trim(m: Mention, doc: ParsedDoc) -> Mention:
 
 
 def extract(doc: ParsedDoc, skip_types: frozenset[str] = VALUE_TYPES, allowed: set[str] | None = None,
-            co_occurrence: CoOccurrence = CoOccurrence.NEIGHBOURS) -> DocRecord:
+            co_occurrence: CoOccurrence = CoOccurrence.NEIGHBOURS,
+            found: Sequence[FoundRelation] | None = None) -> DocRecord:
     """A parsed document -> its record: kept mentions, the sentences they sit in, and its relations (typed
     relations from the parse, co-occurrence within sentences as `co_occurrence` says). `allowed`: the only entity
     types wanted (a caller's labels); a relation argument the entity model missed becomes a mention only if its
-    type is one."""
+    type is one. `found`: typed relations another model found (GLiNER2), used instead of the parse's, between
+    the kept mentions (ontology.relations.found_facts)."""
     mentions = [m for m in (_trim(m, doc) for m in doc.mentions) if m.label not in skip_types and m.text.strip()]
     kept = ParsedDoc(doc.doc_id, doc.text, doc.sentences, tuple(mentions), doc.tokens)
-    facts, made = typed_facts(kept)
+    facts, made = typed_facts(kept) if found is None else (found_facts(kept, found), [])
     made = [m for m in made if allowed is None or m.label in allowed]
     if made:
         mentions = sorted([*mentions, *made], key=lambda m: (m.start, m.end))

@@ -32,6 +32,9 @@ outside the table keeps its lemma (`visit`, `move_to`), at a lower confidence.
 An argument the entity model missed but the parser marks as a proper noun ("founded Brightleaf") becomes a
 mention when the relation says what it must be (RELATION_TYPES), so the fact is not lost with the entity.
 
+Typed relations can come from another model instead (`found_facts`: GLiNER2's relations, whose ends become the
+mentions they overlap; the pattern is the model's name, the confidence its score).
+
 Every relation carries its evidence: the document id, the sentence's text and character span, the spans of the
 two mentions (character offsets into the document), the pattern and the confidence.
 """
@@ -651,6 +654,44 @@ def typed_relations(doc: ParsedDoc, entity_of: Mapping[Mention, str]) -> list[Re
 
 
 svo_triples = typed_relations  # the earlier name
+
+
+@dataclass(frozen=True)
+class FoundRelation:
+    """A relation another model found in a document (GLiNER2): the caller's relation label, the head's and the
+    tail's character spans in the document, the model's confidence and its name (the evidence's `pattern`)."""
+
+    relation: str
+    head: tuple[int, int]
+    tail: tuple[int, int]
+    confidence: float
+    pattern: str
+
+
+def overlapping(mentions: Sequence[Mention], span: tuple[int, int]) -> Mention | None:
+    """The mention sharing the most characters with `span` (then the higher score, then the first); None when
+    no mention overlaps it."""
+    best, key = None, (0, 0.0)
+    for m in mentions:
+        shared = min(m.end, span[1]) - max(m.start, span[0])
+        if shared > 0 and (shared, m.score) > key:
+            best, key = m, (shared, m.score)
+    return best
+
+
+def found_facts(doc: ParsedDoc, found: Sequence[FoundRelation]) -> list[Fact]:
+    """Relations another model found, as facts between the document's mentions: each end becomes the mention it
+    overlaps most. A relation is dropped when an end overlaps no mention, when both ends are one mention, or
+    when they lie in different sentences (a fact's evidence is the one sentence stating it)."""
+    out = []
+    for r in found:
+        a, b = overlapping(doc.mentions, r.head), overlapping(doc.mentions, r.tail)
+        if a is None or b is None or a == b:
+            continue
+        sent = sentence_of(doc, a.start)
+        if sentence_of(doc, b.start) == sent:
+            out.append(Fact(a, b, r.relation, r.pattern, r.confidence, sent))
+    return out
 
 
 # What each normalised relation says, in words an embedder compares with a caller's relation labels

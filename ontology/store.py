@@ -332,7 +332,7 @@ class GraphStore:
         if len(words) == 1:  # an acronym's expansions, the long names a surname could be (steps 2 and 3)
             add("ini1 = ? OR ini2 = ?", (key, key))
             add("last = ?", (key,))
-        else:
+        elif words:  # (a form of punctuation only, e.g. a zero-shot model's ".", has no words: its key is all)
             # stored short forms this name could take as aliases: its acronyms, surname, particle surname. A short
             # form's merge depends on every name it could stand for (one target or none), so when one is stored,
             # or this form is itself a particle surname, the names sharing its initials or surname come too;

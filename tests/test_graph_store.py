@@ -248,6 +248,14 @@ def test_restart_keeps_everything(location):
     assert text == expected and ids == ["g", "h"]
 
 
+def test_a_form_of_punctuation_only_is_stored(tmp_path):
+    """A zero-shot model's span may be "." (no words once normalised): it is a form like another, not a crash."""
+    store = GraphStore(tmp_path / "graphs")
+    add(store, "g", [make_record("p", [[("city", "."), ("city", "Oslo")]]), record(1)])
+    assert {d["label"] for _, d in store.load("g").graph.nodes(data=True) if d["kind"] == "entity"} >= {".", "Oslo"}
+    store.close()
+
+
 def test_old_json_graph_is_imported_once(tmp_path):
     records = [record(i) for i in range(6)]
     old = KnowledgeGraph()

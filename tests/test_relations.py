@@ -10,7 +10,8 @@ import pytest
 from engine.catalog import Catalog
 from engine.engine import Engine
 from ontology.graph import extract
-from ontology.relations import CoOccurrence
+from ontology.inputs import Mention, ParsedDoc
+from ontology.relations import CoOccurrence, FoundRelation
 from tools.ontology import to_parsed
 from tools.parse import DEFAULT_PARSE_MODEL, parse
 
@@ -156,3 +157,30 @@ def test_co_occurrence_is_never_typed(records):
     rels = records["copula"].relations
     assert all(r[5] in ("typed", "co-occurrence") for r in rels)
     assert {r[4] for r in rels if r[5] == "co-occurrence"} == {"co_occurs_with"}
+
+
+def test_found_relations_take_the_mentions_they_overlap():
+    """Another model's relations (GLiNER2's): each end becomes the mention sharing most characters with it (then
+    the higher score); a relation is dropped when an end overlaps no mention, when both ends are one mention,
+    or when its ends lie in two sentences. The parse's own relations are not read."""
+    text = "Sam Patel works for Orion Bank. Mary Cole lives in Leeds."
+    sam, orion, orion_city = Mention(0, 9, "Sam Patel", "person"), Mention(20, 30, "Orion Bank", "company", 0.9), \
+        Mention(20, 25, "Orion", "city", 0.99)
+    mary, leeds = Mention(32, 41, "Mary Cole", "person"), Mention(51, 56, "Leeds", "city")
+    doc = ParsedDoc("d", text, ((0, 31), (32, 57)), (sam, orion_city, orion, mary, leeds))
+
+    def found(relation: str, head: tuple[int, int], tail: tuple[int, int]) -> FoundRelation:
+        return FoundRelation(relation, head, tail, 0.8, "gliner2")
+
+    record = extract(doc, found=[found("works for", (4, 9), (20, 30)),  # "Patel" -> Sam Patel; Orion Bank whole
+                                 found("lives in", (32, 41), (51, 56)),
+                                 found("lives in", (0, 9), (20, 25)),  # as much of both: the higher score
+                                 found("works for", (10, 19), (20, 30)),  # "works for": no mention
+                                 found("lives in", (51, 56), (51, 55)),  # both ends Leeds
+                                 found("works for", (0, 9), (51, 56))])  # two sentences
+    typed = [(r[1], r[4], r[3], r[6]["pattern"], r[6]["confidence"]) for r in record.relations if r[5] == "typed"]
+    assert typed == [("Sam Patel", "works for", "Orion Bank", "gliner2", 0.8),
+                     ("Mary Cole", "lives in", "Leeds", "gliner2", 0.8),
+                     ("Sam Patel", "lives in", "Orion", "gliner2", 0.8)]
+    assert [r[6]["source_span"] for r in record.relations if r[5] == "typed"] == [[0, 9], [32, 41], [0, 9]]
+    assert not [r for r in extract(doc, found=[]).relations if r[5] == "typed"]

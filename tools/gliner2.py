@@ -108,6 +108,11 @@ def relations_schema(relations: Sequence[str]) -> Gliner2Schema:
     return Gliner2Schema(tuple(SchemaTask(TaskKind.RELATIONS, r, (Field("head"), Field("tail"))) for r in relations))
 
 
+def entities_relations_schema(labels: Sequence[str], relations: Sequence[str]) -> Gliner2Schema:
+    """Entity types and relation types in one schema: one forward finds both."""
+    return Gliner2Schema(entities_schema(labels).tasks + relations_schema(relations).tasks)
+
+
 def classification_schema(labels: Sequence[str], multi_label: bool = False, cls_threshold: float = 0.5,
                           task: str = CLASSIFY_TASK) -> Gliner2Schema:
     return Gliner2Schema((SchemaTask(TaskKind.CLASSIFICATION, task, tuple(Field(x) for x in labels),
@@ -143,6 +148,15 @@ async def gliner2_entities(ctx: ToolContext, texts: str | Sequence[str], model_i
     entities = [[Entity(text=e.text, label=e.label, score=e.score, start=e.start, end=e.end) for e in r.entities]
                 for r in out]
     return EntitiesResult(model=model_id, method="zero-shot", entities=entities, truncated=[False] * len(items))
+
+
+async def gliner2_entities_relations(ctx: ToolContext, texts: Sequence[str], model_id: str, labels: Sequence[str],
+                                     relations: Sequence[str], threshold: float | None = None) -> list[TextResult]:
+    """Each text's entities (of `labels`) and relations (of `relations`) from one schema, so one forward per
+    text: what build_ontology reads from a GLiNER2 model given relations."""
+    schema = entities_relations_schema(_names(labels, "labels", '["person", "company"]'),
+                                       _names(relations, "relations", '["works for", "founded"]'))
+    return (await _run(ctx, texts, model_id, schema, threshold))[1]
 
 
 async def extract_relations(ctx: ToolContext, texts: str | list[str], relations: list[str],

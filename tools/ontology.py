@@ -4,6 +4,8 @@ This layer runs the models: documents are chunked (tools.chunking), parsed by th
 (entities + dependency parse, tools.parse), turned into ontology's input dataclasses, extracted, and the
 surface forms embedded with the default embedding model for entity resolution; an optional taxonomy places
 the entity types through `classify`. Only forms the graph has not seen are embedded (the store keeps vectors).
+A GLiNER2 entity model given `relations` finds the entities and the relations of each chunk in one forward;
+its relations are the typed edges (none are read off the parse, none renamed by embedding).
 Graphs live in a database store (ontology.store) behind a `GraphService`: a build is one transaction, the
 navigation tools read the bounded piece of the graph they need in one snapshot.
 """
@@ -22,18 +24,20 @@ import numpy as np
 
 from engine.errors import InputTooLong, InvalidInput, UnsupportedTask
 from ontology.errors import UnknownEntity, UnknownGraph
+from engine.gliner2_decoding import SpanValue
 from engine.parse import DocParse
 from engine.registry import Task
 from ontology import navigate
 from tools.chunking import chunk_text
 from ontology.graph import DocRecord, KnowledgeGraph, extract
-from ontology.relations import TYPED, describe, map_relations
+from ontology.relations import TYPED, FoundRelation, describe, map_relations
 from ontology.inputs import Mention, ParsedDoc, Token
 from ontology.store import BuildCancelled, GraphNotFound, GraphStore, GraphTooLarge, valid_id
 from tools.classify import classify
 from tools.context import ToolContext, as_texts
 from tools.embed import embed_texts
 from tools.entities import extract_entities
+from tools.gliner2 import gliner2_entities_relations
 from tools.labels import type_names
 from tools.graph_schemas import (
     BuildOntologyResult,
@@ -52,6 +56,7 @@ from tools.taxonomy_limits import check_taxonomy
 CHUNK_CHARS = 20_000  # parse long documents in sentence-aligned pieces of at most this many characters
 PARSE_BATCH = 16  # chunks per parse call: the unit of progress
 MAX_RESULTS = 50
+GLINER2_PATTERN = "gliner2"  # the evidence's `pattern` of a relation GLiNER2 found
 # What an agent's label words mean in spaCy's OntoNotes types
 # Words the taxonomy classifier reads for each type (the bare tag says little to an embedder)
 TYPE_TEXT = {"PERSON": "person, people", "ORG": "organization, company, institution, agency",
@@ -159,22 +164,70 @@ async def _taxonomy_paths(ctx: ToolContext, types: list[str], taxonomy: list[str
     return {t: r[0].path for t, r in zip(types, result.results, strict=True) if r}
 
 
-async def _models(ctx: ToolContext, model: str | None, labels: list[str] | None) -> tuple[str, str | None]:
-    """Models by role: (the parser, the entity model or None when the parser's own entities are used).
-    A spaCy pipeline parses and finds entities; a zero-shot (GLiNER) or token-classification model finds the
-    entities while spaCy's default pipeline parses."""
+@dataclass(frozen=True)
+class Models:
+    """A build's models by role."""
+
+    parser: str
+    entities: str | None = None  # None: the parser's own entities
+    gliner2: bool = False  # the entity model is GLiNER2: given relations, it finds them too
+
+
+async def _models(ctx: ToolContext, model: str | None, labels: list[str] | None) -> Models:
+    """A spaCy pipeline parses and finds entities; a zero-shot (GLiNER, GLiNER2) or token-classification model
+    finds the entities while spaCy's default pipeline parses."""
     if model is None:
-        return DEFAULT_PARSE_MODEL, None
+        return Models(DEFAULT_PARSE_MODEL)
     info = await ctx.engine.info(ctx.engine.entry(model).id)
     if info.task is Task.PARSE:
-        return model, None
-    if info.task is Task.ZERO_SHOT_NER and not labels:
+        return Models(model)
+    zero_shot = info.task in (Task.ZERO_SHOT_NER, Task.SCHEMA_EXTRACTION)
+    if zero_shot and not labels:
         raise InvalidInput(f"model {model} is zero-shot: name the entity types as labels, e.g. ['person', "
                            "'company', 'city']; the graph's types are exactly those labels")
-    if info.task not in (Task.ZERO_SHOT_NER, Task.TOKEN_CLASSIFICATION):
+    if not zero_shot and info.task is not Task.TOKEN_CLASSIFICATION:
         raise UnsupportedTask(f"model {model} computes {info.task.value}: build_ontology takes a spaCy pipeline, a "
-                              "zero-shot NER model (GLiNER, with labels) or a token-classification NER model")
-    return DEFAULT_PARSE_MODEL, model
+                              "zero-shot NER model (GLiNER or GLiNER2, with labels) or a token-classification NER "
+                              "model")
+    return Models(DEFAULT_PARSE_MODEL, model, info.task is Task.SCHEMA_EXTRACTION)
+
+
+def _relation_labels(ctx: ToolContext, relations: list[str] | None) -> list[str] | None:
+    if relations is None:
+        return None
+    labels = as_texts(relations, ctx.limits, "relations", max_items=ctx.limits.max_labels)
+    if not all(x.strip() for x in labels):
+        raise InvalidInput("relations must be non-empty strings, e.g. ['founded', 'works for', 'based in']")
+    return labels
+
+
+def _ends(v: SpanValue) -> tuple[int, int]:
+    return v.start or 0, v.end or 0
+
+
+async def _find(ctx: ToolContext, models: Models, texts: list[str], labels: list[str] | None,
+                relations: list[str] | None) -> list[tuple[list[Mention], list[FoundRelation]]]:
+    """Per chunk, the entity model's mentions and, from GLiNER2 given relations, its relations (one forward
+    finds both), in the chunk's offsets. A relation's confidence is its weaker end's score."""
+    assert models.entities is not None
+    if models.gliner2 and relations is not None:
+        assert labels is not None  # _models refused a zero-shot model without labels
+        out = await gliner2_entities_relations(ctx, texts, models.entities, labels, relations)
+        return [([Mention(e.start, e.end, e.text, e.label, e.score) for e in r.entities],
+                 [FoundRelation(x.relation, _ends(x.head), _ends(x.tail), round(min(x.head.score, x.tail.score), 4),
+                                GLINER2_PATTERN) for x in r.relations]) for r in out]
+    result = await extract_entities(ctx, texts, model=models.entities, labels=labels)
+    return [([Mention(e.start, e.end, e.text, e.label, e.score) for e in ents], []) for ents in result.entities]
+
+
+def _shifted(found: Sequence[tuple[int, list[Mention], list[FoundRelation]]]
+             ) -> tuple[tuple[Mention, ...], list[FoundRelation]]:
+    """A document's chunks' mentions and relations, in the document's offsets."""
+    mentions = tuple(Mention(m.start + off, m.end + off, m.text, m.label, m.score)
+                     for off, ms, _ in found for m in ms)
+    relations = [FoundRelation(r.relation, (r.head[0] + off, r.head[1] + off), (r.tail[0] + off, r.tail[1] + off),
+                               r.confidence, r.pattern) for off, _, rs in found for r in rs]
+    return mentions, relations
 
 
 async def build_ontology(ctx: ToolContext, texts: str | list[str] | None = None,
@@ -190,37 +243,40 @@ async def build_ontology(ctx: ToolContext, texts: str | list[str] | None = None,
     if taxonomy is not None:  # refused before the documents are parsed, not after
         check_taxonomy(taxonomy, ctx.limits)
         parse_taxonomy(taxonomy)
-    parse_model, entity_model = await _models(ctx, model, labels)
+    relation_labels = _relation_labels(ctx, relations)
+    models = await _models(ctx, model, labels)
+    entity_model = models.entities
+    by_model = models.gliner2 and relation_labels is not None  # GLiNER2's relations replace the parse's
     # spaCy's entities are filtered to the caller's types; another entity model's types are its labels
     types = wanted_types(labels) if entity_model is None else None
     allowed = types if entity_model is None else set()  # no made-up mentions of types the caller did not ask
     pieces = [(i, c.start, c.text) for i, (_, text) in enumerate(docs) for c in chunk_text(text, CHUNK_CHARS, overlap=0)]
     parsed: list[list[tuple[int, DocParse]]] = [[] for _ in docs]
-    found: list[list[tuple[int, list[Mention]]]] = [[] for _ in docs]
+    found: list[list[tuple[int, list[Mention], list[FoundRelation]]]] = [[] for _ in docs]
     total = len(pieces) + 2  # + resolution + saving
     for b in range(0, len(pieces), PARSE_BATCH):
         batch = pieces[b:b + PARSE_BATCH]
         chunk_texts = [t for *_, t in batch]
-        for (i, offset, _), p in zip(batch, await parse(ctx.engine, parse_model, chunk_texts), strict=True):
+        for (i, offset, _), p in zip(batch, await parse(ctx.engine, models.parser, chunk_texts), strict=True):
             parsed[i].append((offset, p))
         if entity_model is not None:
-            result = await extract_entities(ctx, chunk_texts, model=entity_model, labels=labels)
-            for (i, offset, _), ents in zip(batch, result.entities, strict=True):
-                found[i].append((offset, [Mention(e.start, e.end, e.text, e.label, e.score) for e in ents]))
+            per_chunk = await _find(ctx, models, chunk_texts, labels, relation_labels)
+            for (i, offset, _), (ms, rs) in zip(batch, per_chunk, strict=True):
+                found[i].append((offset, ms, rs))
         await ctx.report(b + len(batch), total, f"parsed {b + len(batch)}/{len(pieces)} chunks")
     records = []
     for k, ((doc_id, text), parts) in enumerate(zip(docs, parsed, strict=True)):
         doc = to_parsed(doc_id, text, parts)
+        found_relations = None
         if entity_model is not None:
-            mentions = tuple(Mention(m.start + off, m.end + off, m.text, m.label, m.score)
-                             for off, ms in found[k] for m in ms)
+            mentions, found_relations = _shifted(found[k])
             doc = ParsedDoc(doc.doc_id, doc.text, doc.sentences, mentions, doc.tokens)
         elif types is not None:
             doc = ParsedDoc(doc.doc_id, doc.text, doc.sentences,
                             tuple(m for m in doc.mentions if m.label in types), doc.tokens)
-        records.append(extract(doc, allowed=allowed))
-    if relations is not None:
-        records = await _map_relations(ctx, records, relations)
+        records.append(extract(doc, allowed=allowed, found=found_relations if by_model else None))
+    if relation_labels is not None and not by_model:
+        records = await _map_relations(ctx, records, relation_labels)
     names = sorted({m[1] for r in records for m in r.mentions})
     missing = await service.call(service.store.missing_vectors, graph_id, names)
     vectors = {}
@@ -243,12 +299,10 @@ async def build_ontology(ctx: ToolContext, texts: str | list[str] | None = None,
                                relation_types=s["relation_types"])
 
 
-async def _map_relations(ctx: ToolContext, records: list[DocRecord], relations: list[str]) -> list[DocRecord]:
-    """Typed edges renamed to the caller's relation labels they match (ontology.relations.map_relations, by the
-    embed model); typed edges matching no label are dropped; co-occurrence stays."""
-    labels = as_texts(relations, ctx.limits, "relations", max_items=ctx.limits.max_labels)
-    if not all(x.strip() for x in labels):
-        raise InvalidInput("relations must be non-empty strings, e.g. ['founded', 'works for', 'based in']")
+async def _map_relations(ctx: ToolContext, records: list[DocRecord], labels: list[str]) -> list[DocRecord]:
+    """Typed edges (the parse's) renamed to the caller's relation labels they match
+    (ontology.relations.map_relations, by the embed model); typed edges matching no label are dropped;
+    co-occurrence stays."""
     names = sorted({r[4] for rec in records for r in rec.relations if r[5] == TYPED})
     if not names:
         return records

@@ -57,6 +57,12 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS edges (graph TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, rel TEXT NOT NULL,
        kind TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (graph, a, b, rel, kind))""",
     "CREATE INDEX IF NOT EXISTS edges_b ON edges (graph, b)",
+    # per entity, the edges touching it (self-loops aside), and per relation its edges: kept with the edge table
+    "CREATE TABLE IF NOT EXISTS degrees (graph TEXT NOT NULL, entity TEXT NOT NULL, n BIGINT NOT NULL, "
+    "PRIMARY KEY (graph, entity))",
+    "CREATE INDEX IF NOT EXISTS degrees_n ON degrees (graph, n)",
+    "CREATE TABLE IF NOT EXISTS rel_counts (graph TEXT NOT NULL, rel TEXT NOT NULL, n BIGINT NOT NULL, "
+    "PRIMARY KEY (graph, rel))",
 ]
 
 
@@ -214,7 +220,7 @@ class PostgresDatabase(Database):
         self.execute("COMMIT")
 
     def _schema_ready(self) -> bool:
-        row = self.one("SELECT to_regclass('edges_b')")  # the last object SCHEMA creates
+        row = self.one("SELECT to_regclass('rel_counts')")  # the last object SCHEMA creates
         return row is not None and row[0] is not None
 
     def _connect(self) -> Any:

@@ -137,9 +137,9 @@ class GraphStore:
         self.db.close()
 
     def _count_old_graphs(self) -> None:
-        """Graphs written before the edge table existed get theirs once."""
+        """Graphs written before the edge tables existed get them once."""
         for (gid,) in self.db.all("SELECT id FROM graphs g WHERE EXISTS (SELECT 1 FROM rels r WHERE r.graph = g.id) "
-                                  "AND NOT EXISTS (SELECT 1 FROM edges e WHERE e.graph = g.id)"):
+                                  "AND NOT EXISTS (SELECT 1 FROM rel_counts e WHERE e.graph = g.id)"):
             with self.db.write(gid, time.time(), self.threshold):
                 self._recount_edges(gid)
 
@@ -466,19 +466,44 @@ class GraphStore:
                               [x for k in part for x in k])
 
     def _apply_edge_counts(self, graph_id: str) -> None:
+        """Write this build's edge changes; an edge that appears or goes changes its ends' degrees and its
+        relation's count (both read by the build summary without scanning the edges)."""
+        db = self.db
         changes: Counter = self._tl.edges
-        rows = [((graph_id, *key), int(n)) for key, n in sorted(changes.items()) if n]
-        self.db.executemany("INSERT INTO edges (graph, a, b, rel, kind, n) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT "
-                            "(graph, a, b, rel, kind) DO UPDATE SET n = edges.n + excluded.n",
-                            [(*key, n) for key, n in rows])
-        self.db.executemany("DELETE FROM edges WHERE graph = ? AND a = ? AND b = ? AND rel = ? AND kind = ? AND n <= 0",
-                            [key for key, n in rows if n < 0])
+        keys = sorted(k for k, n in changes.items() if n)
+        before: dict[tuple, int] = {}
+        for part in _chunks(keys, 100):
+            cond = " OR ".join(["(a = ? AND b = ? AND rel = ? AND kind = ?)"] * len(part))
+            before.update(((a, b, rel, kind), int(n)) for a, b, rel, kind, n in db.all(
+                f"SELECT a, b, rel, kind, n FROM edges WHERE graph = ? AND ({cond})",
+                (graph_id, *[x for k in part for x in k])))
+        degrees: Counter[str] = Counter()
+        relations: Counter[str] = Counter()
+        for key in keys:
+            old = before.get(key, 0)
+            if (old > 0) != (old + changes[key] > 0) and key[0] != key[1]:
+                step = 1 if old <= 0 else -1
+                degrees[key[0]] += step
+                degrees[key[1]] += step
+                relations[key[2]] += step
+        db.executemany("INSERT INTO edges (graph, a, b, rel, kind, n) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT "
+                       "(graph, a, b, rel, kind) DO UPDATE SET n = edges.n + excluded.n",
+                       [(graph_id, *k, int(changes[k])) for k in keys])
+        db.executemany("DELETE FROM edges WHERE graph = ? AND a = ? AND b = ? AND rel = ? AND kind = ? AND n <= 0",
+                       [(graph_id, *k) for k in keys if changes[k] < 0])
+        for table, column, delta in (("degrees", "entity", degrees), ("rel_counts", "rel", relations)):
+            rows = [(graph_id, k, n) for k, n in sorted(delta.items()) if n]
+            db.executemany(f"INSERT INTO {table} (graph, {column}, n) VALUES (?, ?, ?) ON CONFLICT (graph, {column}) "
+                           f"DO UPDATE SET n = {table}.n + excluded.n", rows)
+            db.executemany(f"DELETE FROM {table} WHERE graph = ? AND {column} = ? AND n <= 0",
+                           [r[:2] for r in rows if r[2] < 0])
         changes.clear()
 
     def _recount_edges(self, graph_id: str) -> None:
         """The whole edge table of one graph from its relations (a graph written whole, or a database from
         before the table existed)."""
-        self.db.execute("DELETE FROM edges WHERE graph = ?", (graph_id,))
+        for table in ("edges", "degrees", "rel_counts"):
+            self.db.execute(f"DELETE FROM {table} WHERE graph = ?", (graph_id,))
         self._tl.edges = Counter()
         self._count_edges(graph_id, +1, "1 = 1", ())
         self._apply_edge_counts(graph_id)
@@ -518,7 +543,7 @@ class GraphStore:
                    "WHERE id = ?", (size, now, json.dumps(kg.taxonomy, sort_keys=True), kg.threshold, graph_id))
 
     def _delete_rows(self, graph_id: str) -> None:
-        for table in ("documents", "forms", "entities", "mentions", "rels", "edges"):
+        for table in ("documents", "forms", "entities", "mentions", "rels", "edges", "degrees", "rel_counts"):
             self.db.execute(f"DELETE FROM {table} WHERE graph = ?", (graph_id,))
 
     def delete(self, graph_id: str) -> None:
@@ -748,8 +773,8 @@ class GraphReader:
     def counts(self) -> tuple[int, int]:
         """(entities, edges)."""
         ents = self.db.one("SELECT COUNT(*) FROM entities WHERE graph = ?", (self.graph_id,))
-        edges = self.db.one("SELECT COUNT(*) FROM edges WHERE graph = ? AND a <> b", (self.graph_id,))
-        return int(ents[0]) if ents else 0, int(edges[0]) if edges else 0
+        edges = self.db.one("SELECT SUM(n) FROM rel_counts WHERE graph = ?", (self.graph_id,))
+        return int(ents[0]) if ents else 0, int(edges[0]) if edges and edges[0] is not None else 0
 
     def types(self) -> list[str]:
         return [r[0] for r in self.db.all("SELECT DISTINCT type FROM entities WHERE graph = ? ORDER BY type",
@@ -758,22 +783,17 @@ class GraphReader:
     def relation_counts(self, k: int) -> dict[str, int]:
         """The k most frequent relations: relation -> edges (ties by name)."""
         return {r[0]: int(r[1]) for r in self.db.all(
-            "SELECT rel, COUNT(*) AS c FROM edges WHERE graph = ? AND a <> b GROUP BY rel ORDER BY c DESC, rel LIMIT ?",
-            (self.graph_id, k))}
+            "SELECT rel, n FROM rel_counts WHERE graph = ? ORDER BY n DESC, rel LIMIT ?", (self.graph_id, k))}
 
     def degrees(self, at_least: int) -> dict[str, int]:
         """Entity id -> edges touching it, for the entities with at least `at_least` (>= 1)."""
         return {r[0]: int(r[1]) for r in self.db.all(
-            "SELECT e, COUNT(*) AS c FROM (SELECT a AS e FROM edges WHERE graph = ? AND a <> b UNION ALL "
-            "SELECT b AS e FROM edges WHERE graph = ? AND a <> b) x GROUP BY e HAVING COUNT(*) >= ?",
-            (self.graph_id, self.graph_id, max(1, at_least)))}
+            "SELECT entity, n FROM degrees WHERE graph = ? AND n >= ?", (self.graph_id, max(1, at_least)))}
 
     def kth_degree(self, k: int) -> int:
         """The k-th largest degree (0 when fewer than k entities have an edge)."""
-        row = self.db.one(
-            "SELECT c FROM (SELECT e, COUNT(*) AS c FROM (SELECT a AS e FROM edges WHERE graph = ? AND a <> b UNION "
-            "ALL SELECT b AS e FROM edges WHERE graph = ? AND a <> b) x GROUP BY e) y ORDER BY c DESC LIMIT 1 OFFSET ?",
-            (self.graph_id, self.graph_id, k - 1))
+        row = self.db.one("SELECT n FROM degrees WHERE graph = ? ORDER BY n DESC LIMIT 1 OFFSET ?",
+                          (self.graph_id, k - 1))
         return int(row[0]) if row else 0
 
     def documents(self) -> int:

@@ -157,6 +157,13 @@ def kept_edges_agree(store: GraphStore, graph: str) -> None:
         key = (min(a, b), max(a, b), rel, kind) if kind == "co-occurrence" else (a, b, rel, kind)
         afresh[key] = afresh.get(key, 0) + 1
     assert kept == afresh
+    degrees: dict[str, int] = {}
+    relations: dict[str, int] = {}
+    for a, b, rel, _ in (k for k in afresh if k[0] != k[1]):
+        degrees[a], degrees[b] = degrees.get(a, 0) + 1, degrees.get(b, 0) + 1
+        relations[rel] = relations.get(rel, 0) + 1
+    assert dict(db.all("SELECT entity, n FROM degrees WHERE graph = ?", (graph,))) == degrees
+    assert dict(db.all("SELECT rel, n FROM rel_counts WHERE graph = ?", (graph,))) == relations
     kg = store.load(graph)
     derived = {(u, v, k, d["kind"]) for u, v, k, d in kg.graph.edges(keys=True, data=True) if d["kind"] != "ontology"}
     with store.reader(graph) as r:
@@ -180,7 +187,8 @@ def test_edge_table_follows_merges_and_replacements(location):
     for records in steps:
         add(store, "g", records)
         kept_edges_agree(store, "g")
-    store.db.execute("DELETE FROM edges")  # a database from before the edge table: counted when it opens
+    for table in ("edges", "degrees", "rel_counts"):  # a database from before these tables: counted when it opens
+        store.db.execute(f"DELETE FROM {table}")
     store.close()
     store = GraphStore(location)
     kept_edges_agree(store, "g")

@@ -408,22 +408,26 @@ class GraphStore:
         forms = [Form(f.text, f.label, f.count) for f in rows.values()]
         vecs: dict[str, Any] = {f.text: f.vector for f in rows.values() if f.vector is not None}
         resolved = resolve(forms, vecs, threshold)
-        for part in _chunks(ent_list):
-            db.execute(f"DELETE FROM entities WHERE graph = ? AND id IN ({_marks(len(part))})", (graph_id, *part))
-        seen: set[str] = set()
-        for e in sorted({e.id: e for e in resolved.values()}.values(), key=lambda e: e.id):
-            if e.id in seen:
-                continue
-            seen.add(e.id)
-            db.execute("DELETE FROM entities WHERE graph = ? AND id = ?", (graph_id, e.id))
-            db.execute("INSERT INTO entities (graph, id, type, name, aliases) VALUES (?, ?, ?, ?, ?)",
-                       (graph_id, e.id, e.type, e.name, json.dumps(e.aliases, ensure_ascii=False)))
+        # only what changed is written (a resolve set holds the whole neighbourhood, most of it as it was)
+        entities = {e.id: e for e in resolved.values()}
+        stored: dict[str, tuple] = {}
+        for part in _chunks(sorted(set(entities) | set(ent_list))):
+            stored.update((r[0], tuple(r[1:])) for r in db.all(
+                f"SELECT id, type, name, aliases FROM entities WHERE graph = ? AND id IN ({_marks(len(part))})",
+                (graph_id, *part)))
+        changed = [(graph_id, e.id, e.type, e.name, json.dumps(e.aliases, ensure_ascii=False))
+                   for e in sorted(entities.values(), key=lambda e: e.id)]
+        changed = [row for row in changed if stored.get(row[1]) != row[2:]]
+        db.executemany("INSERT INTO entities (graph, id, type, name, aliases) VALUES (?, ?, ?, ?, ?) ON CONFLICT "
+                       "(graph, id) DO UPDATE SET type = excluded.type, name = excluded.name, "
+                       "aliases = excluded.aliases", changed)
         moved = sorted(k for k, e in resolved.items() if k in rows and rows[k].entity is not None
                        and rows[k].entity != e.id)
         counted = self._counted_rels(graph_id, moved)
         self._count_rels(graph_id, -1, counted)  # under the old entities …
         db.executemany("UPDATE forms SET entity = ? WHERE graph = ? AND label = ? AND text = ?",
-                       [(e.id, graph_id, label, text) for (label, text), e in sorted(resolved.items())])
+                       [(e.id, graph_id, label, text) for (label, text), e in sorted(resolved.items())
+                        if rows[(label, text)].entity != e.id])  # moved, or new (None)
         self._count_rels(graph_id, +1, counted)  # … and the new ones
         # an entity left without forms (its last mention's document was replaced) goes
         for part in _chunks(ent_list):

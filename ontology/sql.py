@@ -63,6 +63,7 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS degrees_n ON degrees (graph, n)",
     "CREATE TABLE IF NOT EXISTS rel_counts (graph TEXT NOT NULL, rel TEXT NOT NULL, n BIGINT NOT NULL, "
     "PRIMARY KEY (graph, rel))",
+    "CREATE INDEX IF NOT EXISTS forms_text ON forms (graph, text)",  # a text's vector under any label
 ]
 
 
@@ -220,7 +221,7 @@ class PostgresDatabase(Database):
         self.execute("COMMIT")
 
     def _schema_ready(self) -> bool:
-        row = self.one("SELECT to_regclass('rel_counts')")  # the last object SCHEMA creates
+        row = self.one("SELECT to_regclass('forms_text')")  # the last object SCHEMA creates
         return row is not None and row[0] is not None
 
     def _connect(self) -> Any:

@@ -112,6 +112,15 @@ def _chunks(items: Sequence[Any], n: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[i:i + n]
 
 
+def _any_of(graph_id: str, columns: Sequence[str], keys: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    """A WHERE clause (and its parameters) for rows of one graph matching any of `keys` on `columns`. The graph
+    is in every branch, and the clause must not be ANDed with another `graph = ?`: then SQLite searches the
+    index once per key; with one shared `graph = ?` its planner scans the whole graph instead (measured:
+    EXPLAIN QUERY PLAN on a 2,900-entity graph)."""
+    branch = "(" + " AND ".join(["graph = ?", *(f"{c} = ?" for c in columns)]) + ")"
+    return " OR ".join([branch] * len(keys)), [x for k in keys for x in (graph_id, *k)]
+
+
 def _marks(n: int) -> str:
     return ",".join("?" * n)
 
@@ -273,9 +282,9 @@ class GraphStore:
              for i, (sl, st, tl, tt, rel, kind, ev) in enumerate(r.relations)])
         return len(text.encode())
 
-    def _forms(self, graph_id: str, where: str, params: Sequence[Any]) -> list[FormRow]:
+    def _forms(self, where: str, params: Sequence[Any]) -> list[FormRow]:
         return [FormRow(r[0], r[1], int(r[2]), r[3], _vec(r[4])) for r in self.db.all(
-            f"SELECT label, text, count, entity, vector FROM forms WHERE graph = ? AND {where}", (graph_id, *params))]
+            f"SELECT label, text, count, entity, vector FROM forms WHERE {where}", params)]
 
     def _apply_forms(self, graph_id: str, delta: Mapping[tuple[str, str], int],
                      vectors: Mapping[str, Sequence[float]], threshold: float) -> int:
@@ -330,7 +339,8 @@ class GraphStore:
         add("key = ?", (key,))
         words = key.split()
         if len(words) == 1:  # an acronym's expansions, the long names a surname could be (steps 2 and 3)
-            add("ini1 = ? OR ini2 = ?", (key, key))
+            add("ini1 = ?", (key,))
+            add("ini2 = ?", (key,))
             add("last = ?", (key,))
         elif words:  # (a form of punctuation only, e.g. a zero-shot model's ".", has no words: its key is all)
             # stored short forms this name could take as aliases: its acronyms, surname, particle surname. A short
@@ -343,7 +353,8 @@ class GraphStore:
             if stored:
                 add(f"key IN ({_marks(len(stored))})", sorted(stored))
             for short in sorted(stored & {ini1, ini2}):
-                add("ini1 = ? OR ini2 = ?", (short, short))
+                add("ini1 = ?", (short,))
+                add("ini2 = ?", (short,))
             if stored - {ini1, ini2} or words[0] in PARTICLES:
                 add("last = ?", (last,))
         if vector is not None and matrix is not None and len(matrix[0]):
@@ -363,13 +374,11 @@ class GraphStore:
             hit = self._vectors.get(graph_id)
         if hit is not None and hit[0] == version:
             keys, m = list(hit[1]), hit[2]
-            params = [x for f in new_forms for x in f]
             rows = []
-            for part in _chunks(list(range(len(new_forms))), 200):
-                cond = " OR ".join(["(label = ? AND text = ?)"] * len(part))
-                pairs = [params[2 * i + j] for i in part for j in (0, 1)]
-                rows += self.db.all(f"SELECT family, label, text, vector FROM forms WHERE graph = ? AND ({cond}) AND "
-                                    "vector IS NOT NULL", (graph_id, *pairs))
+            for part in _chunks(new_forms, 200):
+                cond, params = _any_of(graph_id, ("label", "text"), part)
+                rows += self.db.all(f"SELECT family, label, text, vector FROM forms WHERE ({cond}) AND "
+                                    "vector IS NOT NULL", params)
         else:
             keys, m = [], np.zeros((0, 0), dtype=np.float32)
             rows = self.db.all("SELECT family, label, text, vector FROM forms WHERE graph = ? AND vector IS NOT NULL "
@@ -393,17 +402,16 @@ class GraphStore:
         entities = set(touched)
         pairs = sorted(related)
         for part in _chunks(pairs, 200):
-            cond = " OR ".join(["(label = ? AND text = ?)"] * len(part))
-            entities.update(r[0] for r in db.all(f"SELECT entity FROM forms WHERE graph = ? AND ({cond}) AND "
-                                                 "entity IS NOT NULL", (graph_id, *[x for p in part for x in p])))
+            cond, params = _any_of(graph_id, ("label", "text"), part)
+            entities.update(r[0] for r in db.all(f"SELECT entity FROM forms WHERE ({cond}) AND entity IS NOT NULL",
+                                                 params))
         rows: dict[tuple[str, str], FormRow] = {}
         ent_list = sorted(entities)
         for part in _chunks(ent_list):
-            for f in self._forms(graph_id, f"entity IN ({_marks(len(part))})", part):
+            for f in self._forms(f"graph = ? AND entity IN ({_marks(len(part))})", (graph_id, *part)):
                 rows[(f.label, f.text)] = f
         for part in _chunks(pairs, 200):
-            cond = " OR ".join(["(label = ? AND text = ?)"] * len(part))
-            for f in self._forms(graph_id, f"({cond})", [x for p in part for x in p]):
+            for f in self._forms(*_any_of(graph_id, ("label", "text"), part)):
                 rows[(f.label, f.text)] = f
         forms = [Form(f.text, f.label, f.count) for f in rows.values()]
         vecs: dict[str, Any] = {f.text: f.vector for f in rows.values() if f.vector is not None}
@@ -457,11 +465,9 @@ class GraphStore:
         """(doc, n) of the relations touching `forms` that are already counted (not this build's documents)."""
         found: set[tuple[str, int]] = set()
         for part in _chunks(forms, 100):
-            pairs = [x for f in part for x in f]
             for end in ("src", "tgt"):
-                cond = " OR ".join([f"({end}_label = ? AND {end}_text = ?)"] * len(part))
-                found.update((d, int(n)) for d, n in self.db.all(
-                    f"SELECT doc, n FROM rels WHERE graph = ? AND ({cond})", (graph_id, *pairs)))
+                cond, params = _any_of(graph_id, (f"{end}_label", f"{end}_text"), part)
+                found.update((d, int(n)) for d, n in self.db.all(f"SELECT doc, n FROM rels WHERE {cond}", params))
         return sorted(k for k in found if k[0] not in self._tl.new_docs)
 
     def _count_rels(self, graph_id: str, sign: int, keys: Sequence[tuple[str, int]]) -> None:

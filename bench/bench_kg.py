@@ -239,6 +239,9 @@ def main() -> None:
         docs = len(list(corpus.iterdir()))
         size = sum(p.stat().st_size for p in corpus.iterdir())
         extra = args.kg_args.split()
+        # `--model NAME=PATH` registers a model: the in-process build and the server need it, not the client
+        registrations = [x for i, x in enumerate(extra) if x == "--model" or (i and extra[i - 1] == "--model")]
+        client_args = [x for x in extra if x not in registrations]
         rows: list[tuple[str, int, float, int, int]] = []
         nav: dict[str, dict[str, list[float]]] = {}
         graph_stats = ""
@@ -251,11 +254,11 @@ def main() -> None:
             graph_stats = text.strip().splitlines()[0]
             names = names_of(out) if args.news else None
             for store, server_args in stores:
-                server = Server(work / f"data-{r}-{store}", server_args)
+                server = Server(work / f"data-{r}-{store}", server_args + registrations)
                 try:
                     out = work / f"out-srv-{r}-{store}"
                     wall, rss, text = run_measured([SIE, "kg", "build", str(corpus), "--out", str(out), "--server",
-                                                    server.url, "--batch", "128", *extra])
+                                                    server.url, "--batch", "128", *client_args])
                     graph = text.split("graph id on the server: ")[1].split()[0]
                     for tool, ts in navigation(server.url, graph, random.Random(r), args.nav_calls, names).items():
                         nav.setdefault(store, {}).setdefault(tool, []).extend(ts)

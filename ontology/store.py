@@ -141,9 +141,20 @@ class GraphStore:
         if self.db.kind == "sqlite":
             self._import_json(Path(root))
         self._count_old_graphs()
+        self._analysed_bytes = -1  # the stored bytes when the planner's statistics were last refreshed
+        self._refresh_statistics()
 
     def close(self) -> None:
         self.db.close()
+
+    def _refresh_statistics(self) -> None:
+        """Refresh the planner's statistics when the stored bytes have doubled since the last time (and at
+        start): a bounded ANALYZE a logarithmic number of times as graphs grow, not one per build."""
+        row = self.db.one("SELECT COALESCE(SUM(bytes), 0) FROM graphs")
+        stored = int(row[0]) if row else 0
+        if self._analysed_bytes < 0 or stored > 2 * max(self._analysed_bytes, 1 << 16):
+            self.db.refresh_statistics()
+            self._analysed_bytes = stored
 
     def _count_old_graphs(self) -> None:
         """Graphs written before the edge tables existed get them once."""
@@ -264,6 +275,7 @@ class GraphStore:
                 while len(self._vectors) > self._cache_size:
                     self._vectors.pop(next(iter(self._vectors)))
         self._evict(keep=graph_id)
+        self._refresh_statistics()
         return len(records) - replaced, replaced
 
     def _insert_record(self, graph_id: str, r: DocRecord) -> int:

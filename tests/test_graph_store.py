@@ -327,3 +327,30 @@ def test_one_document_resolves_only_the_forms_it_touches(tmp_path, monkeypatch):
     with store.reader("g") as r:
         assert len(r.entity_rows()) == 601
     store.close()
+
+
+def test_sqlite_navigation_searches_indexes_not_the_graph(tmp_path):
+    """Reading two entities' nodes and edges searches indexes by entity and form: no step walks every relation
+    or mention of the graph (SQLite's planner did so without statistics; the store keeps them current)."""
+    import re
+
+    store = GraphStore(tmp_path / "graphs")
+    people = [("PERSON", f"Person{i} Surname{i}") for i in range(60)]
+    places = [("GPE", f"Town{i}") for i in range(60)]
+    add(store, "g", [make_record(f"n{i}", [[people[i], places[i], people[(i + 1) % 60]]]) for i in range(60)])
+    store.close()
+    store = GraphStore(tmp_path / "graphs")  # a restart, as a server reading a graph would be
+    seen: list[str] = []
+    store.db.conn().set_trace_callback(seen.append)
+    with store.reader("g") as r:
+        ids = sorted(r.entity_rows())[:2]
+        r.nodes(ids, evidence=True)
+        r.edges(ids)
+    store.db.conn().set_trace_callback(None)
+    reads = [q for q in seen if q.lstrip().upper().startswith("SELECT") and ("rels" in q or "mentions" in q)]
+    assert reads
+    for q in reads:
+        plan = [row[3] for row in store.db.all("EXPLAIN QUERY PLAN " + q)]
+        walks = [step for step in plan if re.search(r"^SCAN (?!CONSTANT)|\(graph=\?\)$", step)]
+        assert not walks, (q, plan)
+    store.close()

@@ -157,10 +157,12 @@ def a_model_the_tool_takes(context: Any, case: Any) -> Any:
     return case
 
 
-@schemathesis.hook("map_case").apply_to(path="/v1/tools/extract").apply_to(path="/v1/tools/extract_relations")
+@schemathesis.hook("map_case").apply_to(path="/v1/tools/extract").apply_to(path="/v1/tools/extract_relations") \
+    .apply_to(path="/v1/tools/build_ontology")
 def names_the_parser_takes(context: Any, case: Any) -> Any:
-    """GLiNER2's names: non-blank relation types and structure names, field specs in its syntax (name,
-    name::str, name::[a|b]): the tool's 400 names what breaks them (tools/gliner2.py)."""
+    """GLiNER2's names (and a graph build's relation labels): non-blank relation types and structure names,
+    field specs in its syntax (name, name::str, name::[a|b]): the tool's 400 names what breaks them
+    (tools/gliner2.py)."""
     if not _positive(case):
         return case
     if isinstance(case.body.get("relations"), list):

@@ -27,7 +27,7 @@ def arguments(limits: Limits) -> type[Arguments]:
         graph: Annotated[str | None, Field(max_length=64, pattern=GRAPH_ID_PATTERN,
                                            description="Graph to add to")] = None
         taxonomy: Annotated[Taxonomy(limits) | None, Field(description="Category tree for types")] = None
-        relations: Annotated[list[Label] | None, Field(max_length=limits.max_labels,
+        relations: Annotated[list[Label] | None, Field(min_length=1, max_length=limits.max_labels,
                                                        description="Relation names to keep")] = None
 
         model_config = ConfigDict(arbitrary_types_allowed=True,

@@ -429,20 +429,19 @@ class GraphStore:
         vecs: dict[str, Any] = {f.text: f.vector for f in rows.values() if f.vector is not None}
         resolved = resolve(forms, vecs, threshold)
         # only what changed is written (a resolve set holds the whole neighbourhood, most of it as it was)
-        entities = {e.id: e for e in resolved.values()}
+        by_id = {e.id: e for e in resolved.values()}
         stored: dict[str, tuple] = {}
-        for part in _chunks(sorted(set(entities) | set(ent_list))):
+        for part in _chunks(sorted(set(by_id) | set(ent_list))):
             stored.update((r[0], tuple(r[1:])) for r in db.all(
                 f"SELECT id, type, name, aliases FROM entities WHERE graph = ? AND id IN ({_marks(len(part))})",
                 (graph_id, *part)))
         changed = [(graph_id, e.id, e.type, e.name, json.dumps(e.aliases, ensure_ascii=False))
-                   for e in sorted(entities.values(), key=lambda e: e.id)]
+                   for e in sorted(by_id.values(), key=lambda e: e.id)]
         changed = [row for row in changed if stored.get(row[1]) != row[2:]]
         db.executemany("INSERT INTO entities (graph, id, type, name, aliases) VALUES (?, ?, ?, ?, ?) ON CONFLICT "
                        "(graph, id) DO UPDATE SET type = excluded.type, name = excluded.name, "
                        "aliases = excluded.aliases", changed)
-        moved = sorted(k for k, e in resolved.items() if k in rows and rows[k].entity is not None
-                       and rows[k].entity != e.id)
+        moved = sorted(k for k, e in resolved.items() if rows[k].entity not in (None, e.id))
         counted = self._counted_rels(graph_id, moved)
         self._count_rels(graph_id, -1, counted)  # under the old entities …
         db.executemany("UPDATE forms SET entity = ? WHERE graph = ? AND label = ? AND text = ?",

@@ -305,10 +305,22 @@ class _Sentence:
 
     def role(self, i: int) -> str:
         """A role noun with its modifiers ("chief executive" -> ceo, "mayor" -> mayor)."""
-        words = [self.tokens[k].text.lower() for k in self.kids[i]
-                 if k < i and self.tokens[k].dep in ("compound", "amod")
-                 and self.tokens[k].pos in ("NOUN", "ADJ", "PROPN") and self._in_mention(k) is None
-                 and not (k > 0 and self.tokens[k - 1].text == "-")]  # "right-wing": not a part of the role
+        words: list[str] = []
+        # the modifiers before the noun, nearest first. Past a name only adjectives still qualify it ("Chief
+        # Palestinian negotiator", "senior Labor figures"); a noun there is a title of its own ("Pentagon
+        # spokesman Navy Captain Timothy Taylor" is a Navy captain, not a "spokesman captain")
+        past_name = False
+        for k in range(i - 1, -1, -1):
+            t = self.tokens[k]
+            if k not in self.kids[i] or t.dep not in ("compound", "amod") or t.pos not in ("NOUN", "ADJ", "PROPN") \
+                    or (k > 0 and self.tokens[k - 1].text == "-"):
+                break  # (the tail of "right-wing" is not a part of the role either)
+            if self._in_mention(k) is not None:
+                past_name = True
+            elif past_name and t.pos == "NOUN":
+                break
+            else:
+                words.insert(0, t.text.lower())
         words.append(self.tokens[i].lemma.lower())
         key = "_".join(w.replace("-", "_") for w in words)
         return ROLE_NAMES.get(key, ROLE_NAMES.get(self.tokens[i].lemma.lower(), key))

@@ -48,6 +48,8 @@ CASES = {
               [("Ariel Sharon", "role:prime_minister", "Israeli", "title")]),
     "title_hyphenated_modifier": ("Israeli right-wing Prime Minister Ariel Sharon met reporters.",
                                   [("Ariel Sharon", "role:prime_minister", "Israeli", "title")]),
+    "title_after_a_name": ("Pentagon spokesman Navy Captain Timothy Taylor said all four were aboard.",
+                           [("Timothy Taylor", "role:captain", "Navy", "title")]),
     "affiliation": ("Kerry Nettle from the Greens took the final position.",
                     [("Kerry Nettle", "affiliated_with", "Greens", "affiliation")]),
     "apposition_title": ("Mr Downer met Mr Zinni, a retired Marine Corps general.",

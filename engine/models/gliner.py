@@ -28,10 +28,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from tokenizers import Tokenizer
@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 CONFIG_FILE = "gliner_config.json"
 WORD_PATTERN = re.compile(r"\w+(?:[-_]\w+)*|\S")
 BACKBONE_PREFIX = "token_rep_layer.bert_layer.model."
+H = TypeVar("H", bound=nn.Module)
 SPAN_MODES = ("markerV0", "token_level")
 BACKBONE_FAMILIES = ("deberta_v2", "modernbert")  # engine.models modules GLiNER runs on
 
@@ -426,6 +427,27 @@ def _max_length(model_dir: Path, backbone_max: int, requested: int | None) -> in
     return min(limit, requested) if requested else limit
 
 
+def backbone_and_head(backbone_cls: Any, bcfg: Any, make_head: Callable[[], H], state: dict[str, torch.Tensor],
+                      prefix: str, dtype: torch.dtype, device: torch.device, model_dir: Path) -> tuple[nn.Module, H]:
+    """A span model's backbone (the checkpoint's `prefix` keys, through its family's conversion) and head (the
+    other keys), built on the meta device, given their weights, moved to `device` and, on CPU, their linear
+    weights packed (GLiNER and GLiNER2 alike)."""
+    with torch.device("meta"):
+        backbone = backbone_cls(bcfg)
+        head = make_head()
+    backbone_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    head_state = {k: v for k, v in state.items() if not k.startswith(prefix)}
+    unused = assign_weights(backbone, convert_state_dict(backbone_state, backbone_cls.conversion), dtype, model_dir)
+    unused |= assign_weights(head, head_state, dtype, model_dir)
+    if unused:
+        log.info("%s: %d checkpoint tensors are not used: %s", model_dir, len(unused), ", ".join(sorted(unused)[:8]))
+    backbone.to(device).eval()
+    head.to(device).eval()
+    if device.type == "cpu":
+        pack_linear_weights(backbone, head)
+    return backbone, head
+
+
 def load_gliner(path: str | Path, options: LoadOptions = LoadOptions()) -> GlinerModel:
     """RUNTIMES["gliner"]: a gliner checkpoint directory (gliner_config.json, model.safetensors or
     pytorch_model.bin, tokenizer.json) -> GlinerModel."""
@@ -463,20 +485,9 @@ def load_gliner(path: str | Path, options: LoadOptions = LoadOptions()) -> Gline
         raise ModelLoadError(f"{model_dir}: tokenizer.json is missing (only fast tokenizers are supported)")
     max_length = _max_length(model_dir, bcfg.max_length, options.max_length)
     front = GlinerFront(Tokenizer.from_file(str(tok_path)), cfg, max_length)
-    with torch.device("meta"):
-        backbone = backbone_cls(bcfg)
-        head = GlinerHead(cfg, bcfg.hidden_size)
-    backbone_state = {k[len(BACKBONE_PREFIX):]: v for k, v in state.items() if k.startswith(BACKBONE_PREFIX)}
-    head_state = {k.replace("token_rep_layer.projection.", "projection."): v for k, v in state.items()
-                  if not k.startswith(BACKBONE_PREFIX)}
-    unused = assign_weights(backbone, convert_state_dict(backbone_state, backbone_cls.conversion), dtype, model_dir)
-    unused |= assign_weights(head, head_state, dtype, model_dir)
-    if unused:
-        log.info("%s: %d checkpoint tensors are not used: %s", model_dir, len(unused), ", ".join(sorted(unused)[:8]))
-    backbone.to(device).eval()
-    head.to(device).eval()
-    if device.type == "cpu":
-        pack_linear_weights(backbone, head)
+    state = {k.replace("token_rep_layer.projection.", "projection."): v for k, v in state.items()}
+    backbone, head = backbone_and_head(backbone_cls, bcfg, lambda: GlinerHead(cfg, bcfg.hidden_size), state,
+                                       BACKBONE_PREFIX, dtype, device, model_dir)
     info = ModelInfo(architecture=f"{cfg.model_type}/{arch}", family="gliner", task=Task.ZERO_SHOT_NER,
                      hidden_size=cfg.hidden_size, output_dim=cfg.max_width, max_length=max_length, dtype=dtype,
                      device=device, attention_backend=attention.name.value, attention_reason=reason,

@@ -35,14 +35,13 @@ from engine.attention import AttentionBackend, select_backend
 from engine.batch import PackedBatch, pack
 from engine.errors import ModelLoadError, UnsupportedArchitecture
 from engine.loading import LoadOptions, resolve_dtype
-from engine.models.conversion import convert_state_dict
-from engine.models.gliner import SpanMarkerV0, _max_length
+from engine.models.gliner import SpanMarkerV0, _max_length, backbone_and_head
 from engine.models.gliner2_prompt import Gliner2Front, Gliner2Item
-from engine.models.layers import Linear, pack_linear_weights
+from engine.models.layers import Linear
 from engine.registry import resolve
 from engine.runnable import ModelInfo
 from engine.tasks import Task
-from engine.weights import BackboneAndHead, assign_weights, read_state_dict, weight_files
+from engine.weights import BackboneAndHead, read_state_dict, weight_files
 
 log = logging.getLogger(__name__)
 
@@ -331,19 +330,8 @@ def load_gliner2(path: str | Path, options: LoadOptions = LoadOptions()) -> Glin
         raise ModelLoadError(f"{model_dir}: the tokenizer puts GLiNER2's special tokens at ids up to "
                              f"{max(front.special_ids)}, past the checkpoint's {bcfg.vocab_size} embeddings: the "
                              "tokenizer is not the one saved with these weights")
-    with torch.device("meta"):
-        backbone = backbone_cls(bcfg)
-        head = Gliner2Head(cfg, bcfg.hidden_size)
-    backbone_state = {k[len(BACKBONE_PREFIX):]: v for k, v in state.items() if k.startswith(BACKBONE_PREFIX)}
-    head_state = {k: v for k, v in state.items() if not k.startswith(BACKBONE_PREFIX)}
-    unused = assign_weights(backbone, convert_state_dict(backbone_state, backbone_cls.conversion), dtype, model_dir)
-    unused |= assign_weights(head, head_state, dtype, model_dir)
-    if unused:
-        log.info("%s: %d checkpoint tensors are not used: %s", model_dir, len(unused), ", ".join(sorted(unused)[:8]))
-    backbone.to(device).eval()
-    head.to(device).eval()
-    if device.type == "cpu":
-        pack_linear_weights(backbone, head)
+    backbone, head = backbone_and_head(backbone_cls, bcfg, lambda: Gliner2Head(cfg, bcfg.hidden_size), state,
+                                       BACKBONE_PREFIX, dtype, device, model_dir)
     info = ModelInfo(architecture=f"gliner2_span/{arch}", family="gliner2", task=Task.SCHEMA_EXTRACTION,
                      hidden_size=bcfg.hidden_size, output_dim=cfg.max_width, max_length=max_length, dtype=dtype,
                      device=device, attention_backend=attention.name.value, attention_reason=reason,

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 
 import torch
 
@@ -44,6 +45,7 @@ from engine.span_decoding import (
 )
 from engine.tokenization import Encoded, TextTokenizer, validate_texts
 
+R = TypeVar("R")
 INLINE_TOKENIZE_CHARS = 4096
 
 
@@ -111,7 +113,7 @@ class Engine:
                                   f"pick a model whose task fits (see list_models)")
         return info, tokenizer
 
-    async def _tokenize(self, model_id: str, fn, items: list) -> list[Encoded]:
+    async def _tokenize(self, model_id: str, fn: Callable[[list], R], items: list) -> R:
         """Small inputs are tokenised inline (tens of microseconds, less than a thread hop); larger ones on
         a worker thread so the event loop, and the device loop it feeds, never wait on them."""
         started = time.perf_counter()
@@ -237,12 +239,7 @@ class Engine:
         async with self.scheduler.admitted(model_id) as model_id:
             _, front = await self._prepare(model_id, Task.ZERO_SHOT_NER)
             assert isinstance(front, GlinerFront)
-            started = time.perf_counter()
-            prepare = partial(front.prepare, labels=labels)
-            chars = sum(len(t) for t in texts)
-            prepared = prepare(texts) if chars <= INLINE_TOKENIZE_CHARS else await asyncio.to_thread(prepare, texts)
-            self.metrics.phase_seconds.labels(model=model_id, phase="tokenize").observe(
-                time.perf_counter() - started)
+            prepared = await self._tokenize(model_id, partial(front.prepare, labels=labels), list(texts))
             outputs = await self.scheduler.submit(model_id, prepared.items)
         candidates = token_candidates if front.cfg.span_mode == "token_level" else span_candidates
         per_text: list[list[tuple[int, list]]] = [[] for _ in texts]
@@ -265,11 +262,6 @@ class Engine:
         async with self.scheduler.admitted(model_id) as model_id:
             _, front = await self._prepare(model_id, Task.SCHEMA_EXTRACTION)
             assert isinstance(front, Gliner2Front)
-            started = time.perf_counter()
-            prepare = partial(front.prepare, schema=schema)
-            chars = sum(len(t) for t in texts)
-            prepared = prepare(texts) if chars <= INLINE_TOKENIZE_CHARS else await asyncio.to_thread(prepare, texts)
-            self.metrics.phase_seconds.labels(model=model_id, phase="tokenize").observe(
-                time.perf_counter() - started)
+            prepared = await self._tokenize(model_id, partial(front.prepare, schema=schema), list(texts))
             outputs = await self.scheduler.submit(model_id, prepared.items)
         return decode(prepared, outputs, texts, threshold)
